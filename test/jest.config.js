@@ -1,0 +1,9 @@
+// Integration and end-to-end tests: real Kafka, PostgreSQL and tracefs. globalSetup checks that the
+// stack answers (and names what does not) before any test runs.
+const path = require('node:path');
+module.exports = {
+  ...require('../jest.preset.js')(__dirname),
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.json'), isolatedModules: true }] },
+  testMatch: ['<rootDir>/integration/**/*.spec.ts', '<rootDir>/e2e/**/*.spec.ts'],
+  testTimeout: 120000,
+};
