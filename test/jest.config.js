@@ -5,5 +5,6 @@ module.exports = {
   ...require('../jest.preset.js')(__dirname),
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.json'), isolatedModules: true }] },
   testMatch: ['<rootDir>/integration/**/*.spec.ts', '<rootDir>/e2e/**/*.spec.ts'],
+  globalSetup: '<rootDir>/support/global-setup.ts',
   testTimeout: 120000,
 };
