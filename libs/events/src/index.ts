@@ -1,1 +1,3 @@
-export {};
+export * from './tcp';
+export * from './schemas';
+export * from './codec';

@@ -1,0 +1,168 @@
+import { z } from 'zod';
+import { HexAddressSchema } from './tcp';
+
+/** The only envelope version this library reads and writes. */
+export const EVENT_VERSION = 1;
+
+// Patterns shared by the zod schemas and the probe.hit fast path (codec.ts), so both accept the same.
+/** RFC 3339 UTC with exactly nine fractional digits: one spelling per instant, sortable as text. */
+export const TIME_PATTERN = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{9}Z$/;
+/** Lowercase UUID (what the kernel's boot_id and crypto.randomUUID produce), so a stream has one key. */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Unsigned decimal without leading zeros: nanoseconds exceed 2^53, so they travel as text. */
+export const DECIMAL_PATTERN = /^(?:0|[1-9]\d*)$/;
+
+const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const Cpu = z.number().int().min(0).max(65535);
+const ProbeName = z.string().min(1);
+
+export const ProbeKindSchema = z.enum(['kprobe', 'kretprobe', 'tracepoint']);
+export type ProbeKind = z.infer<typeof ProbeKindSchema>;
+
+/**
+ * Context flags of a trace line (ftrace's latency field, e.g. "d.s1."): irqs disabled, need-resched,
+ * the interrupt context the probe fired in (a hardirq inside a softirq sets both), preempt depth.
+ */
+export const HitContextSchema = z.strictObject({
+  irqsOff: z.boolean(),
+  needResched: z.boolean(),
+  hardirq: z.boolean(),
+  softirq: z.boolean(),
+  nmi: z.boolean(),
+  preemptDepth: z.number().int().min(0).max(255),
+});
+export type HitContext = z.infer<typeof HitContextSchema>;
+
+/** Fetched arguments of a hit by name; TCP hits hold exactly `TcpArgs` (see tcp.ts). */
+export const HitArgValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+export type HitArgValue = z.infer<typeof HitArgValueSchema>;
+
+export const AgentStartedDataSchema = z.strictObject({
+  kernelRelease: z.string().min(1),
+  arch: z.string().min(1),
+  agentVersion: z.string().min(1),
+  mode: z.enum(['kprobe', 'tracepoint']),
+  /** What discovery found, e.g. "kprobe_events", "btf", "tracepoint:sock:inet_sock_set_state". */
+  capabilities: z.array(z.string().min(1)),
+});
+
+export const AgentHeartbeatDataSchema = z.strictObject({
+  /** Monotonic counters of the agent since its start, by name (e.g. "eventsRead", "spoolBytes"). */
+  counters: z.record(z.string().min(1), Count),
+});
+
+export const AgentStoppedDataSchema = z.strictObject({
+  reason: z.string().min(1),
+});
+
+export const AgentLossDataSchema = z.strictObject({
+  /** Kernel ring-buffer overruns per cpu since the previous agent.loss of the stream (so they add up). */
+  overruns: z.array(z.strictObject({ cpu: Cpu, count: Count })).min(1),
+});
+
+export const ProbeRegisteredDataSchema = z
+  .strictObject({
+    probe: ProbeName,
+    kind: ProbeKindSchema,
+    /** Kernel function for kprobes; "group:event" for tracepoints. */
+    symbol: z.string().min(1),
+    offset: Count,
+    /** Resolved address, absent when the agent cannot read kallsyms. */
+    address: HexAddressSchema.optional(),
+    /** Original instruction bytes at `address` (saved by the kernel before arming), lowercase hex. */
+    insn: z
+      .string()
+      .regex(/^(?:[0-9a-f]{2}){1,15}$/, 'expected 1 to 15 instruction bytes as lowercase hex')
+      .optional(),
+    /** The exact line written to kprobe_events. */
+    definition: z.string().min(1).optional(),
+  })
+  .superRefine((data, ctx) => {
+    if (data.kind === 'tracepoint') {
+      for (const field of ['address', 'insn'] as const) {
+        if (data[field] !== undefined) {
+          ctx.addIssue({ code: 'custom', path: [field], message: 'a tracepoint has no kernel text address' });
+        }
+      }
+    } else if (data.insn !== undefined && data.address === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['insn'], message: 'insn needs the address it was saved from' });
+    }
+  });
+
+const ProbeRefSchema = z.strictObject({ probe: ProbeName });
+
+export const ProbeHitDataSchema = z.strictObject({
+  probe: ProbeName,
+  cpu: Cpu,
+  pid: Count,
+  comm: z.string(),
+  ctx: HitContextSchema.optional(),
+  args: z.record(z.string().min(1), HitArgValueSchema),
+});
+
+export const ProbeMissedDataSchema = z.strictObject({
+  probe: ProbeName,
+  /** Misses since the previous report (kprobe_profile's nmissed is cumulative; the agent sends deltas). */
+  count: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+
+/** The data schema of every event type. */
+export const DATA_SCHEMAS = {
+  'agent.started': AgentStartedDataSchema,
+  'agent.heartbeat': AgentHeartbeatDataSchema,
+  'agent.stopped': AgentStoppedDataSchema,
+  'agent.loss': AgentLossDataSchema,
+  'probe.registered': ProbeRegisteredDataSchema,
+  'probe.armed': ProbeRefSchema,
+  'probe.disarmed': ProbeRefSchema,
+  'probe.unregistered': ProbeRefSchema,
+  'probe.hit': ProbeHitDataSchema,
+  'probe.missed': ProbeMissedDataSchema,
+} as const;
+
+export type EventType = keyof typeof DATA_SCHEMAS;
+export const EVENT_TYPES = Object.keys(DATA_SCHEMAS) as EventType[];
+
+export function isEventType(value: string): value is EventType {
+  return Object.prototype.hasOwnProperty.call(DATA_SCHEMAS, value);
+}
+
+const envelopeShape = {
+  v: z.literal(EVENT_VERSION),
+  host: z.string().min(1),
+  bootId: z.string().regex(UUID_PATTERN, 'expected a lowercase UUID'),
+  instance: z.string().regex(UUID_PATTERN, 'expected a lowercase UUID'),
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  time: z.string().regex(TIME_PATTERN, 'expected RFC 3339 UTC with nanoseconds, e.g. 2026-11-25T19:52:23.123456789Z'),
+  /** Trace clock in nanoseconds as a decimal string (exceeds 2^53, so not a JSON number). */
+  monoNs: z.string().regex(DECIMAL_PATTERN, 'expected nanoseconds as a decimal string').optional(),
+};
+
+function envelopeOf<T extends EventType>(type: T) {
+  return z.strictObject({ ...envelopeShape, type: z.literal(type), data: DATA_SCHEMAS[type] });
+}
+
+/** The full event schema of every type (envelope + data). */
+export const EVENT_SCHEMAS = {
+  'agent.started': envelopeOf('agent.started'),
+  'agent.heartbeat': envelopeOf('agent.heartbeat'),
+  'agent.stopped': envelopeOf('agent.stopped'),
+  'agent.loss': envelopeOf('agent.loss'),
+  'probe.registered': envelopeOf('probe.registered'),
+  'probe.armed': envelopeOf('probe.armed'),
+  'probe.disarmed': envelopeOf('probe.disarmed'),
+  'probe.unregistered': envelopeOf('probe.unregistered'),
+  'probe.hit': envelopeOf('probe.hit'),
+  'probe.missed': envelopeOf('probe.missed'),
+} as const;
+
+export const EventSchema = z.discriminatedUnion('type', Object.values(EVENT_SCHEMAS) as [
+  (typeof EVENT_SCHEMAS)[EventType],
+  ...(typeof EVENT_SCHEMAS)[EventType][],
+]);
+
+export type Event = z.infer<typeof EventSchema>;
+export type EventOf<T extends EventType> = Extract<Event, { type: T }>;
+export type EventData<T extends EventType> = EventOf<T>['data'];
+/** The envelope fields shared by every event. */
+export type Envelope = Omit<Event, 'type' | 'data'>;
