@@ -1,1 +1,6 @@
-export {};
+export * from './grammar';
+export * from './parser';
+export * from './tcp';
+export * from './btf';
+export * from './discovery';
+export * from './instance';

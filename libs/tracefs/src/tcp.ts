@@ -1,0 +1,218 @@
+// TCP state transitions from either source, in one shape:
+// - kprobe on tcp_set_state(struct sock *sk, int state), built by buildTcpSetStateProbe();
+//   fires at entry, so skc_state is the OLD state and %si the new one;
+// - tracepoint sock:inet_sock_set_state (also sees CLOSE->LISTEN and LISTEN->SYN_RECV on
+//   listeners, which tcp_set_state does not; has no socket address in its text output).
+import type { SockCommonLayout, BtfMember } from './btf';
+import { buildKprobeLine, type FetchArg, type KprobeDefinition } from './grammar';
+import { parseArrayField, type TraceLine } from './parser';
+
+export const TCP_STATES = [
+  'TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_SYN_RECV', 'TCP_FIN_WAIT1', 'TCP_FIN_WAIT2', 'TCP_TIME_WAIT',
+  'TCP_CLOSE', 'TCP_CLOSE_WAIT', 'TCP_LAST_ACK', 'TCP_LISTEN', 'TCP_CLOSING', 'TCP_NEW_SYN_RECV',
+] as const;
+export type TcpState = (typeof TCP_STATES)[number];
+
+/** include/net/tcp_states.h: TCP_ESTABLISHED = 1 ... TCP_NEW_SYN_RECV = 12. */
+export function tcpStateName(n: number): TcpState {
+  const s = TCP_STATES[n - 1];
+  if (s === undefined) throw new RangeError(`unknown TCP state ${n}`);
+  return s;
+}
+
+export type AddressFamily = 'AF_INET' | 'AF_INET6';
+
+export interface TcpStateChange {
+  /** Kernel socket address (hex) when the source provides it; the tracepoint text does not. */
+  skaddr: string | null;
+  family: AddressFamily;
+  saddr: string;
+  daddr: string;
+  /** Host byte order. */
+  sport: number;
+  dport: number;
+  oldstate: TcpState;
+  newstate: TcpState;
+}
+
+export class TcpDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TcpDecodeError';
+  }
+}
+
+function familyName(n: number): AddressFamily {
+  if (n === 2) return 'AF_INET';
+  if (n === 10) return 'AF_INET6';
+  throw new TcpDecodeError(`not an inet family: ${n}`);
+}
+
+/** `0x100007f` (an x32 read of a __be32 on little-endian) → `127.0.0.1`. */
+export function ipv4FromLeU32(v: number): string {
+  return `${v & 0xff}.${(v >>> 8) & 0xff}.${(v >>> 16) & 0xff}.${v >>> 24}`;
+}
+
+/** 16 bytes → text like the kernel's %pI6c / inet_ntop (RFC 5952, IPv4-mapped as ::ffff:a.b.c.d). */
+export function ipv6FromBytes(b: ArrayLike<number>): string {
+  if (b.length !== 16) throw new TcpDecodeError(`IPv6 address needs 16 bytes, got ${b.length}`);
+  const w: number[] = [];
+  for (let i = 0; i < 16; i += 2) w.push(((b[i] as number) << 8) | (b[i + 1] as number));
+  const mapped = w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff;
+  const groups = mapped ? 6 : 8;
+  // Longest run of at least two zero groups, first one wins.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < groups; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < groups && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number) => w.slice(from, to).map((x) => x.toString(16)).join(':');
+  let text: string;
+  if (best === -1) text = hex(0, groups);
+  else text = `${hex(0, best)}::${hex(best + bestLen, groups)}`;
+  if (mapped) {
+    const tail = `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+    text += text.endsWith(':') ? tail : `:${tail}`;
+  }
+  return text;
+}
+
+function num(hit: TraceLine, key: string): number {
+  const v = hit.fields[key];
+  if (v === undefined) throw new TcpDecodeError(`${hit.event}: missing field ${key}`);
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new TcpDecodeError(`${hit.event}: field ${key} is not a number: ${v}`);
+  return n;
+}
+
+function field(hit: TraceLine, key: string): string {
+  const v = hit.fields[key];
+  if (v === undefined) throw new TcpDecodeError(`${hit.event}: missing field ${key}`);
+  return v;
+}
+
+function stateField(hit: TraceLine, key: string): TcpState {
+  const v = field(hit, key);
+  if (!(TCP_STATES as readonly string[]).includes(v)) throw new TcpDecodeError(`${hit.event}: unknown state ${v}`);
+  return v as TcpState;
+}
+
+/** Decodes a `sock:inet_sock_set_state` hit (TCP only; other protocols return null). */
+export function decodeInetSockSetState(hit: TraceLine): TcpStateChange | null {
+  if (hit.fields['protocol'] !== 'IPPROTO_TCP') return null;
+  const fam = field(hit, 'family');
+  if (fam !== 'AF_INET' && fam !== 'AF_INET6') throw new TcpDecodeError(`${hit.event}: unknown family ${fam}`);
+  const v6 = fam === 'AF_INET6';
+  return {
+    skaddr: null,
+    family: fam,
+    // On AF_INET6 sockets the v4 fields are not meaningful (the kernel prints junk like 127.0.0.6).
+    saddr: field(hit, v6 ? 'saddrv6' : 'saddr'),
+    daddr: field(hit, v6 ? 'daddrv6' : 'daddr'),
+    sport: num(hit, 'sport'),
+    dport: num(hit, 'dport'),
+    oldstate: stateField(hit, 'oldstate'),
+    newstate: stateField(hit, 'newstate'),
+  };
+}
+
+/** Field names of the tcp_set_state probe (also match the kernel-lab `tss_offs` probe). */
+export const TCP_PROBE_FIELDS = {
+  sk: 'sk', newstate: 'newstate', oldstate: 'oldstate', family: 'family', sport: 'sport',
+  dportBe: 'dport_be', saddr: 'saddr', daddr: 'daddr', saddr6: 'saddr6', daddr6: 'daddr6',
+} as const;
+
+function intType(field: string, m: BtfMember, hex: boolean): string {
+  const bits = m.size * 8;
+  if (bits !== 8 && bits !== 16 && bits !== 32 && bits !== 64) {
+    throw new TcpDecodeError(`sock_common.${field} has unsupported size ${m.size}`);
+  }
+  return `${hex ? 'x' : 'u'}${bits}`;
+}
+
+function deref(m: BtfMember): string {
+  return `+${m.offset}(%di)`;
+}
+
+function scalarArg(name: string, field: string, m: BtfMember, hex = false): FetchArg {
+  if (m.bitSize !== null) {
+    // Read the containing byte(s) and let the kernel extract the bits.
+    const byte = Math.floor(m.bitOffset / 8);
+    const shift = m.bitOffset % 8;
+    const container = shift + m.bitSize <= 8 ? 8 : shift + m.bitSize <= 16 ? 16 : 32;
+    return { name, fetch: `+${byte}(%di)`, type: `b${m.bitSize}@${shift}/${container}` };
+  }
+  return { name, fetch: deref(m), type: intType(field, m, hex) };
+}
+
+/**
+ * The tcp_set_state kprobe: sk in %di, the new state in %si, everything else read through
+ * sock_common offsets taken from BTF (never hard-coded).
+ */
+export function tcpSetStateProbe(group: string, event: string, layout: SockCommonLayout): KprobeDefinition {
+  const f = TCP_PROBE_FIELDS;
+  for (const k of ['skc_v6_daddr', 'skc_v6_rcv_saddr'] as const) {
+    if (layout[k].size !== 16) throw new TcpDecodeError(`sock_common.${k} is ${layout[k].size} bytes, expected 16`);
+  }
+  return {
+    kind: 'p',
+    group,
+    event,
+    target: 'tcp_set_state',
+    args: [
+      { name: f.sk, fetch: '%di', type: 'x64' },
+      { name: f.newstate, fetch: '%si', type: 's32' },
+      scalarArg(f.oldstate, 'skc_state', layout.skc_state),
+      scalarArg(f.family, 'skc_family', layout.skc_family),
+      scalarArg(f.sport, 'skc_num', layout.skc_num),
+      scalarArg(f.dportBe, 'skc_dport', layout.skc_dport),
+      scalarArg(f.saddr, 'skc_rcv_saddr', layout.skc_rcv_saddr, true),
+      scalarArg(f.daddr, 'skc_daddr', layout.skc_daddr, true),
+      { name: f.saddr6, fetch: deref(layout.skc_v6_rcv_saddr), type: 'x8[16]' },
+      { name: f.daddr6, fetch: deref(layout.skc_v6_daddr), type: 'x8[16]' },
+    ],
+  };
+}
+
+/** The kprobe_events line for tcpSetStateProbe(). */
+export function buildTcpSetStateLine(group: string, event: string, layout: SockCommonLayout): string {
+  return buildKprobeLine(tcpSetStateProbe(group, event, layout));
+}
+
+/** Decodes a hit of the tcpSetStateProbe() kprobe. `sk` is optional (older captures lack it). */
+export function decodeTcpSetStateHit(hit: TraceLine): TcpStateChange {
+  const f = TCP_PROBE_FIELDS;
+  const family = familyName(num(hit, f.family));
+  const be = num(hit, f.dportBe);
+  const sk = hit.fields[f.sk];
+  let saddr: string;
+  let daddr: string;
+  if (family === 'AF_INET') {
+    saddr = ipv4FromLeU32(num(hit, f.saddr));
+    daddr = ipv4FromLeU32(num(hit, f.daddr));
+  } else {
+    saddr = ipv6FromBytes(parseArrayField(field(hit, f.saddr6)));
+    daddr = ipv6FromBytes(parseArrayField(field(hit, f.daddr6)));
+  }
+  return {
+    skaddr: sk ?? null,
+    family,
+    saddr,
+    daddr,
+    sport: num(hit, f.sport),
+    // skc_dport is network byte order; the probe read it as a little-endian u16.
+    dport: ((be & 0xff) << 8) | (be >>> 8),
+    oldstate: tcpStateName(num(hit, f.oldstate)),
+    newstate: tcpStateName(num(hit, f.newstate)),
+  };
+}
