@@ -3,6 +3,7 @@
 # A busybox-static initramfs whose /init is guest/init.sh, plus the 9p-over-virtio modules of KVER
 # (Debian generic kernels build them as modules) listed in load order in /modules/order.
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin   # depmod, modprobe for non-root users
 KVER=${1:?usage: build-initramfs.sh KVER}
 HERE=$(cd "$(dirname "$0")" && pwd)
 LAB=${LAB:-$(cd "$HERE/../.." && pwd)/.kernel-lab}

@@ -4,6 +4,7 @@
 # `apt-get download` and unpacks it with dpkg -x. Cached: a kernel already unpacked is not fetched again.
 # Without apt lists (no `apt-get update`) it falls back to the newest cached kernel of the series.
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin   # depmod, modprobe for non-root users
 SERIES=${1:?usage: fetch-kernel.sh 6.1|6.12}
 HERE=$(cd "$(dirname "$0")" && pwd)
 LAB=${LAB:-$(cd "$HERE/../.." && pwd)/.kernel-lab}

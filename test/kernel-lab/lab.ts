@@ -1,0 +1,183 @@
+// Kernel lab: boots a stock Debian kernel (6.1 or 6.12, generic) under qemu/TCG and runs a shell
+// script in it. The guest sees the test's share dir at /share (rw) and the host's / at /mnt/host (ro);
+// `inhost CMD...` in the guest runs CMD from the host's root (chroot) in the repo directory, so any
+// program of this repo (node scripts, the built agent) runs against the guest's kernel. See README.md.
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export type KernelSeries = '6.1' | '6.12';
+export const KERNEL_SERIES: readonly KernelSeries[] = ['6.1', '6.12'];
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const LAB_DIR = process.env['LAB'] ?? path.join(REPO_ROOT, '.kernel-lab');
+const SCRIPTS = __dirname;
+/** The share dir as seen from `inhost` commands (the guest's /share is bind-mounted there). */
+export const CHROOT_SHARE = '/tmp/share';
+
+export interface BootOptions {
+  series: KernelSeries;
+  /**
+   * POSIX sh (busybox) run as /share/guest.sh, cwd /share, stdout+stderr to the console. Environment:
+   * REPO (repo path; same path inside `inhost`), NODE (host node binary), SHARE=/share,
+   * CHROOT_SHARE=/tmp/share, HOSTROOT=/mnt/host, plus `env`. Its exit code is the guest's exit code.
+   */
+  guestScript: string;
+  /** Files written into the share before boot: guest /share/NAME, for `inhost` /tmp/share/NAME. */
+  files?: Record<string, string | Buffer>;
+  /** Extra variables for the guest script. */
+  env?: Record<string, string>;
+  /** Bound on the whole boot (qemu is killed after it). Default 300000. */
+  timeoutMs?: number;
+  /** Return instead of throwing when the guest script exits non-zero. */
+  allowGuestFailure?: boolean;
+}
+
+export interface BootResult {
+  series: KernelSeries;
+  /** `uname -r` of the guest, as the guest's init printed it. */
+  kernelRelease: string;
+  /** Serial console (kernel messages + guest script output), escape sequences removed. */
+  console: string;
+  /** Host path of the share dir: what the guest wrote to /share is here. */
+  shareDir: string;
+  guestExitCode: number;
+  /** Wall time of the boot alone (kernel fetch and initramfs not included). */
+  bootMs: number;
+  /** Reads a file the guest wrote to /share (throws naming the file when it is missing). */
+  read(name: string): string;
+  exists(name: string): boolean;
+  /** Deletes the share dir (kept when KERNEL_LAB_KEEP=1). */
+  cleanup(): void;
+}
+
+export class KernelLabError extends Error {
+  override name = 'KernelLabError';
+}
+
+const SETUP_HINT = 'run `bash test/kernel-lab/setup.sh` (as root) to install the kernel lab host packages';
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs, env: { ...process.env, LAB: LAB_DIR }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new KernelLabError(`${path.basename(cmd)} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+function onPath(bin: string): boolean {
+  const dirs = [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/sbin'];
+  return dirs.some((d) => d && fs.existsSync(path.join(d, bin)));
+}
+
+/** Throws a KernelLabError naming setup.sh when the host lacks what the lab needs. */
+export function checkHost(): void {
+  const missing = ['qemu-system-x86_64', 'cpio', 'apt-get', 'dpkg', 'modprobe', 'flock', 'timeout'].filter((b) => !onPath(b));
+  if (!fs.existsSync('/bin/busybox')) missing.push('/bin/busybox (busybox-static)');
+  if (missing.length) throw new KernelLabError(`kernel lab: missing ${missing.join(', ')}: ${SETUP_HINT}`);
+}
+
+export interface PreparedKernel {
+  kver: string;
+  /** Time spent fetching (download + unpack when not cached) and building the initramfs. */
+  prepareMs: number;
+}
+
+const prepared = new Map<KernelSeries, Promise<PreparedKernel>>();
+
+/** Fetches (cached under LAB_DIR) the newest kernel of the series and builds its initramfs; once per process. */
+export function prepareKernel(series: KernelSeries): Promise<PreparedKernel> {
+  let p = prepared.get(series);
+  if (!p) {
+    p = (async () => {
+      checkHost();
+      const t0 = Date.now();
+      const kver = (await run(path.join(SCRIPTS, 'fetch-kernel.sh'), [series], 600_000)).split('\n').pop() ?? '';
+      if (!kver) throw new KernelLabError(`fetch-kernel.sh ${series} printed no kernel version`);
+      await run(path.join(SCRIPTS, 'build-initramfs.sh'), [kver], 120_000);
+      return { kver, prepareMs: Date.now() - t0 };
+    })();
+    prepared.set(series, p);
+  }
+  return p;
+}
+
+function cleanConsole(raw: string): string {
+  // SeaBIOS and the serial line emit terminal control sequences and CRs.
+  // eslint-disable-next-line no-control-regex
+  return raw.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[a-zA-Z]|\r/g, '');
+}
+
+function writeShare(dir: string, files: Record<string, string | Buffer>): void {
+  for (const [name, content] of Object.entries(files)) {
+    const dest = path.resolve(dir, name);
+    if (!dest.startsWith(dir + path.sep)) throw new KernelLabError(`share file name escapes the share dir: ${name}`);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, content);
+  }
+}
+
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Boots the newest kernel of `series`, runs `guestScript` in it and returns what it printed and wrote. */
+export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
+  const { kver } = await prepareKernel(opts.series);
+  const timeoutMs = opts.timeoutMs ?? 300_000;
+  const shareDir = fs.mkdtempSync(path.join(os.tmpdir(), `probefleet-lab-${opts.series}-`));
+  const env: Record<string, string> = { REPO: REPO_ROOT, NODE: process.execPath, ...opts.env };
+  for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new KernelLabError(`bad env name ${k}`);
+  writeShare(shareDir, {
+    ...opts.files,
+    'guest.sh': opts.guestScript,
+    'lab.env': Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''),
+  });
+
+  const t0 = Date.now();
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const child = spawn(path.join(SCRIPTS, 'boot.sh'), [kver, shareDir], {
+      env: { ...process.env, LAB: LAB_DIR, BOOT_TIMEOUT: String(Math.ceil(timeoutMs / 1000)) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => chunks.push(d));
+    child.stderr.on('data', (d: Buffer) => chunks.push(d));
+    // boot.sh bounds qemu with `timeout`; this is the backstop should that fail.
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 15_000);
+    child.on('error', (e) => { clearTimeout(timer); reject(new KernelLabError(`cannot run boot.sh: ${e.message}: ${SETUP_HINT}`)); });
+    child.on('close', (c) => { clearTimeout(timer); resolve({ code: c, output: Buffer.concat(chunks).toString('utf8') }); });
+  });
+  const bootMs = Date.now() - t0;
+  const consoleText = cleanConsole(output);
+  const tail = consoleText.split('\n').slice(-40).join('\n');
+  const release = /^=== LAB KERNEL (\S+)/m.exec(consoleText)?.[1];
+  const exit = /^=== LAB GUEST-EXIT (\d+)/m.exec(consoleText)?.[1];
+  if (code === 124 || code === 137 || code === null) {
+    throw new KernelLabError(`kernel ${kver}: no power-off within ${timeoutMs} ms (qemu killed). Console tail:\n${tail}`);
+  }
+  if (!release || exit === undefined || !/^=== LAB DONE/m.test(consoleText)) {
+    throw new KernelLabError(`kernel ${kver}: guest did not complete (boot.sh exit ${code}; share ${shareDir}). Console tail:\n${tail}`);
+  }
+  const guestExitCode = Number(exit);
+  if (guestExitCode !== 0 && !opts.allowGuestFailure) {
+    throw new KernelLabError(`kernel ${kver}: guest script exited ${guestExitCode} (share ${shareDir}). Console tail:\n${tail}`);
+  }
+  return {
+    series: opts.series,
+    kernelRelease: release,
+    console: consoleText,
+    shareDir,
+    guestExitCode,
+    bootMs,
+    read(name: string): string {
+      const f = path.join(shareDir, name);
+      if (!fs.existsSync(f)) throw new KernelLabError(`kernel ${kver}: guest wrote no /share/${name}. Console tail:\n${tail}`);
+      return fs.readFileSync(f, 'utf8');
+    },
+    exists: (name: string) => fs.existsSync(path.join(shareDir, name)),
+    cleanup(): void {
+      if (process.env['KERNEL_LAB_KEEP'] !== '1') fs.rmSync(shareDir, { recursive: true, force: true });
+    },
+  };
+}
