@@ -1,0 +1,26 @@
+// `probefleet migrate`: applies prisma/migrations to DATABASE_URL (see store/migrations.ts for why
+// this is ours and not `prisma migrate deploy`).
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { migrate, MigrationError } from '../store/migrations';
+import { DEFAULT_DATABASE_URL } from '../store/database-url';
+
+/** prisma/migrations of the repository this package was built in (dist/commands → repo root). */
+const DEFAULT_MIGRATIONS_DIR = join(__dirname, '..', '..', '..', '..', 'prisma', 'migrations');
+
+export function migrateCommand(): Command {
+  return new Command('migrate')
+    .description('apply the SQL migrations to DATABASE_URL, recording them in _prisma_migrations')
+    .option('--dir <path>', 'migrations folder', DEFAULT_MIGRATIONS_DIR)
+    .action(async (opts: { dir: string }) => {
+      const url = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+      try {
+        const result = await migrate(url, opts.dir, (line) => console.log(line));
+        if (result.applied.length === 0) console.log(`database is up to date (${result.alreadyApplied.length} migrations applied earlier)`);
+      } catch (err) {
+        if (!(err instanceof MigrationError)) throw err;
+        console.error(`migrate: ${err.message}`);
+        process.exitCode = 1;
+      }
+    });
+}
