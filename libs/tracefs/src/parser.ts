@@ -64,7 +64,8 @@ function findCpuBracket(s: string): number {
  */
 export function parseTraceLine(s: string): TraceLine | null {
   const len = s.length;
-  if (len === 0 || s.charCodeAt(skipSpaces(s, 0)) === HASH || skipSpaces(s, 0) === len) return null;
+  const first = skipSpaces(s, 0);
+  if (first === len || s.charCodeAt(first) === HASH) return null;
 
   let task: string;
   let pid: number;
@@ -72,7 +73,7 @@ export function parseTraceLine(s: string): TraceLine | null {
   let i: number;
   if (len > 18 && s.charCodeAt(16) === DASH && s.charCodeAt(17) !== SPACE) {
     // Fast path: comm right-aligned in 16 columns (TASK_COMM_LEN).
-    task = s.slice(skipSpaces(s, 0), 16);
+    task = s.slice(first, 16);
     i = 17;
     pid = 0;
     let c = s.charCodeAt(i);
@@ -81,7 +82,10 @@ export function parseTraceLine(s: string): TraceLine | null {
       c = s.charCodeAt(++i);
     }
     if (c !== SPACE) return parseSlowHeader(s);
-    i = skipSpaces(s, i);
+    // `%-7d ` pads the pid: jump to the next non-space with native indexOf.
+    const paren = s.indexOf('(', i);
+    const bracket = s.indexOf('[', i);
+    i = paren !== -1 && paren < bracket ? paren : bracket;
     if (s.charCodeAt(i) === LPAREN) {
       const close = s.indexOf(')', i);
       if (close === -1) throw new TraceLineError(s, 'unterminated TGID');
@@ -89,7 +93,7 @@ export function parseTraceLine(s: string): TraceLine | null {
       tgid = t.charCodeAt(0) === DASH ? null : Number(t);
       i = skipSpaces(s, close + 1);
     }
-    if (s.charCodeAt(i) !== LBRACKET) return parseSlowHeader(s);
+    if (i <= 17 || s.charCodeAt(i) !== LBRACKET || s.charCodeAt(i - 1) !== SPACE) return parseSlowHeader(s);
   } else {
     return parseSlowHeader(s);
   }
