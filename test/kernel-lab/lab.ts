@@ -97,7 +97,9 @@ export function prepareKernel(series: KernelSeries): Promise<PreparedKernel> {
       const kver = (await run(path.join(SCRIPTS, 'fetch-kernel.sh'), [series], 600_000)).split('\n').pop() ?? '';
       if (!kver) throw new KernelLabError(`fetch-kernel.sh ${series} printed no kernel version`);
       await run(path.join(SCRIPTS, 'build-initramfs.sh'), [kver], 120_000);
-      return { kver, prepareMs: Date.now() - t0 };
+      const prepareMs = Date.now() - t0;
+      process.stderr.write(`kernel-lab: ${kver} fetched/cached + initramfs in ${(prepareMs / 1000).toFixed(1)} s\n`);
+      return { kver, prepareMs };
     })();
     prepared.set(series, p);
   }
@@ -106,7 +108,6 @@ export function prepareKernel(series: KernelSeries): Promise<PreparedKernel> {
 
 function cleanConsole(raw: string): string {
   // SeaBIOS and the serial line emit terminal control sequences and CRs.
-  // eslint-disable-next-line no-control-regex
   return raw.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[a-zA-Z]|\r/g, '');
 }
 
@@ -149,19 +150,25 @@ export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
     child.on('close', (c) => { clearTimeout(timer); resolve({ code: c, output: Buffer.concat(chunks).toString('utf8') }); });
   });
   const bootMs = Date.now() - t0;
+  process.stderr.write(`kernel-lab: ${kver} boot + guest script in ${(bootMs / 1000).toFixed(1)} s (qemu exit ${code})\n`);
   const consoleText = cleanConsole(output);
   const tail = consoleText.split('\n').slice(-40).join('\n');
-  const release = /^=== LAB KERNEL (\S+)/m.exec(consoleText)?.[1];
-  const exit = /^=== LAB GUEST-EXIT (\d+)/m.exec(consoleText)?.[1];
-  if (code === 124 || code === 137 || code === null) {
-    throw new KernelLabError(`kernel ${kver}: no power-off within ${timeoutMs} ms (qemu killed). Console tail:\n${tail}`);
-  }
-  if (!release || exit === undefined || !/^=== LAB DONE/m.test(consoleText)) {
-    throw new KernelLabError(`kernel ${kver}: guest did not complete (boot.sh exit ${code}; share ${shareDir}). Console tail:\n${tail}`);
-  }
+  const fromShare = (f: string): string | undefined => {
+    try { return fs.readFileSync(path.join(shareDir, f), 'utf8').trim(); } catch { return undefined; }
+  };
+  const release = fromShare('kernel-release') ?? /=== LAB KERNEL (\S+)/.exec(consoleText)?.[1];
+  const exit = fromShare('guest.rc');
+  const keep = process.env['KERNEL_LAB_KEEP'] === '1';
+  const fail: (what: string) => never = (what) => {
+    if (!keep) fs.rmSync(shareDir, { recursive: true, force: true });
+    const where = keep ? `share kept: ${shareDir}` : 'KERNEL_LAB_KEEP=1 keeps the share dir';
+    throw new KernelLabError(`kernel ${kver}: ${what} (${where}). Console tail:\n${tail}`);
+  };
+  if (code === 124 || code === 137 || code === null) fail(`no power-off within ${timeoutMs} ms (qemu killed)`);
+  if (!release || exit === undefined || !/^\d+$/.test(exit)) fail(`guest did not complete (boot.sh exit ${code})`);
   const guestExitCode = Number(exit);
   if (guestExitCode !== 0 && !opts.allowGuestFailure) {
-    throw new KernelLabError(`kernel ${kver}: guest script exited ${guestExitCode} (share ${shareDir}). Console tail:\n${tail}`);
+    fail(`guest script exited ${guestExitCode}`);
   }
   return {
     series: opts.series,
@@ -177,7 +184,7 @@ export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
     },
     exists: (name: string) => fs.existsSync(path.join(shareDir, name)),
     cleanup(): void {
-      if (process.env['KERNEL_LAB_KEEP'] !== '1') fs.rmSync(shareDir, { recursive: true, force: true });
+      if (!keep) fs.rmSync(shareDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,15 +1,16 @@
 #!/bin/sh
 # The guest's /init: mounts, 9p shares, lo, then /share/guest.sh (written by the test), then power off.
-# Console protocol (parsed by lab.ts): "=== LAB KERNEL <release>", "=== LAB GUEST-EXIT <rc>", "=== LAB DONE".
+# Leaves /share/kernel-release and /share/guest.rc (read by lab.ts); the console shows "=== LAB ..." lines.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing
-echo "=== LAB KERNEL $(uname -r)"
+echo; echo "=== LAB KERNEL $(uname -r)"   # own line: the BIOS leaves the cursor mid-line
 for m in $(cat /modules/order); do insmod /modules/$m 2>&1 | sed 's/^/insmod: /'; done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share /share || echo "=== LAB ERROR no 9p share"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /mnt/host || echo "=== LAB ERROR no 9p hostroot"
+uname -r > /share/kernel-release
 ip link set lo up
 # Make the host root usable with chroot: kernel filesystems, a writable /tmp, the share at /tmp/share.
 if [ -d /mnt/host/usr ]; then
@@ -30,7 +31,7 @@ else
   echo "=== LAB ERROR no /share/guest.sh"
 fi
 echo "$rc" > /share/guest.rc
-echo "=== LAB GUEST-EXIT $rc"
+echo; echo "=== LAB GUEST-EXIT $rc"
 sync
 umount /mnt/host/tmp/share 2>/dev/null; umount /share 2>/dev/null
 echo "=== LAB DONE uptime $(cut -d' ' -f1 /proc/uptime)"
