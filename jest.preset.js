@@ -11,7 +11,7 @@ module.exports = function preset(projectDir, overrides = {}) {
     },
     moduleFileExtensions: ['ts', 'js', 'json'],
     moduleNameMapper: {
-      '^@probefleet/(events|tracefs|kprobe-model)$': path.join(__dirname, 'libs/$1/src/index.ts'),
+      '^@probefleet/(events|tracefs|kprobe-model|projections)$': path.join(__dirname, 'libs/$1/src/index.ts'),
     },
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
     ...overrides,

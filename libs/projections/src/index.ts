@@ -1,0 +1,3 @@
+export * from './time';
+export * from './gaps';
+export * from './tcp-lifecycle';
