@@ -1,0 +1,143 @@
+import type { Event } from '@probefleet/events';
+import {
+  addMissed,
+  armDefect,
+  armProbe,
+  disarmDefect,
+  disarmProbe,
+  hitDefect,
+  missedDefect,
+  recordHit,
+  registerDefect,
+  registerProbe,
+  siteViolation,
+  unregisterDefect,
+  unregisterProbe,
+} from './kernel';
+import { DUPLICATE_WINDOW, emptyHost, type HostState, type ModelState, type ProbeState, type StreamState } from './state';
+
+/** `duplicate`: the event repeated an already-applied one exactly and was skipped. */
+export type Evolution = { ok: true; state: ModelState; duplicate: boolean } | { ok: false; reason: string };
+
+/**
+ * Applies one event and checks every invariant it touches; returns the first violation's reason.
+ * An event the model refuses (a hit on a disarmed probe, a seq gap, ...) leaves the state as it was.
+ * Mutates `state` in place (see ModelState).
+ */
+export function evolve(state: ModelState, event: Event): Evolution {
+  const streams = state.streams.get(event.host);
+  const stream = streams?.get(event.instance);
+  if (stream !== undefined && event.seq !== stream.lastSeq + 1) return repeatedOrGap(state, stream, event);
+  const streamDefect = stream === undefined ? firstEventDefect(event) : bootDefect(stream, event);
+  if (streamDefect !== undefined) return { ok: false, reason: streamDefect };
+
+  const current = state.hosts.get(event.host);
+  const host = current?.bootId === event.bootId ? current : hostAfterBoot(current, event);
+  if (typeof host === 'string') return { ok: false, reason: host };
+  const reason = applyToHost(host, event);
+  if (reason !== undefined) return { ok: false, reason };
+
+  if (host !== current) state.hosts.set(event.host, host);
+  if (stream === undefined) openStream(state, event);
+  else {
+    stream.lastSeq = event.seq;
+    stream.recent[event.seq % DUPLICATE_WINDOW] = event;
+  }
+  return { ok: true, state, duplicate: false };
+}
+
+function firstEventDefect(event: Event): string | undefined {
+  return event.seq === 1 ? undefined : `stream ${event.host}/${event.instance} starts at seq ${event.seq}, expected 1`;
+}
+
+function bootDefect(stream: StreamState, event: Event): string | undefined {
+  return stream.bootId === event.bootId
+    ? undefined
+    : `bootId changed within stream ${event.host}/${event.instance}: ${stream.bootId} → ${event.bootId}`;
+}
+
+function openStream(state: ModelState, event: Event): void {
+  let streams = state.streams.get(event.host);
+  if (streams === undefined) state.streams.set(event.host, (streams = new Map()));
+  const recent = new Array<Event | undefined>(DUPLICATE_WINDOW);
+  recent[event.seq % DUPLICATE_WINDOW] = event;
+  streams.set(event.instance, { bootId: event.bootId, lastSeq: event.seq, recent });
+}
+
+/** A seq other than the next one: an exact repeat of an applied event is skipped, anything else is a violation. */
+function repeatedOrGap(state: ModelState, stream: StreamState, event: Event): Evolution {
+  const where = `stream ${event.host}/${event.instance}`;
+  if (event.seq > stream.lastSeq) {
+    return { ok: false, reason: `seq gap in ${where}: expected ${stream.lastSeq + 1}, got ${event.seq}` };
+  }
+  if (stream.lastSeq - event.seq >= DUPLICATE_WINDOW) {
+    return { ok: false, reason: `seq ${event.seq} repeats in ${where}, too far back (> ${DUPLICATE_WINDOW}) to check it is a duplicate` };
+  }
+  if (!sameJson(stream.recent[event.seq % DUPLICATE_WINDOW], event)) {
+    return { ok: false, reason: `seq ${event.seq} repeats in ${where} with different content` };
+  }
+  return { ok: true, state, duplicate: true };
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson((a as never)[k], (b as never)[k]));
+}
+
+/** A new bootId means the kernel rebooted: the host starts with an empty kprobe_table. */
+export function hostAfterBoot(current: HostState | undefined, event: { host: string; bootId: string }): HostState | string {
+  if (current === undefined) return emptyHost(event.host, event.bootId);
+  if (current.earlierBoots.has(event.bootId)) {
+    return `event of boot ${event.bootId} after host ${event.host} rebooted into ${current.bootId}`;
+  }
+  return emptyHost(event.host, event.bootId, new Set([...current.earlierBoots, current.bootId]));
+}
+
+function applyToHost(host: HostState, event: Event): string | undefined {
+  switch (event.type) {
+    case 'probe.hit': {
+      const defect = hitDefect(host, event.data.probe);
+      if (defect === undefined) recordHit(host.probes.get(event.data.probe) as ProbeState);
+      return defect;
+    }
+    case 'probe.registered': {
+      const defect = registerDefect(host, event.data);
+      if (defect !== undefined) return defect;
+      const { site } = registerProbe(host, event.data);
+      return site && siteViolation(host, site);
+    }
+    case 'probe.armed':
+      return withProbe(host, event.data.probe, armDefect, (probe) => armProbe(host, probe));
+    case 'probe.disarmed':
+      return withProbe(host, event.data.probe, disarmDefect, (probe) => disarmProbe(host, probe));
+    case 'probe.unregistered':
+      return withProbe(host, event.data.probe, unregisterDefect, (probe) => unregisterProbe(host, probe));
+    case 'probe.missed': {
+      const { count } = event.data;
+      return withProbe(host, event.data.probe, missedDefect, (probe) => addMissed(probe, count));
+    }
+    case 'agent.started':
+    case 'agent.heartbeat':
+    case 'agent.stopped':
+    case 'agent.loss':
+      return undefined;
+  }
+}
+
+/** Checks, applies, then re-checks the invariants of the site the operation touched. */
+function withProbe(
+  host: HostState,
+  name: string,
+  defectOf: (host: HostState, name: string) => string | undefined,
+  apply: (probe: ProbeState) => void,
+): string | undefined {
+  const defect = defectOf(host, name);
+  if (defect !== undefined) return defect;
+  const probe = host.probes.get(name) as ProbeState;
+  apply(probe);
+  return probe.site?.members.length ? siteViolation(host, probe.site) : undefined;
+}

@@ -1,0 +1,57 @@
+import { decodeEventValue, type DecodeFailure } from '@probefleet/events';
+import { evolve } from './evolve';
+import { initialState, type ModelState } from './state';
+
+/** `line` is 1-based. `invalid`: the line is not a valid event; `violation`: a valid event the model refuses. */
+export type ReplayFailure =
+  | { ok: false; kind: 'invalid'; line: number; failure: DecodeFailure }
+  | { ok: false; kind: 'violation'; line: number; reason: string };
+
+/** `events`: events applied; `duplicates`: exact repeats skipped. */
+export type ReplayOutcome = { ok: true; state: ModelState; events: number; duplicates: number } | ReplayFailure;
+
+export interface Replay {
+  /** Feeds the next NDJSON line (blank lines are skipped but counted); returns the failure that ends the replay. */
+  feed(line: string): ReplayFailure | undefined;
+  /** The outcome so far: the first failure, or the state. */
+  finish(): ReplayOutcome;
+}
+
+/** Incremental replay, for line sources that arrive piecewise (files, streams). */
+export function createReplay(state: ModelState = initialState()): Replay {
+  let line = 0;
+  let events = 0;
+  let duplicates = 0;
+  let failed: ReplayFailure | undefined;
+  return {
+    feed(text) {
+      if (failed !== undefined) return failed;
+      line++;
+      if (text.trim() === '') return undefined;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        const failure: DecodeFailure = { ok: false, kind: 'malformed', field: '', reason: `not JSON: ${(error as Error).message}` };
+        return (failed = { ok: false, kind: 'invalid', line, failure });
+      }
+      const decoded = decodeEventValue(value);
+      if (!decoded.ok) return (failed = { ok: false, kind: 'invalid', line, failure: decoded });
+      const evolution = evolve(state, decoded.value);
+      if (!evolution.ok) return (failed = { ok: false, kind: 'violation', line, reason: evolution.reason });
+      if (evolution.duplicate) duplicates++;
+      else events++;
+      return undefined;
+    },
+    finish() {
+      return failed ?? { ok: true, state, events, duplicates };
+    },
+  };
+}
+
+/** Folds NDJSON lines of any number of interleaved hosts and streams into the model. */
+export function replay(lines: Iterable<string>): ReplayOutcome {
+  const run = createReplay();
+  for (const line of lines) if (run.feed(line) !== undefined) break;
+  return run.finish();
+}

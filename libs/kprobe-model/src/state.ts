@@ -1,0 +1,82 @@
+import type { Event, ProbeKind } from '@probefleet/events';
+import { KPROBE_TABLE_SIZE } from './hash';
+
+/** The x86 int3 opcode, written over the first byte of a probed instruction to arm it. */
+export const INT3 = 'cc';
+
+/** One registered probe (a trace_kprobe / trace event) of a host. */
+export interface ProbeState {
+  readonly name: string;
+  readonly kind: ProbeKind;
+  readonly symbol: string;
+  readonly offset: number;
+  /**
+   * The struct kprobe at this probe's address. Undefined for tracepoints (no kernel text involved) and
+   * for kprobes registered without an address (an agent that cannot read kallsyms): those are tracked
+   * as registered/armed/hits/missed only, outside kprobe_table and kernel text.
+   */
+  site: KprobeSite | undefined;
+  armed: boolean;
+  hits: number;
+  missed: number;
+}
+
+/**
+ * The struct kprobe linked into kprobe_table at one address. With more than one member it is the
+ * kernel's aggregated probe (aggr_kprobe), whose handlers call every member's.
+ */
+export interface KprobeSite {
+  readonly address: string;
+  readonly bucket: number;
+  /** Original instruction bytes saved at registration (lowercase hex); undefined when no member knew them. */
+  savedInsn: string | undefined;
+  readonly members: ProbeState[];
+}
+
+export interface HostState {
+  readonly host: string;
+  readonly bootId: string;
+  /** Boots this host had before the current one: their events can no longer be applied. */
+  readonly earlierBoots: ReadonlySet<string>;
+  /** Registered probes by name. */
+  readonly probes: Map<string, ProbeState>;
+  /** kprobe_table: KPROBE_TABLE_SIZE hash lists of sites. */
+  readonly table: KprobeSite[][];
+  /** Kernel text: current first byte at each probed address whose byte is known (armed → "cc"). */
+  readonly text: Map<string, string>;
+}
+
+/** How many recent events per stream are kept to tell an exact duplicate from a conflicting one. */
+export const DUPLICATE_WINDOW = 1024;
+
+export interface StreamState {
+  readonly bootId: string;
+  lastSeq: number;
+  /** Ring of the last DUPLICATE_WINDOW applied events, indexed by seq % DUPLICATE_WINDOW. */
+  readonly recent: (Event | undefined)[];
+}
+
+/**
+ * The whole model: hosts and the streams (host, instance) that fed them. `evolve` updates it in place
+ * (and returns it) so replay stays fast; take a `snapshot` to keep a copy.
+ */
+export interface ModelState {
+  readonly hosts: Map<string, HostState>;
+  /** Streams by host, then instance. */
+  readonly streams: Map<string, Map<string, StreamState>>;
+}
+
+export function initialState(): ModelState {
+  return { hosts: new Map(), streams: new Map() };
+}
+
+export function emptyHost(host: string, bootId: string, earlierBoots: ReadonlySet<string> = new Set()): HostState {
+  return {
+    host,
+    bootId,
+    earlierBoots,
+    probes: new Map(),
+    table: Array.from({ length: KPROBE_TABLE_SIZE }, () => []),
+    text: new Map(),
+  };
+}
