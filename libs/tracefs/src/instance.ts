@@ -135,15 +135,16 @@ export class Tracefs {
    */
   private async appendLine(file: string, line: string): Promise<void> {
     const path = join(this.dir, file);
-    const fh = await open(path, constants.O_WRONLY | constants.O_APPEND);
+    let fh;
     try {
+      fh = await open(path, constants.O_WRONLY | constants.O_APPEND);
       await fh.write(`${line}\n`);
     } catch (e) {
       const log = await this.readErrorLog().catch(() => []);
       const kernel = [...log].reverse().find((x) => x.command === line) ?? null;
       throw new TracefsWriteError(file, line, errnoCode(e), kernel);
     } finally {
-      await fh.close();
+      await fh?.close();
     }
   }
 
@@ -190,11 +191,14 @@ export class Tracefs {
     return { kprobes, instances: names.filter((n) => n.startsWith(INSTANCE_PREFIX)).sort() };
   }
 
-  /** Removes leftovers of `group` and every probefleet-* instance except `keep`. */
-  async cleanLeftovers(group: string, keep: readonly string[] = []): Promise<void> {
+  /**
+   * Removes our group's probes and the probefleet-* instances `stale` selects (default: all;
+   * a host running several agents should pass a predicate that spares live ones).
+   */
+  async cleanLeftovers(group: string, stale: (instance: string) => boolean = () => true): Promise<void> {
     const left = await this.listLeftovers(group);
     for (const name of left.instances) {
-      if (!keep.includes(name)) await new TracingInstance(this, name).remove();
+      if (stale(name)) await new TracingInstance(this, name).remove();
     }
     for (const k of left.kprobes) await this.removeKprobe(k.group, k.event);
   }
