@@ -242,6 +242,12 @@ export class TracingInstance {
     await this.write('trace_clock', clock);
   }
 
+  /** Sets a per-instance trace option (`options/NAME`), e.g. `fields`. */
+  async setOption(name: string, on: boolean): Promise<void> {
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new RangeError(`bad option name ${JSON.stringify(name)}`);
+    await this.write(join('options', name), on ? '1' : '0');
+  }
+
   private eventFile(group: string, event: string): string {
     if (!NAME_RE.test(group) || !NAME_RE.test(event)) throw new RangeError(`bad event ${JSON.stringify(`${group}/${event}`)}`);
     return join('events', group, event, 'enable');
@@ -306,6 +312,32 @@ export class TracingInstance {
     } finally {
       await fh.close();
     }
+  }
+
+  /**
+   * Reads what is left in trace_pipe without waiting (after the events are disabled, so a stop
+   * loses nothing that was already recorded). Call it only when no batches() reader is running.
+   */
+  async drain(bufferBytes = 1 << 16): Promise<string[]> {
+    const fh = await open(join(this.dir, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
+    const buf = Buffer.allocUnsafe(bufferBytes);
+    let text = '';
+    try {
+      for (;;) {
+        let n: number;
+        try {
+          n = (await fh.read(buf, 0, buf.length, null)).bytesRead;
+        } catch (e) {
+          if (errnoCode(e) !== 'EAGAIN') throw e;
+          break;
+        }
+        if (n <= 0) break;
+        text += buf.toString('utf8', 0, n);
+      }
+    } finally {
+      await fh.close();
+    }
+    return text.split('\n').filter((l) => l !== '');
   }
 
   /** One line at a time; see batches(). */
