@@ -1,0 +1,50 @@
+// Which source `run` uses: kprobes on tcp_set_state when the kernel has kprobe events and BTF
+// (offsets into sock_common), otherwise the sock:inet_sock_set_state tracepoint.
+import type { DiscoveryReport } from '@probefleet/tracefs';
+import type { Mode } from './config';
+import { TCP_TRACEPOINT } from './probes';
+
+export type RunMode = 'kprobe' | 'tracepoint';
+
+export interface ModeChoice {
+  mode: RunMode;
+  reason: string;
+  /** Set when the chosen mode cannot run on this host. */
+  unusable: string | null;
+}
+
+export const TRACEPOINT_NAME = `${TCP_TRACEPOINT.group}:${TCP_TRACEPOINT.event}`;
+
+/** Capabilities as reported in agent.started. */
+export function capabilities(r: DiscoveryReport): string[] {
+  const caps: string[] = [];
+  if (r.tracefs) caps.push('tracefs');
+  if (r.kprobeEvents) caps.push('kprobe_events');
+  if (r.dynamicEvents) caps.push('dynamic_events');
+  if (r.instances) caps.push('instances');
+  if (r.btf.present) caps.push('btf');
+  if (r.tracepoints.includes(TRACEPOINT_NAME)) caps.push(`tracepoint:${TRACEPOINT_NAME}`);
+  if (r.privileges.canTrace) caps.push('can_trace');
+  return caps;
+}
+
+function kprobeProblem(r: DiscoveryReport): string | null {
+  if (!r.kprobeEvents) return 'kprobe_events is missing (kernel without CONFIG_KPROBE_EVENTS)';
+  if (!r.btf.present) return `${r.btf.path} is missing (no BTF: sock_common offsets unknown)`;
+  if (r.kprobeBlacklist?.includes('tcp_set_state')) return 'tcp_set_state is on the kprobe blacklist';
+  return null;
+}
+
+function tracepointProblem(r: DiscoveryReport): string | null {
+  return r.tracepoints.includes(TRACEPOINT_NAME) ? null : `tracepoint ${TRACEPOINT_NAME} is not available`;
+}
+
+export function chooseMode(r: DiscoveryReport, requested: Mode): ModeChoice {
+  const common = !r.tracefs ? 'tracefs is not mounted' : !r.privileges.canTrace ? 'not root and no CAP_SYS_ADMIN' : !r.instances ? 'tracefs has no instances directory' : null;
+  const kp = common ?? kprobeProblem(r);
+  const tp = common ?? tracepointProblem(r);
+  if (requested === 'kprobe') return { mode: 'kprobe', reason: 'requested (--mode kprobe)', unusable: kp };
+  if (requested === 'tracepoint') return { mode: 'tracepoint', reason: 'requested (--mode tracepoint)', unusable: tp };
+  if (kp === null) return { mode: 'kprobe', reason: 'kprobe_events and BTF present: tcp_set_state kprobe', unusable: null };
+  return { mode: 'tracepoint', reason: `auto: ${kp}; falling back to ${TRACEPOINT_NAME}`, unusable: tp };
+}
