@@ -12,7 +12,7 @@ const action = fc.oneof(
   { weight: 5, arbitrary: fc.record({ type: fc.constant('hit' as const), probe, cpu: fc.nat(3), reentered: fc.array(probe, { maxLength: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('report-missed' as const), probe, count: fc.integer({ min: 1, max: 5 }) }) },
   // An agent restart (new instance, same boot) or a reboot (new boot too) of the step's host.
-  { weight: 1, arbitrary: fc.record({ type: fc.constantFrom('restart' as const, 'reboot' as const) }) },
+  { weight: 1, arbitrary: fc.constantFrom({ type: 'restart' as const }, { type: 'reboot' as const }) },
 );
 
 const uuid = (kind: number, host: number, n: number) => `00000000-0000-4000-8${kind}${host}0-${n.toString(16).padStart(12, '0')}`;
