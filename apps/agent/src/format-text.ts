@@ -7,7 +7,7 @@ const COLUMNS: [string, number][] = [
 ];
 
 function row(cells: string[]): string {
-  return cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(COLUMNS[i]?.[1] ?? 0))).join(' ');
+  return cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(COLUMNS[i]?.[1] ?? 0))).join(' ').trimEnd();
 }
 
 const short = (state: string) => state.replace(/^TCP_/, '');

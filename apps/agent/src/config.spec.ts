@@ -1,0 +1,77 @@
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, parseConfig } from './config';
+
+const probe = (over: Record<string, unknown> = {}, arg: Record<string, unknown> = {}) => ({
+  name: 'conn',
+  symbol: 'tcp_v4_connect',
+  args: [{ name: 'sk', fetch: '%di', type: 'x64', ...arg }],
+  ...over,
+});
+
+function refusal(raw: unknown): string {
+  try {
+    parseConfig(raw);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('config', () => {
+  it('applies defaults and accepts a valid user probe', () => {
+    const cfg = parseConfig({ probes: [probe({ offset: 4 })] });
+    expect(cfg).toMatchObject({ mode: 'auto', sink: 'stdout', format: 'json', statsIntervalS: 1 });
+    expect(cfg.host.length).toBeGreaterThan(0);
+    expect(cfg.probes[0]).toEqual({ name: 'conn', symbol: 'tcp_v4_connect', offset: 4, args: [{ name: 'sk', fetch: '%di', type: 'x64' }] });
+  });
+
+  it.each([
+    ['newline in a symbol', { probes: [probe({ symbol: 'tcp_v4_connect\np:evil/x do_exit' })] }, 'probes[0].symbol: '],
+    ['newline in a fetch arg', { probes: [probe({}, { fetch: '%di\n-:probefleet/tcp_set_state' })] }, 'probes[0].args[0].fetch: '],
+    ['space in a probe name', { probes: [probe({ name: 'my probe' })] }, 'probes[0].name: '],
+    ['space in an arg name', { probes: [probe({}, { name: 'a b' })] }, 'probes[0].args[0].name: '],
+    ['unknown type', { probes: [probe({}, { type: 'u7' })] }, 'probes[0].args[0].type: '],
+    ['unknown register', { probes: [probe({}, { fetch: '%zz' })] }, 'probes[0].args[0].fetch: '],
+    ['extra argument smuggled in a type', { probes: [probe({}, { type: 'u8 x=%ax' })] }, 'probes[0].args[0].type: '],
+    ['the agent\'s own probe name', { probes: [probe({ name: 'tcp_set_state' })] }, 'probes[0].name: '],
+    ['duplicate probe names', { probes: [probe(), probe()] }, 'probes[1].name: duplicate'],
+    ['negative offset', { probes: [probe({ offset: -1 })] }, 'probes[0].offset: '],
+    ['unknown key', { probes: [probe({ sym: 'x' })] }, 'probes[0]: '],
+    ['unknown mode', { mode: 'ebpf' }, 'mode: '],
+  ])('refuses %s, naming the field', (_why, raw, field) => {
+    expect(refusal(raw)).toContain(field);
+  });
+
+  it('layers file < env < flags and refuses bad YAML values with the file name', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-config-'));
+    try {
+      const file = join(dir, 'agent.yaml');
+      writeFileSync(file, 'host: from-file\nmode: kprobe\nformat: text\n');
+      const cfg = loadConfig({ file, env: { PROBEFLEET_MODE: 'tracepoint', PROBEFLEET_HOST: 'from-env' }, flags: { mode: 'auto', format: undefined } });
+      expect(cfg).toMatchObject({ host: 'from-env', mode: 'auto', format: 'text' });
+      writeFileSync(file, 'probes:\n  - name: x\n    symbol: "a\\nb"\n');
+      expect(() => loadConfig({ file })).toThrow(/agent\.yaml[\s\S]*probes\[0\]\.symbol: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a hostile config before anything touches a (fake) tracefs tree', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-fake-tracefs-'));
+    try {
+      mkdirSync(join(dir, 'instances'));
+      writeFileSync(join(dir, 'kprobe_events'), '');
+      writeFileSync(join(dir, 'available_events'), 'sock:inet_sock_set_state\n');
+      const file = join(dir, 'agent.yaml');
+      writeFileSync(file, `tracefs: ${dir}\nprobes:\n  - name: x\n    symbol: tcp_v4_connect\n    args: [{ name: a, fetch: "%di\\np:evil/x do_exit", type: u64 }]\n`);
+      expect(() => loadConfig({ file })).toThrow(/probes\[0\]\.args\[0\]\.fetch: /);
+      expect(readFileSync(join(dir, 'kprobe_events'), 'utf8')).toBe('');
+      expect(readdirSync(join(dir, 'instances'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,33 @@
+import type { Event } from '@probefleet/events';
+import { TcpStatesFormatter } from './format-text';
+
+const hit = (monoNs: bigint, skaddr: string, oldstate: string, newstate: string): Event =>
+  ({
+    v: 1, type: 'probe.hit', host: 'h', bootId: '00000000-0000-0000-0000-000000000000', instance: '00000000-0000-0000-0000-000000000001',
+    seq: 1, time: '2026-11-25T19:52:23.123456789Z', monoNs: monoNs.toString(),
+    data: {
+      probe: 'tcp_set_state', cpu: 0, pid: 42, comm: 'curl',
+      args: { skaddr, family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: 5000, dport: 80, oldstate, newstate },
+    },
+  }) as Event;
+
+describe('TcpStatesFormatter', () => {
+  it('prints a header and one row per transition with the ms spent in the old state per socket', () => {
+    const f = new TcpStatesFormatter();
+    expect(f.header()).toMatch(/^TIME\s+PID\s+COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+OLDSTATE -> NEWSTATE\s+MS$/);
+    const first = f.format(hit(1_000_000_000n, '0xa', 'TCP_CLOSE', 'TCP_SYN_SENT'));
+    expect(first?.split(/\s+/)).toEqual(['19:52:23.123', '42', 'curl', '127.0.0.1', '5000', '127.0.0.1', '80', 'CLOSE', '->', 'SYN_SENT']);
+    // Another socket in between does not disturb the first one's timing.
+    expect(f.format(hit(1_200_000_000n, '0xb', 'TCP_CLOSE', 'TCP_SYN_SENT'))).not.toMatch(/\d\.\d{3}$/);
+    expect(f.format(hit(1_001_500_000n, '0xa', 'TCP_SYN_SENT', 'TCP_ESTABLISHED'))).toMatch(/SYN_SENT -> ESTABLISHED\s+1\.500$/);
+    expect(f.format(hit(3_001_500_000n, '0xa', 'TCP_ESTABLISHED', 'TCP_CLOSE'))).toMatch(/ESTABLISHED -> CLOSE\s+2000\.000$/);
+    // After CLOSE the address may be reused by a new socket: no duration carried over.
+    expect(f.format(hit(4_000_000_000n, '0xa', 'TCP_CLOSE', 'TCP_SYN_SENT'))).toMatch(/CLOSE -> SYN_SENT$/);
+  });
+
+  it('ignores events that are not TCP transitions', () => {
+    const f = new TcpStatesFormatter();
+    const started = { ...hit(1n, '0xa', 'TCP_CLOSE', 'TCP_LISTEN'), type: 'agent.stopped', data: { reason: 'x' } } as Event;
+    expect(f.format(started)).toBeNull();
+  });
+});
