@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The `probefleet` command line: one file per command under commands/, wired here.
+import { Command } from 'commander';
+import { migrateCommand } from './commands/migrate';
+import { replayCommand } from './commands/replay';
+
+const program = new Command('probefleet')
+  .description('probefleet aggregator: event store, projections and replay')
+  .addCommand(replayCommand())
+  .addCommand(migrateCommand());
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`probefleet: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
