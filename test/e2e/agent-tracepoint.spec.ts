@@ -1,0 +1,188 @@
+// The built agent against this machine's real kernel in tracepoint mode (it has no kprobe_events):
+// loopback connections on ports the test picks must come out of the stdout sink as exactly the
+// kernel's transitions, and the agent must leave nothing in tracefs — also after kill -9 + cleanup.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { decodeEvent, type Event } from '@probefleet/events';
+
+const REPO = path.resolve(__dirname, '..', '..');
+const AGENT = path.join(REPO, 'apps/agent/dist/main.js');
+const INSTANCES = '/sys/kernel/tracing/instances';
+
+const ourInstances = () => fs.readdirSync(INSTANCES).filter((n) => n.startsWith('probefleet-'));
+
+interface Agent {
+  child: ChildProcess;
+  events: Event[];
+  stderr: () => string;
+  waitFor: (pred: (e: Event) => boolean, ms: number) => Promise<Event>;
+  exit: Promise<number | null>;
+}
+
+function startAgent(args: string[]): Agent {
+  const child = spawn(process.execPath, [AGENT, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: Event[] = [];
+  const listeners = new Set<() => void>();
+  let err = '';
+  let partial = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      const r = decodeEvent(l);
+      if (!r.ok) throw new Error(`agent printed an invalid event: ${l}`);
+      events.push(r.value);
+    }
+    for (const f of listeners) f();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const waitFor = (pred: (e: Event) => boolean, ms: number) =>
+    new Promise<Event>((resolve, reject) => {
+      const check = () => {
+        const e = events.find(pred);
+        if (!e) return;
+        cleanupWait();
+        resolve(e);
+      };
+      const timer = setTimeout(() => { cleanupWait(); reject(new Error(`agent: no such event within ${ms} ms; stderr:\n${err}`)); }, ms);
+      const cleanupWait = () => { clearTimeout(timer); listeners.delete(check); };
+      listeners.add(check);
+      check();
+    });
+  return { child, events, stderr: () => err, waitFor, exit };
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, host, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Server ends each connection at once (active close); the client closes when it sees the FIN. */
+function connectOnce(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((c) => c.end());
+    server.listen(0, host, () => {
+      const port = (server.address() as net.AddressInfo).port;
+      const client = net.connect(port, host);
+      client.on('error', reject);
+      client.resume();
+      client.on('close', () => server.close(() => resolve(port)));
+    });
+  });
+}
+
+function refusedConnect(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, host);
+    c.on('connect', () => reject(new Error(`port ${port} unexpectedly accepted`)));
+    c.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve() : reject(e)));
+  });
+}
+
+type Hit = { skaddr: string; family: string; saddr: string; daddr: string; sport: number; dport: number; oldstate: string; newstate: string };
+const tcpHits = (events: Event[]): Hit[] =>
+  events.flatMap((e) => (e.type === 'probe.hit' ? [e.data.args as unknown as Hit] : []));
+const transition = (h: Hit) => `${h.oldstate.replace('TCP_', '')}->${h.newstate.replace('TCP_', '')}`;
+
+// What the kernel does for one accepted loopback connection whose server closes first, per socket.
+const ACCEPTED = {
+  listener: ['CLOSE->LISTEN', 'LISTEN->CLOSE'],
+  client: ['CLOSE->SYN_SENT', 'SYN_SENT->ESTABLISHED', 'ESTABLISHED->CLOSE_WAIT', 'CLOSE_WAIT->LAST_ACK', 'LAST_ACK->CLOSE'],
+  child: ['LISTEN->SYN_RECV', 'SYN_RECV->ESTABLISHED', 'ESTABLISHED->FIN_WAIT1', 'FIN_WAIT1->FIN_WAIT2', 'FIN_WAIT2->CLOSE'],
+};
+
+/** Groups the hits of one port by socket and names each socket's role. */
+function bySocket(hits: Hit[], port: number): Record<string, string[]> {
+  const mine = hits.filter((h) => h.sport === port || h.dport === port);
+  const sockets = new Map<string, Hit[]>();
+  for (const h of mine) sockets.set(h.skaddr, [...(sockets.get(h.skaddr) ?? []), h]);
+  const out: Record<string, string[]> = {};
+  for (const hs of sockets.values()) {
+    const first = hs[0] as Hit;
+    const role = first.newstate === 'TCP_LISTEN' ? 'listener' : first.oldstate === 'TCP_LISTEN' ? 'child' : first.dport === port ? 'client' : 'other';
+    if (out[role]) throw new Error(`two ${role} sockets for port ${port}`);
+    out[role] = hs.map(transition);
+  }
+  return out;
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} missing: run \`npx nx build @probefleet/agent\` first`);
+  if (process.geteuid?.() !== 0) throw new Error('needs root (tracefs)');
+});
+
+describe('probefleet-agent run, tracepoint mode, real kernel', () => {
+  it('reports exactly the transitions of IPv4, IPv6 and refused loopback connections, then leaves nothing behind', async () => {
+    // Picked before the agent starts: finding a free port makes a listener the agent would see.
+    const refusedPort = await freePort('127.0.0.1');
+    const refused6 = await freePort('::1');
+    const agent = startAgent(['run', '--sink', 'stdout', '--format', 'json', '--duration', '6']);
+    await agent.waitFor((e) => e.type === 'probe.armed', 15_000);
+    const v4 = await connectOnce('127.0.0.1');
+    const v6 = await connectOnce('::1');
+    await refusedConnect('127.0.0.1', refusedPort);
+    await refusedConnect('::1', refused6);
+    expect(await agent.exit).toBe(0);
+
+    const ev = agent.events;
+    expect(ev.map((e) => e.seq)).toEqual(ev.map((_, i) => i + 1));
+    expect(new Set(ev.map((e) => e.instance)).size).toBe(1);
+    expect(ev[0]).toMatchObject({ type: 'agent.started', data: { mode: 'tracepoint' } });
+    expect(ev[ev.length - 1]).toMatchObject({ type: 'agent.stopped', data: { reason: 'duration elapsed' } });
+    const lifecycle = ev.filter((e) => e.type.startsWith('probe.') && e.type !== 'probe.hit').map((e) => e.type);
+    expect(lifecycle).toEqual(['probe.registered', 'probe.armed', 'probe.disarmed', 'probe.unregistered']);
+    const monos = ev.filter((e) => e.type === 'probe.hit').map((e) => BigInt(e.monoNs as string));
+    expect(monos.every((m, i) => i === 0 || m >= (monos[i - 1] as bigint))).toBe(true);
+
+    const hits = tcpHits(ev);
+    expect(bySocket(hits, v4)).toEqual(ACCEPTED);
+    expect(bySocket(hits, v6)).toEqual(ACCEPTED);
+    expect(bySocket(hits, refusedPort)).toEqual({ client: ['CLOSE->SYN_SENT', 'SYN_SENT->CLOSE'] });
+    expect(bySocket(hits, refused6)).toEqual({ client: ['CLOSE->SYN_SENT', 'SYN_SENT->CLOSE'] });
+    const est4 = hits.find((h) => h.dport === v4 && h.newstate === 'TCP_ESTABLISHED');
+    expect(est4).toMatchObject({ family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1' });
+    const est6 = hits.find((h) => h.dport === v6 && h.newstate === 'TCP_ESTABLISHED');
+    expect(est6).toMatchObject({ family: 'AF_INET6', saddr: '::1', daddr: '::1' });
+    expect(ourInstances()).toEqual([]);
+  }, 60_000);
+
+  it('kill -9 leaves its instances; cleanup removes them, and a new run starts clean', async () => {
+    const agent = startAgent(['run', '--sink', 'stdout', '--format', 'json', '--duration', '30']);
+    const started = await agent.waitFor((e) => e.type === 'probe.armed', 15_000);
+    agent.child.kill('SIGKILL');
+    await agent.exit;
+    expect(ourInstances().sort()).toEqual([`probefleet-${started.instance}`, `probefleet-${started.instance}-sk`]);
+
+    const cleanup = spawnSync(process.execPath, [AGENT, 'cleanup'], { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
+    expect(cleanup.status).toBe(0);
+    expect(JSON.parse(cleanup.stdout)).toEqual({ kprobes: [], instances: [`probefleet-${started.instance}`, `probefleet-${started.instance}-sk`] });
+    expect(ourInstances()).toEqual([]);
+
+    // A crashed run's leftovers are also removed by the next start.
+    const crashed = startAgent(['run', '--sink', 'stdout', '--duration', '30']);
+    await crashed.waitFor((e) => e.type === 'probe.armed', 15_000);
+    crashed.child.kill('SIGKILL');
+    await crashed.exit;
+    const next = startAgent(['run', '--sink', 'stdout', '--duration', '1']);
+    expect(await next.exit).toBe(0);
+    expect(next.stderr()).toContain('removed leftovers of a previous run');
+    expect(ourInstances()).toEqual([]);
+  }, 60_000);
+
+  it('SIGTERM stops the run cleanly with agent.stopped last', async () => {
+    const agent = startAgent(['run', '--sink', 'stdout', '--format', 'json']);
+    await agent.waitFor((e) => e.type === 'probe.armed', 15_000);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exit).toBe(0);
+    expect(agent.events[agent.events.length - 1]).toMatchObject({ type: 'agent.stopped', data: { reason: 'signal SIGTERM' } });
+    expect(ourInstances()).toEqual([]);
+  }, 30_000);
+});
