@@ -1,4 +1,4 @@
-import { decodeEventValue, type DecodeFailure } from '@probefleet/events';
+import { decodeEvent, type DecodeFailure } from '@probefleet/events';
 import { evolve } from './evolve';
 import { initialState, type ModelState } from './state';
 
@@ -27,15 +27,9 @@ export function createReplay(state: ModelState = initialState()): Replay {
     feed(text) {
       if (failed !== undefined) return failed;
       line++;
-      if (text.trim() === '') return undefined;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (error) {
-        const failure: DecodeFailure = { ok: false, kind: 'malformed', field: '', reason: `not JSON: ${(error as Error).message}` };
-        return (failed = { ok: false, kind: 'invalid', line, failure });
-      }
-      const decoded = decodeEventValue(value);
+      // Cheap blank test first: an event line starts with '{'.
+      if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === '')) return undefined;
+      const decoded = decodeEvent(text);
       if (!decoded.ok) return (failed = { ok: false, kind: 'invalid', line, failure: decoded });
       const evolution = evolve(state, decoded.value);
       if (!evolution.ok) return (failed = { ok: false, kind: 'violation', line, reason: evolution.reason });
