@@ -7,7 +7,7 @@ module.exports = function preset(projectDir, overrides = {}) {
     rootDir: projectDir,
     testEnvironment: 'node',
     transform: {
-      '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(projectDir, 'tsconfig.spec.json'), isolatedModules: true }],
+      '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(projectDir, 'tsconfig.spec.json') }],
     },
     moduleFileExtensions: ['ts', 'js', 'json'],
     moduleNameMapper: {
