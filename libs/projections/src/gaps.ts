@@ -1,75 +1,90 @@
-// Gap tracking of one stream (host, agent instance): seq starts at 1 and has no holes, so any hole
-// is a range of events the aggregator has not seen (yet). Late events shrink or split a gap;
-// a gap that is filled entirely is closed. Pure: the store turns `GapChanges` into row updates.
+// Gap tracking of one stream (host, agent instance): seq starts at 1 and has no holes, so a hole is
+// a range of events the aggregator has not seen (yet). A gap keeps the range it was detected with;
+// late events shrink what remains of it, and it closes when nothing remains.
+// Pure: the store keeps one row per gap and turns `GapChanges` into row writes.
 
 export interface SeqRange { from: number; to: number }
+
+export interface Gap extends SeqRange {
+  /** The seqs of the gap still missing: sorted, disjoint, never empty while the gap is open. */
+  remaining: SeqRange[];
+}
 
 export interface StreamProgress {
   /** Highest seq seen. */
   maxSeq: number;
-  /** Open gaps, sorted, disjoint, all below maxSeq. */
-  gaps: SeqRange[];
+  /** Open gaps, sorted, all below maxSeq. */
+  gaps: Gap[];
 }
 
 export interface GapChanges {
-  /** New gaps: seqs skipped past maxSeq. */
-  opened: SeqRange[];
-  /** Gaps that late events reduced: `from` is the gap as it was, `to` what remains (first piece). */
-  shrunk: { from: SeqRange; to: SeqRange }[];
-  /** Further pieces of gaps split by a late event in their middle. */
-  split: { parent: SeqRange; piece: SeqRange }[];
-  /** Gaps filled entirely. */
-  closed: SeqRange[];
+  /** Gaps detected now: seqs skipped past maxSeq. */
+  opened: Gap[];
+  /** Open gaps some of whose seqs arrived. */
+  shrunk: Gap[];
+  /** Gaps whose every seq has now arrived. */
+  closed: Gap[];
 }
 
 export const EMPTY_PROGRESS: StreamProgress = { maxSeq: 0, gaps: [] };
 
-/** The seqs up to which everything has arrived. */
+/** Every seq up to this one has arrived. */
 export function contiguousTo(p: StreamProgress): number {
-  return p.gaps.length > 0 ? p.gaps[0]!.from - 1 : p.maxSeq;
+  const first = p.gaps[0]?.remaining[0];
+  return first ? first.from - 1 : p.maxSeq;
+}
+
+/** Seqs still missing below maxSeq. */
+export function missingCount(gap: Gap): number {
+  return gap.remaining.reduce((n, r) => n + r.to - r.from + 1, 0);
 }
 
 /**
  * Folds newly stored seqs (each stored once: the event store drops duplicates before this) into
- * the stream's progress and says which gap rows change.
+ * the stream's progress and says which gaps changed.
  */
 export function observeSeqs(progress: StreamProgress, seqs: readonly number[]): { progress: StreamProgress; changes: GapChanges } {
   // Ascending, so once a seq passes maxSeq every later one does too: the late seqs (at or below
   // the old maxSeq) can only fall into the old gaps, never into the ones opened here.
   const sorted = [...seqs].sort((a, b) => a - b);
   let maxSeq = progress.maxSeq;
-  const opened: SeqRange[] = [];
+  const opened: Gap[] = [];
   const late: number[] = [];
   for (const seq of sorted) {
     if (seq <= maxSeq) late.push(seq);
     else {
-      if (seq > maxSeq + 1) opened.push({ from: maxSeq + 1, to: seq - 1 });
+      if (seq > maxSeq + 1) opened.push({ from: maxSeq + 1, to: seq - 1, remaining: [{ from: maxSeq + 1, to: seq - 1 }] });
       maxSeq = seq;
     }
   }
-  const changes: GapChanges = { opened, shrunk: [], split: [], closed: [] };
-  const gaps: SeqRange[] = [];
+  const changes: GapChanges = { opened, shrunk: [], closed: [] };
+  const gaps: Gap[] = [];
   for (const gap of progress.gaps) {
-    const pieces = removeSeqs(gap, late);
-    gaps.push(...pieces);
-    const [first, ...rest] = pieces;
-    if (!first) changes.closed.push(gap);
-    else if (first.from !== gap.from || first.to !== gap.to) changes.shrunk.push({ from: gap, to: first });
-    for (const piece of rest) changes.split.push({ parent: gap, piece });
+    const remaining = gap.remaining.flatMap((r) => removeSeqs(r, late));
+    if (remaining.length === gap.remaining.length && remaining.every((r, i) => r.from === gap.remaining[i]!.from && r.to === gap.remaining[i]!.to)) {
+      gaps.push(gap);
+      continue;
+    }
+    const next = { ...gap, remaining };
+    if (remaining.length === 0) changes.closed.push(next);
+    else {
+      changes.shrunk.push(next);
+      gaps.push(next);
+    }
   }
   gaps.push(...opened);
   return { progress: { maxSeq, gaps }, changes };
 }
 
-/** What is left of `gap` once the given seqs (sorted) arrived: zero, one or several ranges. */
-function removeSeqs(gap: SeqRange, sortedSeqs: readonly number[]): SeqRange[] {
+/** What is left of `range` once the given seqs (sorted) arrived: zero, one or several ranges. */
+function removeSeqs(range: SeqRange, sortedSeqs: readonly number[]): SeqRange[] {
   const pieces: SeqRange[] = [];
-  let from = gap.from;
+  let from = range.from;
   for (const seq of sortedSeqs) {
-    if (seq < from || seq > gap.to) continue;
+    if (seq < from || seq > range.to) continue;
     if (seq > from) pieces.push({ from, to: seq - 1 });
     from = seq + 1;
   }
-  if (from <= gap.to) pieces.push({ from, to: gap.to });
+  if (from <= range.to) pieces.push({ from, to: range.to });
   return pieces;
 }

@@ -42,7 +42,9 @@ CREATE TABLE "stream_gaps" (
     "instance" UUID NOT NULL,
     "from_seq" BIGINT NOT NULL,
     "to_seq" BIGINT NOT NULL,
-    "detected_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "missing" BIGINT NOT NULL,
+    "remaining" JSONB NOT NULL,
+    "detected_at" TIMESTAMPTZ(6) NOT NULL,
     "closed_at" TIMESTAMPTZ(6),
 
     CONSTRAINT "stream_gaps_pkey" PRIMARY KEY ("id")
@@ -79,6 +81,7 @@ CREATE TABLE "probes" (
     "offset" INTEGER NOT NULL DEFAULT 0,
     "address" TEXT,
     "bucket" SMALLINT,
+    "insn" TEXT,
     "armed" BOOLEAN NOT NULL DEFAULT false,
     "hits" BIGINT NOT NULL DEFAULT 0,
     "missed" BIGINT NOT NULL DEFAULT 0,

@@ -1,0 +1,170 @@
+// The database that `probefleet migrate` builds matches prisma/schema.prisma: tables, columns,
+// types, nullability, defaults, primary keys, uniques and indexes, computed from Prisma's own DMMF
+// and compared with pg_catalog. And the runner records migrations as `prisma migrate deploy` does.
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, appendFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createHash } from 'node:crypto';
+import { Client } from 'pg';
+import { get_dmmf } from '@prisma/prisma-schema-wasm';
+import { createTempDatabase, TempDatabase } from '../support/database';
+
+const run = promisify(execFile);
+const repo = join(__dirname, '..', '..');
+const cli = join(repo, 'apps/aggregator/dist/cli.js');
+
+interface DmmfField {
+  name: string; dbName?: string | null; kind: string; type: string; isRequired: boolean;
+  nativeType: [string, string[]] | null; default?: { name: string; args: unknown[] } | string | number | boolean;
+}
+interface DmmfModel { name: string; dbName: string | null; fields: DmmfField[]; primaryKey: { fields: string[] } | null }
+interface DmmfIndex { model: string; type: 'id' | 'unique' | 'normal' | 'fulltext'; fields: { name: string }[] }
+
+function dmmf(): { models: DmmfModel[]; indexes: DmmfIndex[] } {
+  const schema = readFileSync(join(repo, 'prisma/schema.prisma'), 'utf8');
+  return JSON.parse(get_dmmf(JSON.stringify({ prismaSchema: [['schema.prisma', schema]] }))).datamodel;
+}
+
+/** Prisma's PostgreSQL type for a field, in information_schema's words (with precision). */
+function pgType(f: DmmfField): string {
+  const native = f.nativeType?.[0];
+  if (native === 'Uuid') return 'uuid';
+  if (native === 'SmallInt') return 'smallint';
+  if (native === 'Timestamptz') return `timestamp with time zone(${f.nativeType![1][0] ?? 6})`;
+  if (native) throw new Error(`native type ${native} has no mapping in this test yet`);
+  const base: Record<string, string> = {
+    String: 'text', Int: 'integer', BigInt: 'bigint', Float: 'double precision', Boolean: 'boolean',
+    DateTime: 'timestamp without time zone(3)', Json: 'jsonb', Bytes: 'bytea', Decimal: 'numeric',
+  };
+  const t = base[f.type];
+  if (!t) throw new Error(`type ${f.type} has no mapping in this test yet`);
+  return t;
+}
+
+/** The column default PostgreSQL reports for Prisma's default, normalised. */
+function pgDefault(f: DmmfField): string | null {
+  const d = f.default;
+  if (d === undefined) return null;
+  if (typeof d === 'object') {
+    if (d.name === 'autoincrement') return 'nextval';
+    if (d.name === 'now') return 'CURRENT_TIMESTAMP';
+    throw new Error(`default ${d.name}() has no mapping in this test yet`);
+  }
+  return String(d);
+}
+
+const column = (m: DmmfModel, name: string): string => {
+  const f = m.fields.find((x) => x.name === name)!;
+  return f.dbName ?? f.name;
+};
+
+describe('probefleet migrate', () => {
+  let db: TempDatabase;
+  let client: Client;
+
+  beforeAll(async () => {
+    db = await createTempDatabase('probefleet_drift');
+    client = new Client({ connectionString: db.url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.end();
+    await db?.drop();
+  });
+
+  const migrate = (dir?: string) =>
+    run(process.execPath, [cli, 'migrate', ...(dir ? ['--dir', dir] : [])], { env: { ...process.env, DATABASE_URL: db.url } });
+
+  it('applies every migration once and records it as prisma migrate deploy does', async () => {
+    const first = await migrate();
+    expect(first.stdout).toMatch(/applied 20261125200000_init/);
+    const second = await migrate();
+    expect(second.stdout).toMatch(/database is up to date/);
+
+    const { rows } = await client.query('SELECT * FROM "_prisma_migrations" ORDER BY migration_name');
+    const sql = readFileSync(join(repo, 'prisma/migrations/20261125200000_init/migration.sql'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      migration_name: '20261125200000_init',
+      checksum: createHash('sha256').update(sql).digest('hex'),
+      applied_steps_count: 1,
+      logs: null,
+      rolled_back_at: null,
+    });
+    expect(rows[0].id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(rows[0].finished_at).toBeInstanceOf(Date);
+  });
+
+  it('matches schema.prisma: tables, columns, types, nullability, defaults', async () => {
+    const { models } = dmmf();
+    const { rows: tables } = await client.query(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'`,
+    );
+    expect(tables.map((t) => t.table_name).sort()).toEqual(models.map((m) => m.dbName ?? m.name).sort());
+
+    const { rows: cols } = await client.query(
+      `SELECT table_name, column_name, data_type, datetime_precision, is_nullable, column_default
+         FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'`,
+    );
+    const actual = cols.map((c) => ({
+      table: c.table_name,
+      column: c.column_name,
+      type: c.data_type.startsWith('timestamp') ? `${c.data_type}(${c.datetime_precision})` : c.data_type,
+      nullable: c.is_nullable === 'YES',
+      default: c.column_default === null ? null : String(c.column_default).startsWith('nextval(') ? 'nextval' : String(c.column_default).replace(/::[a-z ]+$/, ''),
+    }));
+    const expected = models.flatMap((m) =>
+      m.fields.filter((f) => f.kind === 'scalar').map((f) => ({
+        table: m.dbName ?? m.name,
+        column: f.dbName ?? f.name,
+        type: pgType(f),
+        nullable: !f.isRequired,
+        default: pgDefault(f),
+      })),
+    );
+    const key = (c: { table: string; column: string }) => `${c.table}.${c.column}`;
+    expect([...actual].sort((a, b) => key(a).localeCompare(key(b)))).toEqual([...expected].sort((a, b) => key(a).localeCompare(key(b))));
+  });
+
+  it('matches schema.prisma: primary keys, uniques and indexes (columns in order)', async () => {
+    const { models, indexes } = dmmf();
+    const { rows } = await client.query(`
+      SELECT t.relname AS table, i.indisprimary AS primary, i.indisunique AS unique,
+             array_agg(a.attname ORDER BY k.ord)::text[] AS columns
+        FROM pg_index i
+        JOIN pg_class t ON t.oid = i.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'
+        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+       WHERE t.relname <> '_prisma_migrations'
+       GROUP BY t.relname, i.indexrelid, i.indisprimary, i.indisunique`);
+    const sig = (table: string, kind: string, cols: string[]) => `${table} ${kind} (${cols.join(', ')})`;
+    const actual = rows.map((r) => sig(r.table, r.primary ? 'primary' : r.unique ? 'unique' : 'index', r.columns)).sort();
+    const expected = indexes.map((ix) => {
+      const m = models.find((x) => x.name === ix.model)!;
+      const kind = ix.type === 'id' ? 'primary' : ix.type === 'unique' ? 'unique' : 'index';
+      return sig(m.dbName ?? m.name, kind, ix.fields.map((f) => column(m, f.name)));
+    }).sort();
+    expect(actual).toEqual(expected);
+  });
+
+  it('creates a read-only role that can read projections but not the raw event store', async () => {
+    const { rows } = await client.query(`
+      SELECT has_table_privilege('probefleet_reader', 'tcp_transitions', 'SELECT') AS read_projection,
+             has_table_privilege('probefleet_reader', 'tcp_transitions', 'INSERT') AS write_projection,
+             has_table_privilege('probefleet_reader', 'events', 'SELECT') AS read_events`);
+    expect(rows[0]).toEqual({ read_projection: true, write_projection: false, read_events: false });
+  });
+
+  it('refuses a migration whose file changed after it was applied, and applies nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'probefleet-migrations-'));
+    cpSync(join(repo, 'prisma/migrations'), dir, { recursive: true });
+    appendFileSync(join(dir, '20261125200000_init/migration.sql'), '\n-- edited\n');
+    await expect(migrate(dir)).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/20261125200000_init was modified after it was applied/),
+    });
+  });
+});
