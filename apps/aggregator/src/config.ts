@@ -1,0 +1,46 @@
+// The aggregator's configuration, from the environment, validated once at start-up: a bad variable
+// stops the service with a message naming it, instead of failing later somewhere deep.
+import { z } from 'zod';
+import { DEFAULT_DATABASE_URL } from './store/database-url';
+
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const AggregatorEnvSchema = z
+  .object({
+    DATABASE_URL: z.string().regex(/^postgres(?:ql)?:\/\//, 'expected a postgresql:// URL').default(DEFAULT_DATABASE_URL),
+    KAFKA_BROKERS: list.pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port')).min(1)).default(['127.0.0.1:9092']),
+    KAFKA_TOPIC: z.string().min(1).default('probefleet.events.v1'),
+    KAFKA_GROUP_ID: z.string().min(1).default('probefleet-aggregator'),
+    KAFKA_CLIENT_ID: z.string().min(1).default('probefleet-aggregator'),
+    KAFKA_SSL: flag.default(false),
+    KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+    KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+    KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+    /** Leave consumption off (API only), e.g. for a read replica of the API. */
+    CONSUMER_ENABLED: flag.default(true),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** Bearer tokens accepted by the API; empty means the API is open. /healthz, /readyz, /metrics stay open. */
+    API_TOKENS: list.default([]),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.KAFKA_SASL_MECHANISM && (!env.KAFKA_SASL_USERNAME || !env.KAFKA_SASL_PASSWORD)) {
+      ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_USERNAME'], message: 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD' });
+    }
+  });
+
+export type AggregatorConfig = z.infer<typeof AggregatorEnvSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads the configuration from `env`, or throws one ConfigError listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
+  // An empty variable means "not set", as in most deployment files.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = AggregatorEnvSchema.safeParse(present);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+}
