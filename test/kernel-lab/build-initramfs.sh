@@ -1,7 +1,7 @@
 #!/bin/bash
 # usage: build-initramfs.sh KVER   -> prints $LAB/initramfs-KVER.cpio.gz
 # A busybox-static initramfs whose /init is guest/init.sh, plus the 9p-over-virtio modules of KVER
-# (Debian generic kernels build them as modules) listed in load order in /modules/order.
+# and overlayfs (Debian generic kernels build them as modules) listed in load order in /modules/order.
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin   # depmod, modprobe for non-root users
 KVER=${1:?usage: build-initramfs.sh KVER}
@@ -19,11 +19,11 @@ file_out=$(LC_ALL=C ldd /bin/busybox 2>&1 || true)
   echo "build-initramfs.sh: /bin/busybox missing or not static: run test/kernel-lab/setup.sh (busybox-static)" >&2; exit 1; }
 R=$(mktemp -d)
 trap 'rm -rf "$R"' EXIT
-mkdir -p "$R"/{bin,sbin,proc,sys,dev,tmp,mnt/host,share,modules,etc,root,usr/bin,usr/sbin}
+mkdir -p "$R"/{bin,sbin,proc,sys,dev,tmp,mnt/host,mnt/hostro,mnt/rw,share,modules,etc,root,usr/bin,usr/sbin}
 cp /bin/busybox "$R/bin/busybox"
 for a in $(/bin/busybox --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
 : > "$R/modules/order"
-for m in virtio_pci 9pnet_virtio 9p; do   # built-in ones print nothing
+for m in virtio_pci 9pnet_virtio 9p overlay; do   # built-in ones print nothing
   modprobe -d "$KROOT" -S "$KVER" --show-depends $m 2>/dev/null | awk '$1=="insmod"{print $2}' || true
 done | awk '!seen[$0]++' | while read -r f; do
   b=$(basename "$f"); b=${b%.xz}; b=${b%.zst}

@@ -9,16 +9,20 @@ mount -t tracefs tracefs /sys/kernel/tracing
 echo; echo "=== LAB KERNEL $(uname -r)"   # own line: the BIOS leaves the cursor mid-line
 for m in $(cat /modules/order); do insmod /modules/$m 2>&1 | sed 's/^/insmod: /'; done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share /share || echo "=== LAB ERROR no 9p share"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /mnt/host || echo "=== LAB ERROR no 9p hostroot"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /mnt/hostro || echo "=== LAB ERROR no 9p hostroot"
 uname -r > /share/kernel-release
 ip link set lo up
-# Make the host root usable with chroot: kernel filesystems, a writable /tmp, the share at /tmp/share.
+# /mnt/host: the host root with a tmpfs overlay, so programs there can write (nothing reaches the host)
+# and keep the host's paths, /tmp included (a repo may live there).
+mount -t tmpfs -o size=256m tmpfs /mnt/rw && mkdir -p /mnt/rw/upper /mnt/rw/work
+mount -t overlay overlay -o lowerdir=/mnt/hostro,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work /mnt/host ||
+  { echo "=== LAB WARNING no overlay: /mnt/host is read-only"; mount --bind /mnt/hostro /mnt/host; }
+# Make it usable with chroot: the guest's kernel filesystems, the share at /tmp/share.
 if [ -d /mnt/host/usr ]; then
   mount -t proc proc /mnt/host/proc
   mount -t sysfs sysfs /mnt/host/sys
   mount -t tracefs tracefs /mnt/host/sys/kernel/tracing
   mount -t devtmpfs devtmpfs /mnt/host/dev
-  mount -t tmpfs tmpfs /mnt/host/tmp
   mkdir -p /mnt/host/tmp/share && mount --bind /share /mnt/host/tmp/share
 fi
 # lab.env (from lab.ts): REPO (the repo's host path, also valid inside the chroot), NODE, ...
