@@ -9,9 +9,14 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then echo "kernel-lab: host packages present"; exit 0; fi
-[ "$(id -u)" = 0 ] || { echo "kernel-lab: need root to install: ${missing[*]}" >&2; exit 1; }
-echo "kernel-lab: installing ${missing[*]}"
+# fetch-kernel.sh picks kernels from the apt lists: they must know the Debian kernel packages.
+has_kernels() { [ -n "$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' 2>/dev/null)" ]; }
+if [ ${#missing[@]} -eq 0 ] && has_kernels; then echo "kernel-lab: host packages and apt lists present"; exit 0; fi
+[ "$(id -u)" = 0 ] || { echo "kernel-lab: need root to install '${missing[*]}' / run apt-get update" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "kernel-lab: installing ${missing[*]}"
+  apt-get install -y -q "${missing[@]}"
+fi
+has_kernels || { echo "kernel-lab: apt sources have no linux-image-6.1.0-*-amd64-unsigned (Debian bookworm + bookworm-security needed)" >&2; exit 1; }
