@@ -97,7 +97,12 @@ export function hostAfterBoot(current: HostState | undefined, event: { host: str
   return emptyHost(event.host, event.bootId, new Set([...current.earlierBoots, current.bootId]));
 }
 
-function applyToHost(host: HostState, event: Event): string | undefined {
+/**
+ * Applies one event to one host's kernel state, checking the invariants it touches, without the
+ * per-stream seq checks of `evolve`: for consumers (the aggregator) that meet gaps and late events
+ * by design and track streams themselves. Returns the violation, leaving the host as it was.
+ */
+export function applyToHost(host: HostState, event: Event): string | undefined {
   switch (event.type) {
     case 'probe.hit': {
       const defect = hitDefect(host, event.data.probe);
