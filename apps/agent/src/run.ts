@@ -89,6 +89,8 @@ export async function runAgent(o: RunOptions): Promise<number> {
   const probes: Armed[] = [];
   let stopReason = 'completed';
   let exitCode = 0;
+  let stats: StatsPoller | null = null;
+  let timer: NodeJS.Timeout | undefined;
   try {
     const main = await tracefs.createInstance(instanceId);
     instances.push(main);
@@ -126,9 +128,10 @@ export async function runAgent(o: RunOptions): Promise<number> {
     }
 
     const handle = lineHandler(mode, planned, emit, log);
-    const stats = new StatsPoller(tracefs, instances, probes, emit, log);
-    await stats.poll(); // baseline
-    const timer = setInterval(() => void stats.poll(), config.statsIntervalS * 1000);
+    const poller = new StatsPoller(tracefs, instances, probes, emit, log);
+    stats = poller;
+    await poller.poll(); // baseline
+    timer = setInterval(() => void poller.poll(), config.statsIntervalS * 1000);
     const readerStop = new AbortController();
     const readers = instances.map((inst, i) =>
       (async () => {
@@ -153,7 +156,8 @@ export async function runAgent(o: RunOptions): Promise<number> {
     const readerErrors = (await Promise.allSettled(readers)).filter((r) => r.status === 'rejected');
     for (const [i, inst] of instances.entries()) for (const l of await inst.drain()) handle(i, l);
     clearInterval(timer);
-    await stats.poll();
+    await poller.poll(); // waits for one in flight
+    await poller.poll(); // the last counts, after the drain
     if (readerErrors.length > 0) throw (readerErrors[0] as PromiseRejectedResult).reason;
   } catch (e) {
     exitCode = EXIT_FAILED;
@@ -164,6 +168,9 @@ export async function runAgent(o: RunOptions): Promise<number> {
       log.error({ err: e }, 'agent failed');
     }
   } finally {
+    // A poll in flight holds per_cpu stats files open, and rmdir of the instance would get EBUSY.
+    clearInterval(timer);
+    await stats?.poll();
     await teardown(tracefs, instances, probes, emit, log);
     emit('agent.stopped', { reason: stopReason });
     await tail;
@@ -246,7 +253,7 @@ function lineHandler(mode: RunMode, planned: PlannedProbe[], emit: Emit, log: Lo
 class StatsPoller {
   private readonly missed = new Map<string, number>();
   private readonly overruns = new Map<string, number>();
-  private busy = false;
+  private inFlight: Promise<void> | null = null;
 
   constructor(
     private readonly tracefs: Tracefs,
@@ -256,9 +263,13 @@ class StatsPoller {
     private readonly log: Logger,
   ) {}
 
-  async poll(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
+  /** Polls once; while a poll runs, returns that one (so awaiting poll() also means idle). */
+  poll(): Promise<void> {
+    this.inFlight ??= this.pollOnce().finally(() => (this.inFlight = null));
+    return this.inFlight;
+  }
+
+  private async pollOnce(): Promise<void> {
     try {
       const kprobes = this.probes.filter((p) => p.group === PROBE_GROUP);
       if (kprobes.length > 0) {
@@ -285,8 +296,6 @@ class StatsPoller {
       if (lost.size > 0) this.emit('agent.loss', { overruns: [...lost].map(([cpu, count]) => ({ cpu, count })) });
     } catch (e) {
       this.log.warn({ err: e }, 'stats poll failed');
-    } finally {
-      this.busy = false;
     }
   }
 }
