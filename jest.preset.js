@@ -11,6 +11,8 @@ module.exports = function preset(projectDir, overrides = {}) {
     },
     moduleFileExtensions: ['ts', 'js', 'json'],
     moduleNameMapper: {
+      // Generated code (the Prisma client) imports its TypeScript siblings by their .js names.
+      '^(\\.{1,2}/.*)\\.js$': '$1',
       '^@probefleet/(events|tracefs|kprobe-model|projections)$': path.join(__dirname, 'libs/$1/src/index.ts'),
     },
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],

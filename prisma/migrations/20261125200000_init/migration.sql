@@ -86,6 +86,7 @@ CREATE TABLE "probes" (
     "hits" BIGINT NOT NULL DEFAULT 0,
     "missed" BIGINT NOT NULL DEFAULT 0,
     "definition" TEXT,
+    "boot_id" UUID NOT NULL,
     "instance" UUID NOT NULL,
     "registered_at" TIMESTAMPTZ(6) NOT NULL,
     "updated_at" TIMESTAMPTZ(6) NOT NULL,

@@ -9,10 +9,10 @@ import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import { get_dmmf } from '@prisma/prisma-schema-wasm';
-import { createTempDatabase, TempDatabase } from '../support/database';
+import { createTempDatabase, TempDatabase } from './temp-database';
 
 const run = promisify(execFile);
-const repo = join(__dirname, '..', '..');
+const repo = join(__dirname, '..', '..', '..');
 const cli = join(repo, 'apps/aggregator/dist/cli.js');
 
 interface DmmfField {

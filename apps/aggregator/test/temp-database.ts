@@ -1,7 +1,11 @@
 // Throw-away PostgreSQL databases for tests that need a schema of their own.
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { Client } from 'pg';
-import { databaseUrl } from './stack';
+import { DEFAULT_DATABASE_URL } from '../src/store/database-url';
+import { migrate } from '../src/store/migrations';
+/** The local stack's database unless DATABASE_URL says otherwise. */
+const databaseUrl = (): string => process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
 
 export interface TempDatabase { url: string; name: string; drop(): Promise<void> }
 
@@ -23,4 +27,11 @@ export async function createTempDatabase(prefix: string): Promise<TempDatabase> 
     name,
     drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
   };
+}
+
+/** A throw-away database with every migration applied. */
+export async function createMigratedDatabase(prefix: string): Promise<TempDatabase> {
+  const db = await createTempDatabase(prefix);
+  await migrate(db.url, join(__dirname, '..', '..', '..', 'prisma', 'migrations'));
+  return db;
 }

@@ -1,0 +1,104 @@
+// The store against a real PostgreSQL: one Kafka batch → events + every projection, atomically.
+import type { Event } from '@probefleet/events';
+import { createPrisma, type Db } from '../src/store/prisma';
+import { ingest } from '../src/store/ingest';
+import { createMigratedDatabase, type TempDatabase } from './temp-database';
+import { record, testStream } from './streams';
+
+describe('ingest', () => {
+  let tmp: TempDatabase;
+  let db: Db;
+  let offset = 0;
+  const batch = (events: Event[] | string, partition = 0) => record(events, partition, offset++);
+
+  beforeAll(async () => {
+    tmp = await createMigratedDatabase('probefleet_ingest');
+    db = createPrisma(tmp.url);
+  });
+  afterAll(async () => {
+    await db?.$disconnect();
+    await tmp?.drop();
+  });
+
+  it('stores each stream position once, however often it is delivered', async () => {
+    const s = testStream('dup-host');
+    const events = [s.event('agent.started', { kernelRelease: '6.1.0', arch: 'x86_64', agentVersion: '0.1.0', mode: 'kprobe', capabilities: [] }), s.event('agent.heartbeat', { counters: { eventsRead: 1 } })];
+    const first = await ingest(db, [batch(events)]);
+    const again = await ingest(db, [batch(events), batch(events)]);
+    expect(first).toMatchObject({ stored: 2, duplicates: 0 });
+    expect(again).toMatchObject({ stored: 0, duplicates: 4 });
+    expect(await db.event.count({ where: { host: 'dup-host' } })).toBe(2);
+    expect(await db.agent.findUnique({ where: { host: 'dup-host' } })).toMatchObject({ events: 2n, mode: 'kprobe', kernelRelease: '6.1.0' });
+  });
+
+  it('reports a gap, shrinks it as late events arrive, and closes it once filled', async () => {
+    const s = testStream('gap-host');
+    const e = Array.from({ length: 8 }, (_, i) => s.event('agent.heartbeat', { counters: { n: i } }));
+    await ingest(db, [batch([e[0]!, e[1]!]), batch([e[5]!, e[6]!, e[7]!])]);
+    const gap = () => db.streamGap.findMany({ where: { instance: s.instance }, orderBy: { fromSeq: 'asc' } });
+    expect(await gap()).toMatchObject([{ fromSeq: 3n, toSeq: 5n, missing: 3n, remaining: [{ from: 3, to: 5 }], closedAt: null }]);
+    expect(await db.stream.findUnique({ where: { instance: s.instance } })).toMatchObject({ contiguousTo: 2n, maxSeq: 8n, events: 5n });
+
+    await ingest(db, [batch([e[3]!])]);
+    expect(await gap()).toMatchObject([{ fromSeq: 3n, toSeq: 5n, missing: 2n, remaining: [{ from: 3, to: 3 }, { from: 5, to: 5 }], closedAt: null }]);
+
+    await ingest(db, [batch([e[2]!, e[3]!, e[4]!])]);
+    const [closed] = await gap();
+    expect(closed).toMatchObject({ missing: 0n, remaining: [] });
+    expect(closed!.closedAt).toBeInstanceOf(Date);
+    expect(await db.stream.findUnique({ where: { instance: s.instance } })).toMatchObject({ contiguousTo: 8n, maxSeq: 8n, events: 8n });
+  });
+
+  it('sends what is not a valid batch to dead letters with the reason, and goes on', async () => {
+    const s = testStream('dl-host');
+    const good = [s.event('agent.heartbeat', { counters: {} })];
+    const unknownVersion = JSON.stringify([{ ...s.event('agent.heartbeat', { counters: {} }), v: 2 }]);
+    const result = await ingest(db, [batch('{not json', 3), batch(unknownVersion, 3), batch(good, 3)]);
+    expect(result).toMatchObject({ stored: 1, deadLetters: 2 });
+    const letters = await db.deadLetter.findMany({ where: { partition: 3 }, orderBy: { offset: 'asc' } });
+    expect(letters.map((l) => l.kind)).toEqual(['malformed', 'unknown-version']);
+    expect(letters[0]!.reason).toMatch(/JSON/i);
+    expect(Buffer.from(letters[0]!.raw).toString()).toBe('{not json');
+  });
+
+  it('builds transitions with time in the old state and tcplife-like connections', async () => {
+    const s = testStream('tcp-host');
+    const sk = '0xffff888100001000';
+    await ingest(db, [batch([
+      s.tcp({ skaddr: sk, sport: 0, dport: 5555, oldstate: 'TCP_CLOSE', newstate: 'TCP_SYN_SENT' }),
+      s.tcp({ skaddr: sk, sport: 40000, dport: 5555, oldstate: 'TCP_SYN_SENT', newstate: 'TCP_ESTABLISHED' }),
+    ])]);
+    await ingest(db, [batch([
+      s.tcp({ skaddr: sk, sport: 40000, dport: 5555, oldstate: 'TCP_ESTABLISHED', newstate: 'TCP_FIN_WAIT1' }),
+      s.tcp({ skaddr: sk, sport: 40000, dport: 5555, oldstate: 'TCP_FIN_WAIT1', newstate: 'TCP_CLOSE' }),
+      s.tcp({ skaddr: sk, sport: 0, dport: 6000, oldstate: 'TCP_CLOSE', newstate: 'TCP_SYN_SENT' }),
+    ])]);
+    const transitions = await db.tcpTransition.findMany({ where: { host: 'tcp-host' }, orderBy: { seq: 'asc' } });
+    expect(transitions.map((t) => [t.oldState, t.newState, t.msInOldState])).toEqual([
+      ['TCP_CLOSE', 'TCP_SYN_SENT', null], ['TCP_SYN_SENT', 'TCP_ESTABLISHED', 1], ['TCP_ESTABLISHED', 'TCP_FIN_WAIT1', 1],
+      ['TCP_FIN_WAIT1', 'TCP_CLOSE', 1], ['TCP_CLOSE', 'TCP_SYN_SENT', null],
+    ]);
+    const conns = await db.tcpConnection.findMany({ where: { host: 'tcp-host' }, orderBy: { id: 'asc' } });
+    expect(conns).toHaveLength(2);
+    expect(conns[0]).toMatchObject({ sport: 40000, dport: 5555, lastState: 'TCP_CLOSE', durationMs: 3 });
+    expect((conns[0]!.states as { state: string }[]).map((x) => x.state)).toEqual(['TCP_CLOSE', 'TCP_SYN_SENT', 'TCP_ESTABLISHED', 'TCP_FIN_WAIT1', 'TCP_CLOSE']);
+    expect(conns[1]).toMatchObject({ dport: 6000, closedAt: null, lastState: 'TCP_SYN_SENT' });
+  });
+
+  it('folds probe lifecycles through the kprobe model and reports what it refuses', async () => {
+    const s = testStream('probe-host');
+    const reg = { probe: 'tcp_set_state', kind: 'kprobe' as const, symbol: 'tcp_set_state', offset: 0, address: '0xffffffff8206b250', insn: '0f1f44' };
+    await ingest(db, [batch([s.event('probe.registered', reg), s.event('probe.armed', { probe: 'tcp_set_state' })])]);
+    const r = await ingest(db, [batch([
+      s.tcp({ skaddr: '0xffff888100002000', sport: 1, dport: 2, oldstate: 'TCP_CLOSE', newstate: 'TCP_SYN_SENT' }),
+      s.event('probe.missed', { probe: 'tcp_set_state', count: 3 }),
+      s.event('probe.armed', { probe: 'tcp_set_state' }),
+    ])]);
+    expect(r.violations).toEqual([expect.objectContaining({ host: 'probe-host', seq: 5, reason: expect.stringMatching(/already armed/) })]);
+    expect(await db.probe.findMany({ where: { host: 'probe-host' } })).toMatchObject([
+      { name: 'tcp_set_state', address: '0xffffffff8206b250', bucket: 27, armed: true, hits: 1n, missed: 3n, insn: '0f1f44' },
+    ]);
+    await ingest(db, [batch([s.event('probe.disarmed', { probe: 'tcp_set_state' }), s.event('probe.unregistered', { probe: 'tcp_set_state' })])]);
+    expect(await db.probe.count({ where: { host: 'probe-host' } })).toBe(0);
+  });
+});
