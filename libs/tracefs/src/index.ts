@@ -4,3 +4,5 @@ export * from './tcp';
 export * from './btf';
 export * from './discovery';
 export * from './instance';
+export * from './format';
+export * from './raw';

@@ -112,7 +112,8 @@ export class TracefsWriteError extends Error {
   }
 }
 
-function errnoCode(e: unknown): string | undefined {
+/** The errno code (`EAGAIN`, ...) of a failed fs call. */
+export function errnoCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
 }
 
@@ -352,7 +353,8 @@ export class TracingInstance {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms` or as soon as `signal` aborts (never rejects). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
