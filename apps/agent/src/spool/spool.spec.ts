@@ -1,0 +1,171 @@
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as fc from 'fast-check';
+import { encodeFrames, HEADER_BYTES, scanFrame } from './frame';
+import { Spool, type SpoolOptions } from './spool';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'spool-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const opts = (dir: string, over: Partial<SpoolOptions> = {}): SpoolOptions => ({ dir, maxBytes: 1 << 20, segmentBytes: 1 << 16, fsync: 'never', ...over });
+const rec = (s: string) => Buffer.from(s);
+const readAll = (s: Spool) => s.read(Number.MAX_SAFE_INTEGER).map((r) => r.payload.toString());
+const segmentFiles = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('seg-')).sort();
+
+describe('frame', () => {
+  it('round-trips records and rejects torn, oversized and garbled frames', () => {
+    const buf = encodeFrames([rec('a'), rec('hello')]);
+    const a = scanFrame(buf, 0, true);
+    expect(a).toMatchObject({ ok: true, next: HEADER_BYTES + 1 });
+    if (!a.ok) throw new Error('unreachable');
+    expect(a.payload.toString()).toBe('a');
+    expect(scanFrame(buf, a.next, true)).toMatchObject({ ok: true, next: buf.length });
+    expect(scanFrame(buf.subarray(0, buf.length - 1), a.next, true)).toMatchObject({ ok: false, reason: 'incomplete' });
+    const flipped = Buffer.from(buf);
+    flipped[flipped.length - 1] ^= 0xff;
+    expect(scanFrame(flipped, a.next, true)).toMatchObject({ ok: false, reason: 'bad crc' });
+    expect(scanFrame(Buffer.alloc(16), 0, true)).toMatchObject({ ok: false, reason: 'bad length' });
+    expect(() => encodeFrames([Buffer.alloc(0)])).toThrow(RangeError);
+  });
+});
+
+describe('Spool', () => {
+  it.each(['always', 'batch', 'never'] as const)('reads back appended records in order (fsync %s)', (fsync) => {
+    const s = Spool.open(opts(tempDir(), { fsync }));
+    s.append([rec('one'), rec('two')]);
+    s.append([rec('three')]);
+    expect(readAll(s)).toEqual(['one', 'two', 'three']);
+    expect(s.read(100)).toEqual([]);
+    s.close();
+  });
+
+  it('read() respects the byte budget but always returns at least one record', () => {
+    const s = Spool.open(opts(tempDir()));
+    s.append([rec('x'.repeat(100)), rec('y'.repeat(100)), rec('z')]);
+    expect(s.read(10).map((r) => r.payload.length)).toEqual([100]);
+    expect(s.read(2 * (HEADER_BYTES + 100)).map((r) => r.payload.length)).toEqual([100, 1]);
+    s.close();
+  });
+
+  it('persists the ack cursor: a reopen re-reads only the unacked records, and acked segments are deleted', () => {
+    const dir = tempDir();
+    const s = Spool.open(opts(dir, { segmentBytes: 32 }));
+    for (let i = 0; i < 10; i++) s.append([rec(`record-${i}`)]);
+    expect(segmentFiles(dir).length).toBeGreaterThan(3);
+    const read = s.read(Number.MAX_SAFE_INTEGER);
+    s.ack((read[5] as { end: { segment: number; offset: number } }).end);
+    expect(segmentFiles(dir).length).toBeLessThan(10);
+    s.close();
+    const again = Spool.open(opts(dir, { segmentBytes: 32 }));
+    expect(again.repaired).toEqual({ corruptTails: [], ackCursorLost: false });
+    expect(readAll(again)).toEqual(['record-6', 'record-7', 'record-8', 'record-9']);
+    again.close();
+  });
+
+  it('full turns on at maxBytes of unacked records and off once they are acked', () => {
+    const s = Spool.open(opts(tempDir(), { maxBytes: 3 * (HEADER_BYTES + 10) }));
+    s.append([rec('0123456789'), rec('0123456789')]);
+    expect(s.full).toBe(false);
+    s.append([rec('0123456789')]);
+    expect(s.full).toBe(true);
+    expect(s.unackedBytes).toBe(3 * (HEADER_BYTES + 10));
+    const [first] = s.read(1);
+    s.ack((first as { end: { segment: number; offset: number } }).end);
+    expect(s.full).toBe(false);
+    s.close();
+  });
+
+  it.each([
+    ['a torn last record', (f: string) => appendFileSync(f, encodeFrames([rec('torn-record')]).subarray(0, 12)), 'incomplete'],
+    ['a bad CRC', (f: string) => {
+      const buf = readFileSync(f);
+      buf[buf.length - 1] ^= 0x01;
+      writeFileSync(f, buf);
+    }, 'bad crc'],
+    ['zeroes after a crash', (f: string) => appendFileSync(f, Buffer.alloc(64)), 'bad length'],
+  ])('cuts off %s on open, reports it, and keeps working', (_what, damage, reason) => {
+    const dir = tempDir();
+    const s = Spool.open(opts(dir));
+    s.append([rec('good-1'), rec('good-2')]);
+    s.close();
+    const file = join(dir, segmentFiles(dir)[0] as string);
+    const goodSize = statSync(file).size;
+    damage(file);
+    const damaged = statSync(file).size;
+    const again = Spool.open(opts(dir));
+    const [tail] = again.repaired.corruptTails;
+    expect(tail).toMatchObject({ file, reason });
+    expect(readAll(again)).toEqual(reason === 'bad crc' ? ['good-1'] : ['good-1', 'good-2']);
+    expect((tail as { offset: number }).offset + (tail as { droppedBytes: number }).droppedBytes).toBe(damaged);
+    expect(statSync(file).size).toBeLessThanOrEqual(goodSize);
+    again.append([rec('after')]);
+    expect(readAll(again)).toEqual(['after']);
+    again.close();
+    expect(Spool.open(opts(dir)).repaired.corruptTails).toEqual([]);
+  });
+
+  it('an unreadable ack cursor means re-sending everything left (duplicates, not loss)', () => {
+    const dir = tempDir();
+    const s = Spool.open(opts(dir));
+    s.append([rec('a'), rec('b')]);
+    s.ack((s.read(1)[0] as { end: { segment: number; offset: number } }).end);
+    s.close();
+    writeFileSync(join(dir, 'ack.json'), '{garbage');
+    const again = Spool.open(opts(dir));
+    expect(again.repaired.ackCursorLost).toBe(true);
+    expect(readAll(again)).toEqual(['a', 'b']);
+    again.close();
+  });
+
+  it('property: no sequence of append / read+ack / reopen loses or reorders an unacked record', () => {
+    type Op = { kind: 'append'; n: number } | { kind: 'ack'; take: number } | { kind: 'reopen' };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 5 }) }),
+      fc.record({ kind: fc.constant('ack' as const), take: fc.integer({ min: 0, max: 8 }) }),
+      fc.constant({ kind: 'reopen' as const }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), fc.constantFrom('always', 'batch', 'never' as const), (ops, fsync) => {
+        const dir = tempDir();
+        const o = opts(dir, { segmentBytes: 40, fsync });
+        let spool = Spool.open(o);
+        let next = 0;
+        let model: string[] = []; // unacked, in order
+        let pendingRead: { payload: string; end: { segment: number; offset: number } }[] = [];
+        for (const step of ops) {
+          if (step.kind === 'append') {
+            const batch = Array.from({ length: step.n }, () => `r${next++}`);
+            spool.append(batch.map(rec));
+            model.push(...batch);
+          } else if (step.kind === 'ack') {
+            pendingRead.push(...spool.read(Number.MAX_SAFE_INTEGER).map((r) => ({ payload: r.payload.toString(), end: r.end })));
+            // What was read comes in order right after what was acked before.
+            expect(pendingRead.map((r) => r.payload)).toEqual(model.slice(0, pendingRead.length));
+            const acked = pendingRead.slice(0, Math.min(step.take, pendingRead.length));
+            const last = acked[acked.length - 1];
+            if (last) spool.ack(last.end);
+            model = model.slice(acked.length);
+            pendingRead = pendingRead.slice(acked.length);
+          } else {
+            spool.close();
+            spool = Spool.open(o);
+            pendingRead = [];
+          }
+        }
+        spool.close();
+        const final = Spool.open(o);
+        expect(final.repaired.corruptTails).toEqual([]);
+        expect(readAll(final)).toEqual(model);
+        final.close();
+        rmSync(dir, { recursive: true, force: true });
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
