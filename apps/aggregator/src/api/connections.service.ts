@@ -1,0 +1,88 @@
+// GET /api/v1/connections: socket lifetimes (tcp_connections), in keyset pages on (openedAt, id).
+import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import { Prisma } from '../generated/prisma/client';
+import { PrismaService } from '../store/prisma.service';
+import { toPage, type Page } from './cursor';
+import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
+import { endpointConditions, endpointFilterShape, whereAll } from './tcp-filters';
+
+export const ConnectionsQuery = z.strictObject({
+  ...endpointFilterShape,
+  from: timeParam.optional().describe('Connections opened at or after this time (RFC 3339).'),
+  to: timeParam.optional().describe('Connections opened before this time (RFC 3339, exclusive).'),
+  state: z.enum(['open', 'closed'], { error: 'expected open or closed' }).optional().describe('open: not closed yet; closed: reached TCP_CLOSE.'),
+  lastState: stateParam.optional().describe('The state the socket is in (or ended in), e.g. TCP_ESTABLISHED.'),
+  order: orderParam,
+  limit: limitParam,
+  cursor: timeIdCursor.optional(),
+});
+export type ConnectionsQuery = z.output<typeof ConnectionsQuery>;
+
+const StateVisit = z.object({
+  state: z.string(),
+  enteredAt: z.string().nullable().describe('RFC 3339; null for the state the socket was in when first seen.'),
+  ms: z.number().nullable().describe('Time in the state; null while the socket is still in it.'),
+});
+
+export const ConnectionItem = z.object({
+  id: z.string().describe('Row id (a BIGINT, as a string).'),
+  host: z.string(),
+  bootId: z.uuid(),
+  instance: z.uuid().describe('Agent instance that reported the latest transition.'),
+  skaddr: z.string(),
+  family: z.enum(['AF_INET', 'AF_INET6']),
+  saddr: z.string(),
+  daddr: z.string(),
+  sport: z.number().int(),
+  dport: z.number().int(),
+  openedAt: z.string().describe('RFC 3339 UTC with microseconds.'),
+  closedAt: z.string().nullable(),
+  durationMs: z.number().nullable().describe('closedAt - openedAt; null while open.'),
+  lastState: z.string(),
+  states: z.array(StateVisit).describe('The states visited, in order, with the time spent in each.'),
+});
+export type ConnectionItem = z.infer<typeof ConnectionItem>;
+
+interface ConnectionRow {
+  id: bigint; host: string; boot_id: string; instance: string; skaddr: string; family: 'AF_INET' | 'AF_INET6'; saddr: string; daddr: string;
+  sport: number; dport: number; opened_text: string; closed_text: string | null; duration_ms: number | null; last_state: string;
+  states: z.infer<typeof StateVisit>[];
+}
+
+export function connectionsSql(q: ConnectionsQuery): Prisma.Sql {
+  const conditions = endpointConditions(q);
+  if (q.from !== undefined) conditions.push(Prisma.sql`opened_at >= ${q.from}::timestamptz`);
+  if (q.to !== undefined) conditions.push(Prisma.sql`opened_at < ${q.to}::timestamptz`);
+  if (q.state !== undefined) conditions.push(q.state === 'open' ? Prisma.sql`closed_at IS NULL` : Prisma.sql`closed_at IS NOT NULL`);
+  if (q.lastState !== undefined) conditions.push(Prisma.sql`last_state = ${q.lastState}`);
+  const c = q.cursor;
+  if (c !== undefined) {
+    conditions.push(q.order === 'desc'
+      ? Prisma.sql`opened_at <= ${c.time}::timestamptz AND (opened_at, id) < (${c.time}::timestamptz, ${c.id}::bigint)`
+      : Prisma.sql`opened_at >= ${c.time}::timestamptz AND (opened_at, id) > (${c.time}::timestamptz, ${c.id}::bigint)`);
+  }
+  return Prisma.sql`
+    SELECT id, host, boot_id::text, instance::text, skaddr, family, saddr, daddr, sport, dport,
+           to_char(opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS opened_text,
+           to_char(closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS closed_text,
+           duration_ms, last_state, states
+      FROM tcp_connections
+      ${whereAll(conditions)}
+     ORDER BY ${q.order === 'desc' ? Prisma.sql`opened_at DESC, id DESC` : Prisma.sql`opened_at ASC, id ASC`}
+     LIMIT ${q.limit + 1}`;
+}
+
+@Injectable()
+export class ConnectionsService {
+  constructor(private readonly db: PrismaService) {}
+
+  async page(q: ConnectionsQuery): Promise<Page<ConnectionItem>> {
+    const rows = await this.db.$queryRaw<ConnectionRow[]>(connectionsSql(q));
+    return toPage(rows, q.limit, (r) => [r.opened_text, r.id.toString()], (r) => ({
+      id: r.id.toString(), host: r.host, bootId: r.boot_id, instance: r.instance, skaddr: r.skaddr, family: r.family,
+      saddr: r.saddr, daddr: r.daddr, sport: r.sport, dport: r.dport, openedAt: r.opened_text, closedAt: r.closed_text,
+      durationMs: r.duration_ms, lastState: r.last_state, states: r.states,
+    }));
+  }
+}

@@ -1,0 +1,92 @@
+// GET /api/v1/transitions: tcp_transitions, filtered, in keyset pages on (time, id).
+import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import { Prisma } from '../generated/prisma/client';
+import { PrismaService } from '../store/prisma.service';
+import { toPage, type Page } from './cursor';
+import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
+import { endpointConditions, endpointFilterShape, whereAll } from './tcp-filters';
+
+export const transitionFilterShape = {
+  ...endpointFilterShape,
+  from: timeParam.optional().describe('Transitions at or after this time (RFC 3339).'),
+  to: timeParam.optional().describe('Transitions before this time (RFC 3339, exclusive).'),
+  oldState: stateParam.optional().describe('State left, e.g. TCP_SYN_SENT.'),
+  newState: stateParam.optional().describe('State entered, e.g. TCP_ESTABLISHED.'),
+};
+
+export const TransitionsQuery = z.strictObject({ ...transitionFilterShape, order: orderParam, limit: limitParam, cursor: timeIdCursor.optional() });
+export type TransitionsQuery = z.output<typeof TransitionsQuery>;
+export type TransitionFilter = Pick<TransitionsQuery, keyof typeof transitionFilterShape>;
+
+export const TransitionItem = z.object({
+  id: z.string().describe('Row id (a BIGINT, as a string).'),
+  host: z.string(),
+  instance: z.uuid().describe('Agent instance (stream) that reported it.'),
+  seq: z.string().describe('Position in the stream (a BIGINT, as a string).'),
+  time: z.string().describe('RFC 3339 UTC with microseconds.'),
+  skaddr: z.string(),
+  family: z.enum(['AF_INET', 'AF_INET6']),
+  saddr: z.string(),
+  daddr: z.string(),
+  sport: z.number().int(),
+  dport: z.number().int(),
+  oldState: z.string(),
+  newState: z.string(),
+  msInOldState: z.number().nullable().describe('Time spent in oldState, when the previous transition of the socket is known.'),
+  pid: z.number().int().nullable(),
+  comm: z.string().nullable(),
+  cpu: z.number().int().nullable(),
+  inIrq: z.boolean().describe('Hit in irq context: pid/comm belong to whoever was on the cpu.'),
+});
+export type TransitionItem = z.infer<typeof TransitionItem>;
+
+interface TransitionRow {
+  id: bigint; host: string; instance: string; seq: bigint; time_text: string; skaddr: string; family: 'AF_INET' | 'AF_INET6';
+  saddr: string; daddr: string; sport: number; dport: number; old_state: string; new_state: string;
+  ms_in_old_state: number | null; pid: number | null; comm: string | null; cpu: number | null; in_irq: boolean;
+}
+
+/** The filter's conditions on tcp_transitions; stats use them too. */
+export function transitionConditions(f: TransitionFilter): Prisma.Sql[] {
+  const conditions = endpointConditions(f);
+  if (f.from !== undefined) conditions.push(Prisma.sql`time >= ${f.from}::timestamptz`);
+  if (f.to !== undefined) conditions.push(Prisma.sql`time < ${f.to}::timestamptz`);
+  if (f.oldState !== undefined) conditions.push(Prisma.sql`old_state = ${f.oldState}`);
+  if (f.newState !== undefined) conditions.push(Prisma.sql`new_state = ${f.newState}`);
+  return conditions;
+}
+
+/** The page's SQL (exported for the EXPLAIN test). */
+export function transitionsSql(q: TransitionsQuery): Prisma.Sql {
+  const conditions = transitionConditions(q);
+  const c = q.cursor;
+  // The plain `time <=` bound beside the row comparison lets the (x, time) indexes seek to the cursor.
+  if (c !== undefined) {
+    conditions.push(q.order === 'desc'
+      ? Prisma.sql`time <= ${c.time}::timestamptz AND (time, id) < (${c.time}::timestamptz, ${c.id}::bigint)`
+      : Prisma.sql`time >= ${c.time}::timestamptz AND (time, id) > (${c.time}::timestamptz, ${c.id}::bigint)`);
+  }
+  return Prisma.sql`
+    SELECT id, host, instance::text, seq, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time_text,
+           skaddr, family, saddr, daddr, sport, dport, old_state, new_state, ms_in_old_state, pid, comm, cpu, in_irq
+      FROM tcp_transitions
+      ${whereAll(conditions)}
+     ORDER BY ${q.order === 'desc' ? Prisma.sql`time DESC, id DESC` : Prisma.sql`time ASC, id ASC`}
+     LIMIT ${q.limit + 1}`;
+}
+
+@Injectable()
+export class TransitionsService {
+  constructor(private readonly db: PrismaService) {}
+
+  async page(q: TransitionsQuery): Promise<Page<TransitionItem>> {
+    const rows = await this.db.$queryRaw<TransitionRow[]>(transitionsSql(q));
+    return toPage(rows, q.limit, (r) => [r.time_text, r.id.toString()], (r) => ({
+      id: r.id.toString(), host: r.host, instance: r.instance, seq: r.seq.toString(), time: r.time_text,
+      skaddr: r.skaddr, family: r.family, saddr: r.saddr, daddr: r.daddr, sport: r.sport, dport: r.dport,
+      oldState: r.old_state, newState: r.new_state, msInOldState: r.ms_in_old_state,
+      pid: r.pid, comm: r.comm, cpu: r.cpu, inIrq: r.in_irq,
+    }));
+  }
+}

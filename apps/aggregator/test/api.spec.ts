@@ -1,0 +1,218 @@
+// The query API against a real PostgreSQL seeded through ingest(): filters, keyset pages, 400s, 401s.
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { createPrisma, type Db } from '../src/store/prisma';
+import { startApi, type ApiUnderTest } from './api-app';
+import { seedFleet, type Seed, type SeededConnection, type SeededTransition } from './api-seed';
+import { createMigratedDatabase, type TempDatabase } from './temp-database';
+
+type Query = Record<string, string | number>;
+
+describe('query API', () => {
+  let tmp: TempDatabase;
+  let db: Db;
+  let api: ApiUnderTest;
+  let seed: Seed;
+
+  beforeAll(async () => {
+    tmp = await createMigratedDatabase('probefleet_api');
+    db = createPrisma(tmp.url);
+    seed = await seedFleet(db);
+    api = await startApi(tmp.url);
+  });
+  afterAll(async () => {
+    await api?.close();
+    await db?.$disconnect();
+    await tmp?.drop();
+  });
+
+  /** Every page of an endpoint, following nextCursor; the items in the order they came. */
+  async function allPages(path: string, query: Query): Promise<{ items: Record<string, unknown>[]; pages: number }> {
+    const items: Record<string, unknown>[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const { status, body } = await api.get(path, cursor === null ? query : { ...query, cursor });
+      expect(status).toBe(200);
+      expect(body.items.length).toBeLessThanOrEqual(Number(query.limit));
+      items.push(...body.items);
+      cursor = body.nextCursor;
+      pages += 1;
+    } while (cursor !== null && pages < 1000);
+    return { items, pages };
+  }
+
+  const byTimeThenId = (a: SeededTransition, b: SeededTransition) => a.time.localeCompare(b.time) || a.ord - b.ord;
+  const transitionKey = (t: { instance?: unknown; seq?: unknown }) => `${t.instance}/${t.seq}`;
+  const newestFirst = (ts: SeededTransition[]) => [...ts].sort(byTimeThenId).reverse().map(transitionKey);
+
+  describe('GET /api/v1/transitions', () => {
+    const at = (ms: number) => new Date(Date.parse('2026-11-25T10:00:00Z') + ms).toISOString();
+    const cases: [string, Query, (t: SeededTransition) => boolean][] = [
+      ['no filter', {}, () => true],
+      ['host', { host: 'api-a' }, (t) => t.host === 'api-a'],
+      ['family', { family: 'AF_INET6' }, (t) => t.family === 'AF_INET6'],
+      ['port as dport', { port: 443 }, (t) => t.sport === 443 || t.dport === 443],
+      ['port as sport', { port: 8080 }, (t) => t.sport === 8080 || t.dport === 8080],
+      ['saddr', { saddr: '2001:db8::1' }, (t) => t.saddr === '2001:db8::1'],
+      ['daddr', { daddr: '10.0.0.9' }, (t) => t.daddr === '10.0.0.9'],
+      ['oldState', { oldState: 'TCP_ESTABLISHED' }, (t) => t.oldState === 'TCP_ESTABLISHED'],
+      ['newState', { newState: 'TCP_CLOSE' }, (t) => t.newState === 'TCP_CLOSE'],
+      // from is inclusive and to exclusive; both fall exactly on transition times.
+      ['from/to', { from: at(10), to: at(20) }, (t) => t.time >= `${at(10).slice(0, 23)}000Z` && t.time < `${at(20).slice(0, 23)}000Z`],
+      ['from with an offset', { from: '2026-11-25T11:01:00+01:00' }, (t) => t.time >= '2026-11-25T10:01:00.000000Z'],
+      ['host + port + newState', { host: 'api-a', port: 80, newState: 'TCP_ESTABLISHED' },
+        (t) => t.host === 'api-a' && (t.sport === 80 || t.dport === 80) && t.newState === 'TCP_ESTABLISHED'],
+    ];
+
+    it.each(cases)('filters by %s: exactly the matching rows, newest first', async (_name, query, matches) => {
+      const expected = newestFirst(seed.transitions.filter(matches));
+      expect(expected.length).toBeGreaterThan(0);
+      const { status, body } = await api.get('/api/v1/transitions', { ...query, limit: 1000 });
+      expect(status).toBe(200);
+      expect(body.items.map(transitionKey)).toEqual(expected);
+      expect(body.nextCursor).toBeNull();
+    });
+
+    it('serves each row in a JSON-friendly shape', async () => {
+      const { body } = await api.get('/api/v1/transitions', { host: 'api-a', port: 8080, newState: 'TCP_CLOSE_WAIT' });
+      const { a1 } = seed.streams;
+      const seeded = seed.transitions.find((t) => t.sport === 8080 && t.newState === 'TCP_CLOSE_WAIT')!;
+      expect(body.items).toEqual([{
+        id: expect.stringMatching(/^\d+$/), host: 'api-a', instance: a1.instance, seq: String(seeded.seq), time: seeded.time,
+        skaddr: '0xffff8881000a0100', family: 'AF_INET', saddr: '10.0.0.1', daddr: '10.0.0.9', sport: 8080, dport: 50000,
+        oldState: 'TCP_ESTABLISHED', newState: 'TCP_CLOSE_WAIT', msInOldState: 1, pid: 100, comm: 'curl', cpu: 0, inIrq: false,
+      }]);
+    });
+
+    it.each([['desc', 7], ['asc', 7], ['desc', 5], ['asc', 5]] as const)('pages (%s, limit %i) return every row once, ties on time included', async (order, limit) => {
+      const { items, pages } = await allPages('/api/v1/transitions', { order, limit });
+      const expected = newestFirst(seed.transitions);
+      expect(items.map(transitionKey)).toEqual(order === 'desc' ? expected : [...expected].reverse());
+      expect(pages).toBe(Math.ceil(seed.transitions.length / limit));
+    });
+
+    it('pages a filtered result the same way', async () => {
+      const { items } = await allPages('/api/v1/transitions', { host: 'api-a', port: 80, limit: 3 });
+      expect(items.map(transitionKey)).toEqual(newestFirst(seed.transitions.filter((t) => t.host === 'api-a' && (t.sport === 80 || t.dport === 80))));
+    });
+  });
+
+  describe('GET /api/v1/connections', () => {
+    const connectionKey = (c: { host?: unknown; skaddr?: unknown }) => `${c.host}/${c.skaddr}`;
+    // Connections sharing an opening time are told apart by id, which follows insertion order.
+    const newestOpenedFirst = (cs: SeededConnection[]) =>
+      [...cs].sort((a, b) => a.openedAt.localeCompare(b.openedAt) || a.transitions[0]!.ord - b.transitions[0]!.ord).reverse().map(connectionKey);
+    // a1: 2 lifecycle events at ms 1..2, then sockets of 5 transitions each: the third opens at ms 13.
+    const thirdA1Opened = '2026-11-25T10:00:00.013000Z';
+    const cases: [string, Query, (c: SeededConnection) => boolean][] = [
+      ['no filter', {}, () => true],
+      ['host', { host: 'api-b' }, (c) => c.host === 'api-b'],
+      ['state=open', { state: 'open' }, (c) => c.closedAt === null],
+      ['state=closed', { state: 'closed' }, (c) => c.closedAt !== null],
+      ['lastState', { lastState: 'TCP_ESTABLISHED' }, (c) => c.lastState === 'TCP_ESTABLISHED'],
+      ['port', { port: 80 }, (c) => c.sport === 80 || c.dport === 80],
+      ['family + daddr', { family: 'AF_INET', daddr: '10.0.0.3' }, (c) => c.family === 'AF_INET' && c.daddr === '10.0.0.3'],
+      ['saddr', { saddr: '2001:db8::1' }, (c) => c.saddr === '2001:db8::1'],
+      ['from (openedAt)', { from: '2026-11-25T10:01:00Z' }, (c) => c.openedAt >= '2026-11-25T10:01:00.000000Z'],
+      ['to (openedAt, exclusive)', { to: thirdA1Opened }, (c) => c.openedAt < thirdA1Opened],
+    ];
+
+    it('opens the third a1 socket where the filters above assume', () => {
+      expect(seed.connections.filter((c) => c.host === 'api-a')[2]!.openedAt).toBe(thirdA1Opened);
+    });
+
+    it.each(cases)('filters by %s: exactly the matching lifetimes, newest first', async (_name, query, matches) => {
+      const expected = newestOpenedFirst(seed.connections.filter(matches));
+      expect(expected.length).toBeGreaterThan(0);
+      const { status, body } = await api.get('/api/v1/connections', { ...query, limit: 1000 });
+      expect(status).toBe(200);
+      expect(body.items.map(connectionKey)).toEqual(expected);
+    });
+
+    it('serves a lifetime with the time spent in each state', async () => {
+      const { body } = await api.get('/api/v1/connections', { port: 8080 });
+      const server = seed.connections.find((c) => c.sport === 8080)!;
+      const { a1 } = seed.streams;
+      expect(body.items).toEqual([{
+        id: expect.stringMatching(/^\d+$/), host: 'api-a', bootId: a1.bootId, instance: a1.instance, skaddr: '0xffff8881000a0100',
+        family: 'AF_INET', saddr: '10.0.0.1', daddr: '10.0.0.9', sport: 8080, dport: 50000,
+        openedAt: server.openedAt, closedAt: server.closedAt, durationMs: 3, lastState: 'TCP_CLOSE',
+        states: [
+          { state: 'TCP_SYN_RECV', enteredAt: null, ms: null },
+          ...server.transitions.map((t, i) => ({ state: t.newState, enteredAt: expect.any(String), ms: i < 3 ? 1 : null })),
+        ],
+      }]);
+      const { body: open } = await api.get('/api/v1/connections', { state: 'open', host: 'api-b' });
+      expect(open.items).toEqual([expect.objectContaining({ closedAt: null, durationMs: null, lastState: 'TCP_ESTABLISHED', sport: 50003 })]);
+    });
+
+    it.each(['desc', 'asc'] as const)('pages (%s) return every lifetime once', async (order) => {
+      const { items } = await allPages('/api/v1/connections', { order, limit: 3 });
+      const expected = newestOpenedFirst(seed.connections);
+      expect(items.map(connectionKey)).toEqual(order === 'desc' ? expected : [...expected].reverse());
+    });
+  });
+
+  describe('bad parameters', () => {
+    it('answers 400 with the parameter and the reason', async () => {
+      expect(await api.get('/api/v1/transitions', { port: 70000 })).toEqual({
+        status: 400, body: { statusCode: 400, error: 'Bad Request', message: 'port: expected an integer 0..65535' },
+      });
+    });
+
+    it.each([
+      ['/api/v1/transitions', { from: 'yesterday' }, 'from: expected an RFC 3339 time like 2026-11-25T10:00:00Z'],
+      ['/api/v1/transitions', { to: '2026-02-30T00:00:00Z' }, 'to: expected an RFC 3339 time like 2026-11-25T10:00:00Z'],
+      ['/api/v1/transitions', { newState: 'ESTABLISHED' }, 'newState: expected a TCP state name like TCP_ESTABLISHED'],
+      ['/api/v1/transitions', { oldState: 'tcp_close' }, 'oldState: expected a TCP state name like TCP_ESTABLISHED'],
+      ['/api/v1/transitions', { port: -1 }, 'port: expected an integer 0..65535'],
+      ['/api/v1/transitions', { port: '80abc' }, 'port: expected an integer 0..65535'],
+      ['/api/v1/transitions', { limit: 1001 }, 'limit: expected an integer 1..1000'],
+      ['/api/v1/transitions', { limit: 0 }, 'limit: expected an integer 1..1000'],
+      ['/api/v1/transitions', { cursor: 'bm90IGEgY3Vyc29y' }, 'cursor: expected a nextCursor of a previous page'],
+      ['/api/v1/transitions', { cursor: '!!' }, 'cursor: expected a nextCursor of a previous page'],
+      ['/api/v1/transitions', { family: 'AF_UNIX' }, 'family: expected AF_INET or AF_INET6'],
+      ['/api/v1/transitions', { order: 'newest' }, 'order: expected asc or desc'],
+      ['/api/v1/transitions', { hots: 'api-a' }, 'hots: unknown parameter'],
+      ['/api/v1/connections', { state: 'half' }, 'state: expected open or closed'],
+      ['/api/v1/connections', { newState: 'TCP_CLOSE' }, 'newState: unknown parameter'],
+      ['/api/v1/connections', { lastState: 'CLOSED' }, 'lastState: expected a TCP state name like TCP_ESTABLISHED'],
+    ])('%s %j → 400 naming it', async (path, query, message) => {
+      expect(await api.get(path, query)).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message } });
+    });
+
+    it('names every bad parameter, and one given twice', async () => {
+      const { status, body } = await api.get('/api/v1/transitions?port=1&port=2&limit=x&extra=1');
+      expect(status).toBe(400);
+      expect(body.message.split('; ').sort()).toEqual(['extra: unknown parameter', 'limit: expected an integer 1..1000', 'port: expected one value, got several']);
+    });
+  });
+
+  describe('bearer tokens', () => {
+    let guarded: ApiUnderTest;
+    beforeAll(async () => { guarded = await startApi(tmp.url, 'tok-one, tok-two'); });
+    afterAll(async () => { await guarded?.close(); });
+
+    it.each(['/api/v1/transitions', '/api/v1/connections'])('%s needs one of the configured tokens', async (path) => {
+      const unauthorized = { status: 401, body: expect.objectContaining({ statusCode: 401, message: 'expected Authorization: Bearer <token>' }) };
+      expect(await guarded.get(path)).toEqual(unauthorized);
+      expect(await guarded.get(path, {}, { authorization: 'Bearer tok-three' })).toEqual(unauthorized);
+      expect(await guarded.get(path, {}, { authorization: 'Bearer tok-on' })).toEqual(unauthorized);
+      expect(await guarded.get(path, {}, { authorization: 'Basic tok-two' })).toEqual(unauthorized);
+      expect(await guarded.get(path, { limit: 1 }, { authorization: 'Bearer tok-two' })).toMatchObject({ status: 200, body: { items: [expect.anything()] } });
+      expect(await guarded.get(path, { limit: 1 }, { authorization: 'bearer tok-one' })).toMatchObject({ status: 200 });
+    });
+
+    it('checks the token before the parameters', async () => {
+      expect((await guarded.get('/api/v1/transitions', { port: 'x' })).status).toBe(401);
+    });
+  });
+
+  it('documents every endpoint and its parameters in OpenAPI', () => {
+    const doc = SwaggerModule.createDocument(api.app, new DocumentBuilder().addBearerAuth().build());
+    const params = (path: string) => (doc.paths[path]?.get?.parameters ?? []).map((p) => ('name' in p ? p.name : '')).sort();
+    expect(params('/api/v1/transitions')).toEqual(['cursor', 'daddr', 'family', 'from', 'host', 'limit', 'newState', 'oldState', 'order', 'port', 'saddr', 'to']);
+    expect(params('/api/v1/connections')).toEqual(['cursor', 'daddr', 'family', 'from', 'host', 'lastState', 'limit', 'order', 'port', 'saddr', 'state', 'to']);
+    expect(doc.paths['/api/v1/transitions']?.get?.responses['200']).toMatchObject({ content: { 'application/json': { schema: { properties: { items: { type: 'array' } } } } } });
+  });
+});
