@@ -23,7 +23,9 @@ function refusal(raw: unknown): string {
 describe('config', () => {
   it('applies defaults and accepts a valid user probe', () => {
     const cfg = parseConfig({ probes: [probe({ offset: 4 })] });
-    expect(cfg).toMatchObject({ mode: 'auto', sink: 'stdout', format: 'json', statsIntervalS: 1 });
+    expect(cfg).toMatchObject({ mode: 'auto', sink: 'kafka', format: 'json', statsIntervalS: 1, heartbeatIntervalS: 30 });
+    expect(cfg.spool).toEqual({ dir: '/var/lib/probefleet/spool', maxBytes: 256 << 20, segmentBytes: 16 << 20, fsync: 'batch' });
+    expect(cfg.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
     expect(cfg.host.length).toBeGreaterThan(0);
     expect(cfg.probes[0]).toEqual({ name: 'conn', symbol: 'tcp_v4_connect', offset: 4, args: [{ name: 'sk', fetch: '%di', type: 'x64' }] });
   });
@@ -54,6 +56,33 @@ describe('config', () => {
       expect(cfg).toMatchObject({ host: 'from-env', mode: 'auto', format: 'text' });
       writeFileSync(file, 'probes:\n  - name: x\n    symbol: "a\\nb"\n');
       expect(() => loadConfig({ file })).toThrow(/agent\.yaml[\s\S]*probes\[0\]\.symbol: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('merges kafka, spool and metrics settings from the file and PROBEFLEET_* key by key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-config-'));
+    try {
+      const file = join(dir, 'agent.yaml');
+      writeFileSync(file, 'kafka:\n  brokers: [a:9092]\n  topic: t1\n  lingerMs: 5\nspool:\n  dir: /tmp/s\n  fsync: always\n');
+      const cfg = loadConfig({
+        file,
+        env: {
+          PROBEFLEET_KAFKA_BROKERS: 'b:9092, c:9093',
+          PROBEFLEET_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+          PROBEFLEET_KAFKA_SASL_USERNAME: 'u',
+          PROBEFLEET_KAFKA_SASL_PASSWORD: 'p',
+          PROBEFLEET_KAFKA_SSL: 'true',
+          PROBEFLEET_SPOOL_MAX_BYTES: '65536',
+          PROBEFLEET_METRICS_PORT: '0',
+        },
+      });
+      expect(cfg.kafka).toMatchObject({ brokers: ['b:9092', 'c:9093'], topic: 't1', lingerMs: 5, ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'p' } });
+      expect(cfg.spool).toMatchObject({ dir: '/tmp/s', fsync: 'always', maxBytes: 65536 });
+      expect(cfg.metrics.port).toBe(0);
+      expect(() => loadConfig({ env: { PROBEFLEET_SPOOL_MAX_BYTES: 'lots' } })).toThrow(/spool\.maxBytes: /);
+      expect(() => loadConfig({ env: { PROBEFLEET_KAFKA_SASL_MECHANISM: 'kerberos', PROBEFLEET_KAFKA_BROKERS: 'x:1' } })).toThrow(/kafka\.sasl\.mechanism: /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

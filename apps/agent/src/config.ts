@@ -29,6 +29,42 @@ export const ProbeConfigSchema = z.strictObject({
 });
 export type ProbeConfig = z.infer<typeof ProbeConfigSchema>;
 
+const KafkaSchema = z.strictObject({
+  brokers: z.array(z.string().min(1)).min(1),
+  topic: z.string().min(1).default('probefleet.events.v1'),
+  clientId: z.string().min(1).default('probefleet-agent'),
+  sasl: z
+    .strictObject({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string(), password: z.string() })
+    .optional(),
+  /** true: TLS with the system CAs; or PEM files for a private CA / client certificates. */
+  ssl: z
+    .union([
+      z.boolean(),
+      z.strictObject({ caFile: z.string().min(1).optional(), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional(), rejectUnauthorized: z.boolean().default(true) }),
+    ])
+    .default(false),
+  /** A Kafka message carries at most about this many bytes of events (the broker's default limit is 1 MiB). */
+  batchBytes: z.number().int().min(1024).max(900 * 1024).default(512 * 1024),
+  /** How long a batch may wait to fill up before it is sent. */
+  lingerMs: z.number().int().min(0).max(10_000).default(20),
+  /** On a clean exit, how long to wait for the broker to ack what is spooled (the rest stays spooled). */
+  flushTimeoutS: z.number().positive().max(600).default(10),
+  /** Backoff between send attempts while the broker is unreachable. */
+  retry: z
+    .strictObject({ initialMs: z.number().int().min(10).default(300), maxMs: z.number().int().min(10).default(10_000) })
+    .default({ initialMs: 300, maxMs: 10_000 }),
+});
+export type KafkaConfig = z.infer<typeof KafkaSchema>;
+
+const SpoolSchema = z.strictObject({
+  dir: z.string().min(1).default('/var/lib/probefleet/spool'),
+  /** Unacked bytes at which the agent stops reading the trace pipe. */
+  maxBytes: z.number().int().min(4096).default(256 << 20),
+  segmentBytes: z.number().int().min(4096).default(16 << 20),
+  fsync: z.enum(['always', 'batch', 'never']).default('batch'),
+});
+export type SpoolConfig = z.infer<typeof SpoolSchema>;
+
 export const AgentConfigSchema = z
   .strictObject({
     host: z.string().min(1).default(() => hostname()),
@@ -36,23 +72,21 @@ export const AgentConfigSchema = z
     /** tracefs directory override (default: discovered, mounted when absent). */
     tracefs: z.string().min(1).optional(),
     probes: z.array(ProbeConfigSchema).default([]),
-    sink: z.enum(['stdout', 'kafka']).default('stdout'),
+    sink: z.enum(['stdout', 'kafka']).default('kafka'),
     format: FormatSchema.default('json'),
     /** Seconds between kprobe_profile / per-cpu stats polls (probe.missed, agent.loss). */
     statsIntervalS: z.number().positive().max(3600).default(1),
-    // Later issues (Kafka sink, disk spool): accepted and validated now so deploy files can carry them.
-    kafka: z
-      .strictObject({
-        brokers: z.array(z.string().min(1)).min(1),
-        topic: z.string().min(1).default('probefleet.events.v1'),
-        clientId: z.string().min(1).default('probefleet-agent'),
-        sasl: z
-          .strictObject({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string(), password: z.string() })
-          .optional(),
-        ssl: z.boolean().default(false),
-      })
-      .optional(),
-    spool: z.strictObject({ dir: z.string().min(1), maxBytes: z.number().int().positive() }).optional(),
+    /** Seconds between agent.heartbeat events. */
+    heartbeatIntervalS: z.number().positive().max(3600).default(30),
+    /** Per-cpu ring buffer size of the agent's tracing instances (kernel default when absent). */
+    bufferSizeKb: z.number().int().min(1).optional(),
+    /** Required by `run` with the kafka sink (checked there, so doctor/cleanup work without it). */
+    kafka: KafkaSchema.optional(),
+    spool: SpoolSchema.default(() => SpoolSchema.parse({})),
+    /** Prometheus /metrics and /healthz; port 0 disables. */
+    metrics: z
+      .strictObject({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })
+      .default({ host: '127.0.0.1', port: 9464 }),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
@@ -94,12 +128,51 @@ export function parseConfig(raw: unknown, source = 'config'): AgentConfig {
   throw new ConfigError(`invalid ${source}:\n  ${lines.join('\n  ')}`);
 }
 
-/** PROBEFLEET_HOST, PROBEFLEET_MODE, PROBEFLEET_TRACEFS, PROBEFLEET_SINK, PROBEFLEET_FORMAT. */
-export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of ['host', 'mode', 'tracefs', 'sink', 'format'] as const) {
-    const v = env[`PROBEFLEET_${key.toUpperCase()}`];
-    if (v !== undefined && v !== '') out[key] = v;
+const ENV_TOP = ['host', 'mode', 'tracefs', 'sink', 'format'] as const;
+// Nested keys: [section, key, variable suffix, how the text becomes the value].
+const ENV_NESTED: [string, string, string, (v: string) => unknown][] = [
+  ['kafka', 'brokers', 'KAFKA_BROKERS', (v) => v.split(',').map((b) => b.trim()).filter((b) => b !== '')],
+  ['kafka', 'topic', 'KAFKA_TOPIC', String],
+  ['kafka', 'clientId', 'KAFKA_CLIENT_ID', String],
+  ['kafka', 'ssl', 'KAFKA_SSL', (v) => (v === 'true' ? true : v === 'false' ? false : v)],
+  ['spool', 'dir', 'SPOOL_DIR', String],
+  ['spool', 'maxBytes', 'SPOOL_MAX_BYTES', Number],
+  ['spool', 'fsync', 'SPOOL_FSYNC', String],
+  ['metrics', 'port', 'METRICS_PORT', Number],
+];
+
+/**
+ * PROBEFLEET_HOST|MODE|TRACEFS|SINK|FORMAT, PROBEFLEET_KAFKA_BROKERS (comma-separated)|TOPIC|CLIENT_ID|SSL,
+ * PROBEFLEET_KAFKA_SASL_MECHANISM|USERNAME|PASSWORD, PROBEFLEET_SPOOL_DIR|MAX_BYTES|FSYNC, PROBEFLEET_METRICS_PORT.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const get = (name: string) => (env[`PROBEFLEET_${name}`] === '' ? undefined : env[`PROBEFLEET_${name}`]);
+  for (const key of ENV_TOP) {
+    const v = get(key.toUpperCase());
+    if (v !== undefined) out[key] = v;
+  }
+  const section = (name: string) => (out[name] ??= {}) as Record<string, unknown>;
+  for (const [sec, key, name, convert] of ENV_NESTED) {
+    const v = get(name);
+    if (v !== undefined) section(sec)[key] = convert(v);
+  }
+  const mechanism = get('KAFKA_SASL_MECHANISM');
+  if (mechanism !== undefined) {
+    section('kafka')['sasl'] = { mechanism, username: get('KAFKA_SASL_USERNAME') ?? '', password: get('KAFKA_SASL_PASSWORD') ?? '' };
+  }
+  return out;
+}
+
+/** Later sources win; the sections (kafka, spool, metrics) are merged key by key. */
+function mergeSources(...sources: Record<string, unknown>[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const src of sources) {
+    for (const [k, v] of Object.entries(src)) {
+      const prev = out[k];
+      const mergeable = (x: unknown) => typeof x === 'object' && x !== null && !Array.isArray(x);
+      out[k] = mergeable(prev) && mergeable(v) ? { ...(prev as object), ...(v as object) } : v;
+    }
   }
   return out;
 }
@@ -128,5 +201,5 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     if (typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new ConfigError(`config ${src.file}: expected a mapping at the top level`);
   }
   const flags = Object.fromEntries(Object.entries(src.flags ?? {}).filter(([, v]) => v !== undefined));
-  return parseConfig({ ...(fromFile as object), ...configFromEnv(src.env ?? {}), ...flags }, src.file ?? 'config');
+  return parseConfig(mergeSources(fromFile as Record<string, unknown>, configFromEnv(src.env ?? {}), flags), src.file ?? 'config');
 }

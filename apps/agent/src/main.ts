@@ -9,7 +9,12 @@ import { createLogger } from './log';
 import { chooseMode, TRACEPOINT_NAME } from './mode';
 import { planKprobes } from './probes';
 import { EXIT_FAILED, EXIT_REFUSED, RefusedError, runAgent } from './run';
-import { StdoutSink } from './sink';
+import { kafkaClient } from './kafka/client';
+import { KafkaSink } from './kafka/sink';
+import type { Logger } from './log';
+import { AgentMetrics, meteredSink, serveMetrics } from './metrics';
+import { StdoutSink, type Sink } from './sink';
+import { Spool } from './spool/spool';
 import { AGENT_VERSION } from './version';
 
 const log = createLogger();
@@ -64,7 +69,7 @@ program
   .command('run')
   .description('trace TCP state changes (and configured kprobes) to the sink')
   .option('--config <file>', 'YAML config')
-  .addOption(new Option('--sink <sink>', 'stdout (kafka: later)').choices(['stdout', 'kafka']))
+  .addOption(new Option('--sink <sink>', 'kafka (default) | stdout').choices(['stdout', 'kafka']))
   .addOption(new Option('--format <format>', 'json (NDJSON) | text (tcpstates-like)').choices(['json', 'text']))
   .option('--duration <seconds>', 'stop after this many seconds', (v) => {
     const n = Number(v);
@@ -74,7 +79,12 @@ program
   .addOption(modeOption())
   .action(async (opts: { config?: string; sink?: string; format?: string; mode?: string; duration?: number }) => {
     const cfg = config(opts);
-    if (cfg.sink !== 'stdout') throw new RefusedError(`sink: "${cfg.sink}" is not implemented yet (use --sink stdout)`);
+    const metrics = new AgentMetrics();
+    const sink = cfg.sink === 'kafka' ? kafkaSink(cfg, metrics, log) : new StdoutSink(cfg.format);
+    const server = await serveMetrics(metrics, cfg.metrics.host, cfg.metrics.port).catch((e: unknown) => {
+      throw new RefusedError(`metrics: cannot listen on ${cfg.metrics.host}:${cfg.metrics.port}: ${(e as Error).message}`);
+    });
+    if (server.address) log.info({ address: server.address }, 'serving /metrics and /healthz');
     const stop = new AbortController();
     let reason = 'completed';
     const stopWith = (r: string) => {
@@ -85,11 +95,43 @@ program
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stopWith(`signal ${sig}`));
     const timer = opts.duration !== undefined ? setTimeout(() => stopWith('duration elapsed'), opts.duration * 1000) : null;
     try {
-      process.exitCode = await runAgent({ config: cfg, sink: new StdoutSink(cfg.format), log, signal: stop.signal, stopReason: () => reason });
+      process.exitCode = await runAgent({
+        config: cfg,
+        sink: meteredSink(sink, metrics),
+        log,
+        signal: stop.signal,
+        stopReason: () => reason,
+        counters: () => metrics.snapshot(),
+      });
+    } catch (e) {
+      // Refused before the run's own teardown: the sink (re-sending a spool) must still stop.
+      await sink.close();
+      throw e;
     } finally {
       if (timer) clearTimeout(timer);
+      await server.close();
     }
   });
+
+/** Opens the spool (repairing a corrupt tail: reported, never fatal) and the Kafka sink on it. */
+function kafkaSink(cfg: AgentConfig, metrics: AgentMetrics, log: Logger): Sink {
+  const kafka = cfg.kafka;
+  if (!kafka) throw new ConfigError('kafka.brokers: required when sink is kafka (YAML kafka.brokers or PROBEFLEET_KAFKA_BROKERS; or --sink stdout)');
+  let spool: Spool;
+  try {
+    spool = Spool.open(cfg.spool);
+  } catch (e) {
+    throw new RefusedError(`spool: cannot open ${cfg.spool.dir}: ${(e as Error).message}`);
+  }
+  for (const t of spool.repaired.corruptTails) {
+    metrics.add('spoolCorruptTails');
+    metrics.add('spoolCorruptBytes', t.droppedBytes);
+    log.warn(t, 'spool: corrupt tail cut off (its events are lost; the aggregator sees the seq gap)');
+  }
+  if (spool.repaired.ackCursorLost) log.warn({ dir: cfg.spool.dir }, 'spool: ack cursor unreadable: re-sending everything spooled (duplicates possible)');
+  if (spool.unackedBytes > 0) log.info({ spoolBytes: spool.unackedBytes }, 'spool: re-sending what a previous run left');
+  return new KafkaSink(spool, kafkaClient(kafka, log), kafka, metrics, log);
+}
 
 program
   .command('cleanup')

@@ -2,7 +2,8 @@
 // hits to the sink, and on any exit (signal, error, --duration) disarm, drain, unregister, remove
 // the instance and emit agent.stopped.
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { arch, release } from 'node:os';
 import {
   Btf,
@@ -47,6 +48,8 @@ export interface RunOptions {
   signal: AbortSignal;
   /** Why the signal was aborted (agent.stopped reason). */
   stopReason: () => string;
+  /** Counters for agent.heartbeat (every config.heartbeatIntervalS). */
+  counters: () => Record<string, number>;
 }
 
 interface Armed {
@@ -91,15 +94,19 @@ export async function runAgent(o: RunOptions): Promise<number> {
   let exitCode = 0;
   let stats: StatsPoller | null = null;
   let timer: NodeJS.Timeout | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
   try {
     const main = await tracefs.createInstance(instanceId);
     instances.push(main);
     if (mode === 'tracepoint') instances.push(await tracefs.createInstance(`${instanceId}-sk`));
     for (const inst of instances) await inst.setClock(CLOCK);
+    // A small buffer overruns sooner under load or backpressure (tests use it to force agent.loss).
+    if (config.bufferSizeKb !== undefined) for (const inst of instances) await writeFile(join(inst.dir, 'buffer_size_kb'), String(config.bufferSizeKb));
     if (mode === 'tracepoint') await (instances[1] as TracingInstance).setOption('fields', true);
 
     emit('agent.started', { kernelRelease: release(), arch: arch(), agentVersion: AGENT_VERSION, mode, capabilities: capabilities(report) });
     log.info({ mode, reason: choice.reason, instance: instanceId }, 'agent started');
+    heartbeat = setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000);
 
     if (mode === 'kprobe') {
       const addrs = await textSymbolAddresses(new Set(planned.map((p) => p.symbol)));
@@ -135,7 +142,11 @@ export async function runAgent(o: RunOptions): Promise<number> {
     const readerStop = new AbortController();
     const readers = instances.map((inst, i) =>
       (async () => {
-        for await (const batch of inst.batches({ signal: readerStop.signal })) for (const l of batch) handle(i, l);
+        for await (const batch of inst.batches({ signal: readerStop.signal })) {
+          for (const l of batch) handle(i, l);
+          // Backpressure: while the sink (a full spool) waits, trace_pipe is not read.
+          await sink.ready();
+        }
       })(),
     );
     // A reader failure stops the run like a signal does.
@@ -170,6 +181,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
   } finally {
     // A poll in flight holds per_cpu stats files open, and rmdir of the instance would get EBUSY.
     clearInterval(timer);
+    clearInterval(heartbeat);
     await stats?.poll();
     await teardown(tracefs, instances, probes, emit, log);
     emit('agent.stopped', { reason: stopReason });

@@ -1,11 +1,14 @@
-// Where events go. `stdout` now; the Kafka sink (later issue) implements the same interface.
+// Where events go: `stdout` here, `kafka` in kafka/sink.ts.
 import { encodeEvent, EventSchema, type Event } from '@probefleet/events';
 import type { Format } from './config';
 import { TcpStatesFormatter } from './format-text';
 
 export interface Sink {
-  /** Resolves when the event is handed over (for Kafka: acked by the broker). */
+  /** Resolves when the event is handed over (stdout: written; kafka: on its way to the spool). */
   write(event: Event): Promise<void>;
+  /** Resolves when the sink takes more: the reader awaits it between batches (backpressure). */
+  ready(): Promise<void>;
+  /** Flushes (bounded) and releases; for Kafka, whatever is not acked stays spooled. */
   close(): Promise<void>;
 }
 
@@ -35,6 +38,8 @@ export class StdoutSink implements Sink {
     if (line === null) return;
     if (!this.out.write(`${line}\n`)) await new Promise<void>((resolve) => this.out.once('drain', resolve));
   }
+
+  async ready(): Promise<void> {}
 
   async close(): Promise<void> {}
 }
