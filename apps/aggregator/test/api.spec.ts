@@ -153,6 +153,55 @@ describe('query API', () => {
     });
   });
 
+  describe('GET /api/v1/stats/transitions', () => {
+    /** Counts from the seed: per bucket start (epoch-aligned), oldState, newState. */
+    function expectedCounts(bucketMs: number, matches: (t: SeededTransition) => boolean = () => true) {
+      const counts = new Map<string, { start: string; oldState: string; newState: string; count: number }>();
+      for (const t of seed.transitions.filter(matches)) {
+        const start = new Date(Math.floor(Date.parse(t.time) / bucketMs) * bucketMs).toISOString();
+        const key = `${start} ${t.oldState} ${t.newState}`;
+        const entry = counts.get(key) ?? { start, oldState: t.oldState, newState: t.newState, count: 0 };
+        entry.count += 1;
+        counts.set(key, entry);
+      }
+      return [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
+    }
+    const span = { from: '2026-11-25T10:00:00Z', to: '2026-11-25T10:05:00Z' };
+
+    it.each([['1m', 60_000], ['30s', 30_000], ['1h', 3600_000], ['1s', 1000]] as const)('counts exactly per %s bucket', async (bucket, ms) => {
+      const { status, body } = await api.get('/api/v1/stats/transitions', { ...span, bucket });
+      expect(status).toBe(200);
+      expect(body).toEqual({ ...span, bucket, bucketSeconds: ms / 1000, items: expectedCounts(ms) });
+      expect(body.items.length).toBeGreaterThan(1);
+    });
+
+    it('applies the transition filters and the span', async () => {
+      const { body } = await api.get('/api/v1/stats/transitions', { host: 'api-a', port: 80, from: '2026-11-25T10:01:00Z', to: span.to, bucket: '1m' });
+      expect(body.items).toEqual(expectedCounts(60_000, (t) => t.host === 'api-a' && t.dport === 80 && t.time >= '2026-11-25T10:01'));
+      expect(body.items.reduce((n: number, i: { count: number }) => n + i.count, 0)).toBe(15);
+    });
+
+    it('defaults to the last hour in 1m buckets', async () => {
+      const before = Date.now();
+      const { status, body } = await api.get('/api/v1/stats/transitions');
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ bucket: '1m', bucketSeconds: 60 });
+      expect(Date.parse(body.to) - Date.parse(body.from)).toBe(3600_000);
+      expect(Date.parse(body.to)).toBeGreaterThanOrEqual(before);
+    });
+
+    it.each([
+      [{ bucket: '5x' }, 'bucket: expected a duration like 30s, 1m, 5m, 1h or 1d'],
+      [{ bucket: '0m' }, 'bucket: expected a duration like 30s, 1m, 5m, 1h or 1d'],
+      [{ bucket: '8d' }, 'bucket: expected at most 7d'],
+      [{ bucket: '1s', from: '2026-11-25T00:00:00Z', to: '2026-11-26T00:00:00Z' }, 'bucket: expected at most 10000 buckets between from and to; take a wider bucket'],
+      [{ from: '2026-11-25T10:00:00Z', to: '2026-11-25T09:00:00Z' }, 'to: expected a time after from'],
+      [{ limit: 10 }, 'limit: unknown parameter'],
+    ])('%j → 400 naming the parameter', async (query, message) => {
+      expect(await api.get('/api/v1/stats/transitions', query)).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message } });
+    });
+  });
+
   describe('bad parameters', () => {
     it('answers 400 with the parameter and the reason', async () => {
       expect(await api.get('/api/v1/transitions', { port: 70000 })).toEqual({
@@ -212,6 +261,7 @@ describe('query API', () => {
     const doc = SwaggerModule.createDocument(api.app, new DocumentBuilder().addBearerAuth().build());
     const params = (path: string) => (doc.paths[path]?.get?.parameters ?? []).map((p) => ('name' in p ? p.name : '')).sort();
     expect(params('/api/v1/transitions')).toEqual(['cursor', 'daddr', 'family', 'from', 'host', 'limit', 'newState', 'oldState', 'order', 'port', 'saddr', 'to']);
+    expect(params('/api/v1/stats/transitions')).toEqual(['bucket', 'daddr', 'family', 'from', 'host', 'newState', 'oldState', 'port', 'saddr', 'to']);
     expect(params('/api/v1/connections')).toEqual(['cursor', 'daddr', 'family', 'from', 'host', 'lastState', 'limit', 'order', 'port', 'saddr', 'state', 'to']);
     expect(doc.paths['/api/v1/transitions']?.get?.responses['200']).toMatchObject({ content: { 'application/json': { schema: { properties: { items: { type: 'array' } } } } } });
   });
