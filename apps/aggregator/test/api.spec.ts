@@ -202,6 +202,68 @@ describe('query API', () => {
     });
   });
 
+  describe('fleet and store records', () => {
+    it('GET /agents lists every host from its latest agent, and filters by host', async () => {
+      const { status, body } = await api.get('/api/v1/agents');
+      expect(status).toBe(200);
+      expect(body.items.map((a: { host: string }) => a.host)).toEqual(['api-a', 'api-b', 'api-c']);
+      const { body: a } = await api.get('/api/v1/agents', { host: 'api-a' });
+      expect(a.items).toEqual([expect.objectContaining({
+        // a1 stored 30 events (28 TCP hits), a2 16 (15 hits).
+        host: 'api-a', instance: seed.streams.a2.instance, kernelRelease: '6.1.0', mode: 'kprobe', events: '46', hits: '43', lastSeen: '2026-11-25T10:01:30.016Z',
+      })]);
+    });
+
+    it('GET /probes lists probes, filtered by host', async () => {
+      const { body } = await api.get('/api/v1/probes');
+      expect(body.items.map((p: { host: string; name: string }) => `${p.host}/${p.name}`)).toEqual(['api-a/tcp_set_state', 'api-b/inet_sock_set_state']);
+      const { body: a } = await api.get('/api/v1/probes', { host: 'api-a' });
+      expect(a.items).toEqual([expect.objectContaining({ name: 'tcp_set_state', kind: 'kprobe', address: '0xffffffff8206b250', bucket: 27, hits: '0', armed: false })]);
+    });
+
+    it('GET /events pages one stream in seq order, by instance or by host, from a seq', async () => {
+      const { a1, a2 } = seed.streams;
+      const { items, pages } = await allPages('/api/v1/events', { instance: a1.instance, limit: 10 });
+      expect(items.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => String(i + 1)));
+      expect(pages).toBe(3);
+      expect(items[0]).toMatchObject({ type: 'agent.started', host: 'api-a', instance: a1.instance, time: '2026-11-25T10:00:00.001000000Z', monoNs: '1000000' });
+      const { body } = await api.get('/api/v1/events', { host: 'api-a', fromSeq: 15, limit: 3 });
+      expect(body).toMatchObject({ instance: a2.instance, items: [{ seq: '15' }, { seq: '16' }], nextCursor: null });
+      expect(await api.get('/api/v1/events', { host: 'nowhere' })).toEqual({ status: 200, body: { instance: null, items: [], nextCursor: null } });
+    });
+
+    it('GET /gaps filters by host and open', async () => {
+      const { c1, c2 } = seed.streams;
+      const { body: all } = await api.get('/api/v1/gaps', { host: 'api-c' });
+      expect(all.items.map((g: { instance: string }) => g.instance)).toEqual([c2.instance, c1.instance]);
+      const { body: open } = await api.get('/api/v1/gaps', { open: 'true' });
+      expect(open.items).toEqual([expect.objectContaining({ instance: c1.instance, fromSeq: '3', toSeq: '4', missing: '2', remaining: [{ from: 3, to: 4 }], closedAt: null })]);
+      const { body: closed } = await api.get('/api/v1/gaps', { open: 'false' });
+      expect(closed.items).toEqual([expect.objectContaining({ instance: c2.instance, fromSeq: '2', missing: '0', closedAt: expect.any(String) })]);
+      expect((await api.get('/api/v1/gaps', { host: 'api-a' })).body.items).toEqual([]);
+    });
+
+    it('GET /dead-letters pages newest first, raw bytes as base64 with a UTF-8 preview', async () => {
+      const { items } = await allPages('/api/v1/dead-letters', { limit: 2 });
+      const expected = [...seed.deadLetters].reverse();
+      expect(items.map((d) => Buffer.from(d.raw as string, 'base64'))).toEqual(expected);
+      expect(items[0]).toMatchObject({ kind: 'malformed', size: 400, preview: '[]'.repeat(128) });
+      expect(items[1]).toMatchObject({ size: 4, preview: '\ufffd\ufffd\u0000A' });
+      expect(items[2]).toMatchObject({ preview: '{not json', reason: expect.stringMatching(/JSON/i), topic: 'probefleet.events.v1' });
+    });
+
+    it.each([
+      ['/api/v1/events', {}, 'instance: required (or host)'],
+      ['/api/v1/events', { instance: 'not-a-uuid' }, 'instance: expected a UUID'],
+      ['/api/v1/events', { host: 'api-a', fromSeq: 0 }, `fromSeq: expected an integer 1..${Number.MAX_SAFE_INTEGER}`],
+      ['/api/v1/gaps', { open: 'yes' }, 'open: expected true or false'],
+      ['/api/v1/dead-letters', { cursor: 'x' }, 'cursor: expected a nextCursor of a previous page'],
+      ['/api/v1/agents', { limit: 1 }, 'limit: unknown parameter'],
+    ])('%s %j → 400 naming it', async (path, query, message) => {
+      expect(await api.get(path, query)).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', message } });
+    });
+  });
+
   describe('bad parameters', () => {
     it('answers 400 with the parameter and the reason', async () => {
       expect(await api.get('/api/v1/transitions', { port: 70000 })).toEqual({
@@ -242,14 +304,14 @@ describe('query API', () => {
     beforeAll(async () => { guarded = await startApi(tmp.url, 'tok-one, tok-two'); });
     afterAll(async () => { await guarded?.close(); });
 
-    it.each(['/api/v1/transitions', '/api/v1/connections'])('%s needs one of the configured tokens', async (path) => {
+    it.each(['/api/v1/transitions', '/api/v1/connections', '/api/v1/stats/transitions', '/api/v1/agents', '/api/v1/probes', '/api/v1/gaps', '/api/v1/dead-letters'])('%s needs one of the configured tokens', async (path) => {
       const unauthorized = { status: 401, body: expect.objectContaining({ statusCode: 401, message: 'expected Authorization: Bearer <token>' }) };
       expect(await guarded.get(path)).toEqual(unauthorized);
       expect(await guarded.get(path, {}, { authorization: 'Bearer tok-three' })).toEqual(unauthorized);
       expect(await guarded.get(path, {}, { authorization: 'Bearer tok-on' })).toEqual(unauthorized);
       expect(await guarded.get(path, {}, { authorization: 'Basic tok-two' })).toEqual(unauthorized);
-      expect(await guarded.get(path, { limit: 1 }, { authorization: 'Bearer tok-two' })).toMatchObject({ status: 200, body: { items: [expect.anything()] } });
-      expect(await guarded.get(path, { limit: 1 }, { authorization: 'bearer tok-one' })).toMatchObject({ status: 200 });
+      expect(await guarded.get(path, {}, { authorization: 'Bearer tok-two' })).toMatchObject({ status: 200, body: { items: expect.any(Array) } });
+      expect(await guarded.get(path, {}, { authorization: 'bearer tok-one' })).toMatchObject({ status: 200 });
     });
 
     it('checks the token before the parameters', async () => {
@@ -262,6 +324,10 @@ describe('query API', () => {
     const params = (path: string) => (doc.paths[path]?.get?.parameters ?? []).map((p) => ('name' in p ? p.name : '')).sort();
     expect(params('/api/v1/transitions')).toEqual(['cursor', 'daddr', 'family', 'from', 'host', 'limit', 'newState', 'oldState', 'order', 'port', 'saddr', 'to']);
     expect(params('/api/v1/stats/transitions')).toEqual(['bucket', 'daddr', 'family', 'from', 'host', 'newState', 'oldState', 'port', 'saddr', 'to']);
+    expect(params('/api/v1/events')).toEqual(['cursor', 'fromSeq', 'host', 'instance', 'limit']);
+    expect(params('/api/v1/gaps')).toEqual(['cursor', 'host', 'limit', 'open']);
+    expect(params('/api/v1/dead-letters')).toEqual(['cursor', 'limit']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/agents', '/api/v1/connections', '/api/v1/dead-letters', '/api/v1/events', '/api/v1/gaps', '/api/v1/probes', '/api/v1/stats/transitions', '/api/v1/transitions']);
     expect(params('/api/v1/connections')).toEqual(['cursor', 'daddr', 'family', 'from', 'host', 'lastState', 'limit', 'order', 'port', 'saddr', 'state', 'to']);
     expect(doc.paths['/api/v1/transitions']?.get?.responses['200']).toMatchObject({ content: { 'application/json': { schema: { properties: { items: { type: 'array' } } } } } });
   });

@@ -1,7 +1,6 @@
 // GET /api/v1/stats/transitions: transition counts per (oldState, newState) per time bucket.
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
-import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
 import { whereAll } from './tcp-filters';
 import { transitionConditions, transitionFilterShape } from './transitions.service';
