@@ -1,0 +1,150 @@
+// Events/s the built agent delivers to Kafka (acked) under loopback connection load, and the
+// agent's CPU per event, with the load generator's own CPU beside it (same machine: they compete).
+// Zero-loss check: the stream read back from the topic has every seq, and no agent.loss was reported.
+// Needs root, the built agent (`npx nx build @probefleet/agent`) and the local broker (`npm run stack:up`).
+//   node bench/agent-kafka.bench.mjs [seconds=20] [parallel=32] → bench/results/agent-kafka.json
+import { spawn, execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const { Kafka, logLevel } = require('kafkajs');
+const { decodeBatch } = require('@probefleet/events');
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const seconds = Number(process.argv[2] ?? 20);
+const parallel = Number(process.argv[3] ?? 32);
+const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** utime+stime of a process in seconds. */
+const cpuSeconds = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;
+};
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+
+const kafka = new Kafka({ clientId: 'bench-agent-kafka', brokers, logLevel: logLevel.NOTHING });
+const topic = `bench-agent-${randomUUID().slice(0, 8)}`;
+const admin = kafka.admin();
+await admin.connect();
+await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
+await admin.disconnect();
+
+const work = mkdtempSync(join(tmpdir(), 'bench-agent-kafka-'));
+const metricsPort = await freePort();
+const config = join(work, 'agent.yaml');
+writeFileSync(config, JSON.stringify({ sink: 'kafka', kafka: { brokers, topic }, spool: { dir: join(work, 'spool') }, metrics: { port: metricsPort }, heartbeatIntervalS: 5 }));
+const agent = spawn(process.execPath, [join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+let stderr = '';
+agent.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+const exited = new Promise((r) => agent.on('close', r));
+const logOf = (msg) => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === msg);
+for (let i = 0; !logOf('agent started'); i++) {
+  if (i > 150) throw new Error(`agent did not start:\n${stderr}`);
+  await sleep(100);
+}
+const instance = logOf('agent started').instance;
+const published = async () => {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return Number(/^probefleet_agent_events_published_total (\d+)/m.exec(text)?.[1] ?? 0);
+};
+await sleep(1000);
+
+// The load generator: its own process, so its CPU is measured apart from the agent's.
+const loadSrc = `
+const net = require('node:net');
+const [seconds, parallel] = process.argv.slice(1).map(Number);
+const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1', async () => {
+  const port = server.address().port;
+  const end = Date.now() + seconds * 1000;
+  let n = 0;
+  const one = () => new Promise((res) => { const c = net.connect(port, '127.0.0.1'); c.on('error', res); c.resume(); c.on('close', res); });
+  await Promise.all(Array.from({ length: parallel }, async () => { while (Date.now() < end) { await one(); n++; } }));
+  const u = process.cpuUsage();
+  process.stdout.write(JSON.stringify({ connections: n, cpuSeconds: (u.user + u.system) / 1e6 }));
+  server.close();
+});`;
+const agentCpu0 = cpuSeconds(agent.pid);
+const published0 = await published();
+const t0 = Date.now();
+const load = spawn(process.execPath, ['-e', loadSrc, String(seconds), String(parallel)], { stdio: ['ignore', 'pipe', 'inherit'] });
+let loadOut = '';
+load.stdout.setEncoding('utf8').on('data', (d) => (loadOut += d));
+await new Promise((r) => load.on('close', r));
+const wall = (Date.now() - t0) / 1000;
+const agentCpu1 = cpuSeconds(agent.pid);
+const published1 = await published();
+const loadResult = JSON.parse(loadOut);
+
+agent.kill('SIGTERM');
+await exited;
+
+// Read the stream back: every seq 1..agent.stopped, and no agent.loss.
+const consumer = kafka.consumer({ groupId: `bench-${randomUUID()}` });
+await consumer.connect();
+await consumer.subscribe({ topic, fromBeginning: true });
+const seqs = new Set();
+let hits = 0;
+let lossReported = 0;
+let stoppedSeq = 0;
+let duplicates = 0;
+await new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('topic not read back within 120 s')), 120_000);
+  consumer.run({
+    eachMessage: async ({ message }) => {
+      const d = decodeBatch(message.value);
+      if (!d.ok) throw new Error(`undecodable message: ${d.reason}`);
+      for (const e of d.value) {
+        if (e.instance !== instance) continue;
+        if (seqs.has(e.seq)) duplicates++;
+        seqs.add(e.seq);
+        if (e.type === 'probe.hit') hits++;
+        if (e.type === 'agent.loss') lossReported += e.data.overruns.reduce((n, o) => n + o.count, 0);
+        if (e.type === 'agent.stopped') stoppedSeq = e.seq;
+      }
+      if (stoppedSeq > 0 && seqs.size >= stoppedSeq) {
+        clearTimeout(timer);
+        resolve();
+      }
+    },
+  });
+});
+await consumer.disconnect();
+const missing = stoppedSeq - [...seqs].filter((s) => s <= stoppedSeq).length;
+rmSync(work, { recursive: true, force: true });
+
+const delivered = published1 - published0;
+const result = {
+  name: 'agent-kafka',
+  mode: logOf('agent started').mode,
+  seconds: wall,
+  parallelClients: parallel,
+  connectionsPerSecond: Math.round(loadResult.connections / wall),
+  eventsPerSecondDelivered: Math.round(delivered / wall),
+  agentCpuPercent: Math.round(((agentCpu1 - agentCpu0) / wall) * 1000) / 10,
+  agentCpuMicrosPerEvent: Math.round(((agentCpu1 - agentCpu0) / Math.max(delivered, 1)) * 1e7) / 10,
+  loadGeneratorCpuPercent: Math.round((loadResult.cpuSeconds / wall) * 1000) / 10,
+  zeroLoss: missing === 0 && lossReported === 0,
+  stream: { events: seqs.size, hits, missingSeqs: missing, duplicates, kernelOverrunsReported: lossReported },
+  target: { eventsPerSecond: 20000, met: delivered / wall >= 20000 },
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+  date: new Date().toISOString(),
+};
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(join(root, 'bench/results/agent-kafka.json'), `${JSON.stringify(result, null, 2)}\n`);
+console.log(JSON.stringify(result, null, 2));
+process.exit(0);
