@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# The aggregator (`probefleet`): build the workspace, keep production dependencies only.
+# Build from the repository root:  docker build -f deploy/docker/aggregator.Dockerfile -t probefleet-aggregator .
+# The repository layout is kept under /app: `probefleet migrate` finds prisma/migrations relative to
+# its own dist/, and the workspace libraries stay linked from node_modules/@probefleet.
+
+FROM node:20-slim AS build
+WORKDIR /app
+# openssl: Prisma's client looks for libssl at runtime; ca-certificates: npm over TLS.
+RUN apt-get update && apt-get install -y --no-install-recommends openssl ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN npm ci --no-audit --no-fund
+# `build` generates the Prisma client and compiles the app with the libraries it references (tsc -b).
+RUN npm run build --workspace @probefleet/aggregator
+RUN npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20-slim
+RUN apt-get update && apt-get install -y --no-install-recommends openssl tini && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/prisma ./prisma
+COPY --from=build /app/libs ./libs
+COPY --from=build /app/apps/aggregator/package.json ./apps/aggregator/package.json
+COPY --from=build /app/apps/aggregator/bin ./apps/aggregator/bin
+COPY --from=build /app/apps/aggregator/dist ./apps/aggregator/dist
+RUN ln -s /app/apps/aggregator/bin/probefleet.js /usr/local/bin/probefleet
+USER node
+EXPOSE 8080
+# tini forwards SIGTERM to node, so `serve` commits its batch and leaves the consumer group cleanly.
+ENTRYPOINT ["tini", "--", "probefleet"]
+CMD ["serve"]
