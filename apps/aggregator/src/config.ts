@@ -17,6 +17,11 @@ export const AggregatorEnvSchema = z
     KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
     KAFKA_SASL_USERNAME: z.string().min(1).optional(),
     KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+    /** How long the group waits for a silent member before giving its partitions to another. */
+    KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300000).default(30000),
+    /** Create the topic at start-up when it is missing (local stacks; clusters usually manage topics). */
+    KAFKA_CREATE_TOPIC: flag.default(true),
+    KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10000).default(6),
     /** Leave consumption off (API only), e.g. for a read replica of the API. */
     CONSUMER_ENABLED: flag.default(true),
     HOST: z.string().min(1).default('127.0.0.1'),

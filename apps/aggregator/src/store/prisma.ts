@@ -6,8 +6,13 @@ import { Prisma, PrismaClient } from '../generated/prisma/client';
 export type Db = PrismaClient;
 export type Tx = Prisma.TransactionClient;
 
+/** node-postgres under Prisma, with a bounded connect so a dead server is an error, not a hang. */
+export function pgAdapter(databaseUrl: string): PrismaPg {
+  return new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: 10000 });
+}
+
 export function createPrisma(databaseUrl: string): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: 10000 }) });
+  return new PrismaClient({ adapter: pgAdapter(databaseUrl) });
 }
 
 /**

@@ -1,0 +1,130 @@
+// The Kafka consumer: one member of the aggregator's consumer group. Each batch (one partition's
+// messages) is stored in one PostgreSQL transaction; its offsets are committed only after that
+// transaction committed. When PostgreSQL fails, the batch is retried with backoff — the partition
+// waits, nothing is committed, nothing is skipped — while heartbeats keep the member in the group.
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Consumer, EachBatchPayload, Kafka, logLevel, SASLOptions } from 'kafkajs';
+import { CONFIG } from '../config.module';
+import type { AggregatorConfig } from '../config';
+import { ingest, type KafkaRecord } from '../store/ingest';
+import { PrismaService } from '../store/prisma.service';
+import { Metrics } from '../metrics/metrics';
+
+const BACKOFF_MS = { initial: 200, max: 10000 };
+
+export function kafkaClient(config: AggregatorConfig): Kafka {
+  const sasl: SASLOptions | undefined = config.KAFKA_SASL_MECHANISM
+    ? ({ mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! } as SASLOptions)
+    : undefined;
+  return new Kafka({
+    clientId: config.KAFKA_CLIENT_ID,
+    brokers: config.KAFKA_BROKERS,
+    ssl: config.KAFKA_SSL,
+    ...(sasl ? { sasl } : {}),
+    connectionTimeout: 5000,
+    requestTimeout: 30000,
+    logLevel: logLevel.WARN,
+  });
+}
+
+@Injectable()
+export class ConsumerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger(ConsumerService.name);
+  private readonly kafka: Kafka;
+  private consumer: Consumer | undefined;
+  private member = false;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: AggregatorConfig,
+    private readonly db: PrismaService,
+    private readonly metrics: Metrics,
+  ) {
+    this.kafka = kafkaClient(config);
+  }
+
+  /** A running member of the group (for /readyz). */
+  get isMember(): boolean {
+    return this.member;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.CONSUMER_ENABLED) return;
+    if (this.config.KAFKA_CREATE_TOPIC) await this.ensureTopic();
+    const consumer = this.kafka.consumer({ groupId: this.config.KAFKA_GROUP_ID, sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS, heartbeatInterval: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3), maxWaitTimeInMs: 250 });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.member = true;
+      this.metrics.consuming.set(1);
+      this.log.log(`joined group ${e.payload.groupId} as ${e.payload.memberId}: ${JSON.stringify(e.payload.memberAssignment)}`);
+    });
+    consumer.on(consumer.events.STOP, () => this.left());
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.left();
+      this.log.error(`consumer crashed: ${e.payload.error.message} (restart: ${e.payload.restart})`);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.config.KAFKA_TOPIC, fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.storeBatch(payload) });
+  }
+
+  /** Finishes the batch in hand (kafkajs waits for eachBatch), then leaves the group. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+
+  private left(): void {
+    this.member = false;
+    this.metrics.consuming.set(0);
+  }
+
+  private async ensureTopic(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      // Asked first: kafkajs logs an error for a create that finds the topic.
+      if (!(await admin.listTopics()).includes(this.config.KAFKA_TOPIC)) {
+        await admin.createTopics({ topics: [{ topic: this.config.KAFKA_TOPIC, numPartitions: this.config.KAFKA_TOPIC_PARTITIONS }] });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async storeBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0) return;
+    const records: KafkaRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }));
+    let wait = BACKOFF_MS.initial;
+    for (;;) {
+      if (!isRunning() || isStale()) return; // shutting down or rebalanced: the next owner re-reads from the last commit
+      const timer = this.metrics.batchSeconds.startTimer();
+      try {
+        const result = await ingest(this.db, records);
+        timer();
+        this.metrics.batches.inc();
+        this.metrics.events.inc({ result: 'stored' }, result.stored);
+        this.metrics.events.inc({ result: 'duplicate' }, result.duplicates);
+        this.metrics.deadLetters.inc(result.deadLetters);
+        this.metrics.violations.inc(result.violations.length);
+        for (const v of result.violations) this.log.warn(`kprobe model refused ${v.host}/${v.instance} seq ${v.seq}: ${v.reason}`);
+        break;
+      } catch (err) {
+        this.metrics.failures.inc();
+        this.log.error(`storing ${records.length} messages of ${batch.topic}[${batch.partition}] failed, retrying in ${wait} ms: ${(err as Error).message}`);
+        await sleepWithHeartbeats(wait, heartbeat);
+        wait = Math.min(wait * 2, BACKOFF_MS.max);
+      }
+    }
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    resolveOffset(last);
+    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    await heartbeat();
+  }
+}
+
+async function sleepWithHeartbeats(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, Math.min(1000, until - Date.now())));
+    await heartbeat().catch(() => undefined);
+  }
+}
