@@ -21,10 +21,14 @@ const SAMPLE_SECRET = 'sample-secret';
 const composeValue = (v: unknown) =>
   String(v).replace(/\$\{(\w+)(?::?([-?])([^}]*))?\}/g, (_m, _name: string, op?: string, arg?: string) => (op === '-' ? arg! : SAMPLE_SECRET));
 
-/** Agent variables that configFromEnv ignores (each must change its result when present). */
+/** Read by the agent outside its config: createLogger in apps/agent/src/log.ts. */
+const AGENT_LOG_VARIABLES = new Set(['PROBEFLEET_LOG_LEVEL']);
+
+/** Agent variables that the agent ignores (each must change configFromEnv's result when present). */
 function unreadAgentVariables(env: Record<string, string>): string[] {
   const all = JSON.stringify(configFromEnv(env));
   return Object.keys(env).filter((name) => {
+    if (AGENT_LOG_VARIABLES.has(name)) return false;
     const { [name]: _dropped, ...rest } = env;
     return JSON.stringify(configFromEnv(rest)) === all;
   });

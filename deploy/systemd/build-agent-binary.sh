@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The agent as one executable file for hosts without Node (a Node 20 single executable application):
+#   deploy/systemd/build-agent-binary.sh [OUT]        (default: dist/probefleet-agent)
+# then: deploy/systemd/install.sh OUT
+# Needs two packages the workspace does not have yet (devDependencies to add: esbuild, postject):
+# - esbuild: an SEA runs exactly one CommonJS script whose require() reaches only Node's built-ins,
+#   so the agent and its dependencies (kafkajs, pino, prom-client, yaml, zod, the libs) are bundled;
+# - postject: Node 20 has no --build-sea; the blob is injected into a copy of the node binary.
+# The result runs on hosts with the same architecture and a glibc at least as new as the build host's.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=${1:-$root/dist/probefleet-agent}
+for tool in esbuild postject; do
+  [ -x "$root/node_modules/.bin/$tool" ] || { echo "build-agent-binary: $tool is not installed (npm install --save-dev $tool)" >&2; exit 1; }
+done
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Compiles the agent and the libraries it references (their package.json `main` points at dist).
+(cd "$root" && npm run build --workspace @probefleet/agent)
+"$root/node_modules/.bin/esbuild" "$root/apps/agent/dist/main.js" --bundle --platform=node --target=node20 \
+  --format=cjs --outfile="$work/agent.cjs" --log-level=warning
+
+cat > "$work/sea-config.json" <<JSON
+{ "main": "$work/agent.cjs", "output": "$work/agent.blob", "disableExperimentalSEAWarning": true }
+JSON
+node --experimental-sea-config "$work/sea-config.json"
+
+mkdir -p "$(dirname "$out")"
+cp "$(command -v node)" "$out"
+chmod u+w "$out"
+# The fuse is the constant Node's SEA loader looks for (documented with single executable applications).
+"$root/node_modules/.bin/postject" "$out" NODE_SEA_BLOB "$work/agent.blob" --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
+"$out" --version >/dev/null
+echo "built $out ($(du -h "$out" | cut -f1))"
