@@ -2,7 +2,8 @@
 // agent's CPU per event, with the load generator's own CPU beside it (same machine: they compete).
 // Zero-loss check: the stream read back from the topic has every seq, and no agent.loss was reported.
 // Needs root, the built agent (`npx nx build @probefleet/agent`) and the local broker (`npm run stack:up`).
-//   node bench/agent-kafka.bench.mjs [seconds=20] [parallel=32] → bench/results/agent-kafka.json
+//   node bench/agent-kafka.bench.mjs [seconds=20] [parallel=32] [connections/s, 0 = as fast as it goes]
+//   → bench/results/agent-kafka.json (one loopback connection = 10 TCP transitions = 10 probe.hit events)
 import { spawn, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ const { decodeBatch } = require('@probefleet/events');
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const seconds = Number(process.argv[2] ?? 20);
 const parallel = Number(process.argv[3] ?? 32);
+const rate = Number(process.argv[4] ?? 0);
 const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -67,13 +69,17 @@ await sleep(1000);
 // The load generator: its own process, so its CPU is measured apart from the agent's.
 const loadSrc = `
 const net = require('node:net');
-const [seconds, parallel] = process.argv.slice(1).map(Number);
+const [seconds, parallel, rate] = process.argv.slice(1).map(Number);
 const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1', async () => {
   const port = server.address().port;
-  const end = Date.now() + seconds * 1000;
+  const start = Date.now();
+  const end = start + seconds * 1000;
   let n = 0;
+  let scheduled = 0;
+  // Paced: connection k starts no earlier than start + k/rate.
+  const pace = async () => { if (rate > 0) { const at = start + (scheduled++ * 1000) / rate; if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now())); } };
   const one = () => new Promise((res) => { const c = net.connect(port, '127.0.0.1'); c.on('error', res); c.resume(); c.on('close', res); });
-  await Promise.all(Array.from({ length: parallel }, async () => { while (Date.now() < end) { await one(); n++; } }));
+  await Promise.all(Array.from({ length: parallel }, async () => { while (Date.now() < end) { await pace(); if (Date.now() >= end) break; await one(); n++; } }));
   const u = process.cpuUsage();
   process.stdout.write(JSON.stringify({ connections: n, cpuSeconds: (u.user + u.system) / 1e6 }));
   server.close();
@@ -81,7 +87,7 @@ const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1', async () 
 const agentCpu0 = cpuSeconds(agent.pid);
 const published0 = await published();
 const t0 = Date.now();
-const load = spawn(process.execPath, ['-e', loadSrc, String(seconds), String(parallel)], { stdio: ['ignore', 'pipe', 'inherit'] });
+const load = spawn(process.execPath, ['-e', loadSrc, String(seconds), String(parallel), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
 let loadOut = '';
 load.stdout.setEncoding('utf8').on('data', (d) => (loadOut += d));
 await new Promise((r) => load.on('close', r));
@@ -133,6 +139,7 @@ const result = {
   mode: logOf('agent started').mode,
   seconds: wall,
   parallelClients: parallel,
+  connectionsPerSecondTarget: rate || 'unpaced',
   connectionsPerSecond: Math.round(loadResult.connections / wall),
   eventsPerSecondDelivered: Math.round(delivered / wall),
   agentCpuPercent: Math.round(((agentCpu1 - agentCpu0) / wall) * 1000) / 10,
