@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
-import { toPage, type Page } from './cursor';
+import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor';
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { endpointConditions, endpointFilterShape, whereAll } from './tcp-filters';
 
@@ -56,20 +56,14 @@ export function connectionsSql(q: ConnectionsQuery): Prisma.Sql {
   if (q.to !== undefined) conditions.push(Prisma.sql`opened_at < ${q.to}::timestamptz`);
   if (q.state !== undefined) conditions.push(q.state === 'open' ? Prisma.sql`closed_at IS NULL` : Prisma.sql`closed_at IS NOT NULL`);
   if (q.lastState !== undefined) conditions.push(Prisma.sql`last_state = ${q.lastState}`);
-  const c = q.cursor;
-  if (c !== undefined) {
-    conditions.push(q.order === 'desc'
-      ? Prisma.sql`opened_at <= ${c.time}::timestamptz AND (opened_at, id) < (${c.time}::timestamptz, ${c.id}::bigint)`
-      : Prisma.sql`opened_at >= ${c.time}::timestamptz AND (opened_at, id) > (${c.time}::timestamptz, ${c.id}::bigint)`);
-  }
+  if (q.cursor !== undefined) conditions.push(afterTimeCursor('opened_at', q.cursor, q.order));
   return Prisma.sql`
     SELECT id, host, boot_id::text, instance::text, skaddr, family, saddr, daddr, sport, dport,
-           to_char(opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS opened_text,
-           to_char(closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS closed_text,
+           ${utcText('opened_at')} AS opened_text, ${utcText('closed_at')} AS closed_text,
            duration_ms, last_state, states
       FROM tcp_connections
       ${whereAll(conditions)}
-     ORDER BY ${q.order === 'desc' ? Prisma.sql`opened_at DESC, id DESC` : Prisma.sql`opened_at ASC, id ASC`}
+     ORDER BY ${timeOrder('opened_at', q.order)}
      LIMIT ${q.limit + 1}`;
 }
 

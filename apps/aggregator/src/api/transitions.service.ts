@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
-import { toPage, type Page } from './cursor';
+import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor';
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { endpointConditions, endpointFilterShape, whereAll } from './tcp-filters';
 
@@ -60,19 +60,13 @@ export function transitionConditions(f: TransitionFilter): Prisma.Sql[] {
 /** The page's SQL (exported for the EXPLAIN test). */
 export function transitionsSql(q: TransitionsQuery): Prisma.Sql {
   const conditions = transitionConditions(q);
-  const c = q.cursor;
-  // The plain `time <=` bound beside the row comparison lets the (x, time) indexes seek to the cursor.
-  if (c !== undefined) {
-    conditions.push(q.order === 'desc'
-      ? Prisma.sql`time <= ${c.time}::timestamptz AND (time, id) < (${c.time}::timestamptz, ${c.id}::bigint)`
-      : Prisma.sql`time >= ${c.time}::timestamptz AND (time, id) > (${c.time}::timestamptz, ${c.id}::bigint)`);
-  }
+  if (q.cursor !== undefined) conditions.push(afterTimeCursor('time', q.cursor, q.order));
   return Prisma.sql`
-    SELECT id, host, instance::text, seq, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time_text,
+    SELECT id, host, instance::text, seq, ${utcText('time')} AS time_text,
            skaddr, family, saddr, daddr, sport, dport, old_state, new_state, ms_in_old_state, pid, comm, cpu, in_irq
       FROM tcp_transitions
       ${whereAll(conditions)}
-     ORDER BY ${q.order === 'desc' ? Prisma.sql`time DESC, id DESC` : Prisma.sql`time ASC, id ASC`}
+     ORDER BY ${timeOrder('time', q.order)}
      LIMIT ${q.limit + 1}`;
 }
 
