@@ -2,7 +2,7 @@
 # The agent as one executable file for hosts without Node (a Node 20 single executable application):
 #   deploy/systemd/build-agent-binary.sh [OUT]        (default: dist/probefleet-agent)
 # then: deploy/systemd/install.sh OUT
-# Needs two packages the workspace does not have yet (devDependencies to add: esbuild, postject):
+# Uses two devDependencies of the agent:
 # - esbuild: an SEA runs exactly one CommonJS script whose require() reaches only Node's built-ins,
 #   so the agent and its dependencies (kafkajs, pino, prom-client, yaml, zod, the libs) are bundled;
 # - postject: Node 20 has no --build-sea; the blob is injected into a copy of the node binary.
@@ -11,7 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${1:-$root/dist/probefleet-agent}
 for tool in esbuild postject; do
-  [ -x "$root/node_modules/.bin/$tool" ] || { echo "build-agent-binary: $tool is not installed (npm install --save-dev $tool)" >&2; exit 1; }
+  [ -x "$root/node_modules/.bin/$tool" ] || { echo "build-agent-binary: $tool is not installed (run npm ci)" >&2; exit 1; }
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
