@@ -138,6 +138,33 @@ describe('probefleet-agent run --sink kafka, real kernel and broker', () => {
     server.close();
   }, 60_000);
 
+  it('SIGTERM while reading is paused on a full spool and no broker answers: exits after the bounded flush, keeping the spool', async () => {
+    const spoolDir = tempDir('agent-spool-');
+    const load = await closingServer();
+    const agent = startKafkaAgent({
+      kafka: { brokers: ['127.0.0.1:1'], topic: 'unused', flushTimeoutS: 2, retry: { initialMs: 100, maxMs: 500 } },
+      spool: { dir: spoolDir, maxBytes: 16 * 1024, segmentBytes: 8 * 1024 },
+    });
+    let stop = false;
+    const generated = loadConnections(load.port, 4, () => stop);
+    try {
+      await agent.waitForLog('spool full: reading paused until the broker acks', 20_000);
+      const t0 = Date.now();
+      agent.child.kill('SIGTERM');
+      expect(await agent.exit).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(agent.stderr()).toContain('flush timed out: unacked events stay in the spool for the next start');
+      expect(ourInstances()).toEqual([]);
+      const spooled = fs.readdirSync(spoolDir).filter((f) => f.startsWith('seg-')).reduce((n, f) => n + fs.statSync(path.join(spoolDir, f)).size, 0);
+      expect(spooled).toBeGreaterThanOrEqual(16 * 1024);
+    } finally {
+      stop = true;
+      await generated;
+      agent.child.kill('SIGKILL');
+      load.close();
+    }
+  }, 60_000);
+
   it('survives a ~20 s broker outage: everything read meanwhile is spooled and every seq arrives', async () => {
     const topic = await freshTopic('agent-e2e-outage');
     const before = await closingServer();

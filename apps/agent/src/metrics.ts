@@ -76,7 +76,7 @@ export function meteredSink(sink: Sink, metrics: AgentMetrics): Sink {
       metrics.observe(event);
       return sink.write(event);
     },
-    ready: () => sink.ready(),
+    ready: (signal) => sink.ready(signal),
     close: () => sink.close(),
   };
 }

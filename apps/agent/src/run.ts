@@ -145,7 +145,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
         for await (const batch of inst.batches({ signal: readerStop.signal })) {
           for (const l of batch) handle(i, l);
           // Backpressure: while the sink (a full spool) waits, trace_pipe is not read.
-          await sink.ready();
+          await sink.ready(readerStop.signal);
         }
       })(),
     );

@@ -6,8 +6,8 @@ import { TcpStatesFormatter } from './format-text';
 export interface Sink {
   /** Resolves when the event is handed over (stdout: written; kafka: on its way to the spool). */
   write(event: Event): Promise<void>;
-  /** Resolves when the sink takes more: the reader awaits it between batches (backpressure). */
-  ready(): Promise<void>;
+  /** Resolves when the sink takes more, or `signal` aborts: the reader awaits it between batches (backpressure). */
+  ready(signal?: AbortSignal): Promise<void>;
   /** Flushes (bounded) and releases; for Kafka, whatever is not acked stays spooled. */
   close(): Promise<void>;
 }

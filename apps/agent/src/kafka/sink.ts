@@ -65,13 +65,17 @@ export class KafkaSink implements Sink {
     this.wakePublisher?.();
   }
 
-  async ready(): Promise<void> {
+  async ready(signal?: AbortSignal): Promise<void> {
     await this.flushed;
-    if (!this.spool.full || this.stopping) return;
+    if (!this.spool.full || this.stopping || signal?.aborted) return;
     this.metrics.add('readPauses');
     this.metrics.setReadingPaused(true);
     this.log.warn({ spoolBytes: this.spool.unackedBytes }, 'spool full: reading paused until the broker acks');
-    await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+    // A stop while paused must not wait for the broker: the run disarms, drains and flushes.
+    await new Promise<void>((resolve) => {
+      this.spaceWaiters.push(resolve);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
     this.metrics.setReadingPaused(false);
     this.log.info({ spoolBytes: this.spool.unackedBytes }, 'spool has room: reading resumed');
   }
