@@ -28,7 +28,7 @@ describe('frame', () => {
     expect(scanFrame(buf, a.next, true)).toMatchObject({ ok: true, next: buf.length });
     expect(scanFrame(buf.subarray(0, buf.length - 1), a.next, true)).toMatchObject({ ok: false, reason: 'incomplete' });
     const flipped = Buffer.from(buf);
-    flipped[flipped.length - 1] ^= 0xff;
+    flipped.writeUInt8(flipped.readUInt8(flipped.length - 1) ^ 0xff, flipped.length - 1);
     expect(scanFrame(flipped, a.next, true)).toMatchObject({ ok: false, reason: 'bad crc' });
     expect(scanFrame(Buffer.alloc(16), 0, true)).toMatchObject({ ok: false, reason: 'bad length' });
     expect(() => encodeFrames([Buffer.alloc(0)])).toThrow(RangeError);
@@ -85,7 +85,7 @@ describe('Spool', () => {
     ['a torn last record', (f: string) => appendFileSync(f, encodeFrames([rec('torn-record')]).subarray(0, 12)), 'incomplete'],
     ['a bad CRC', (f: string) => {
       const buf = readFileSync(f);
-      buf[buf.length - 1] ^= 0x01;
+      buf.writeUInt8(buf.readUInt8(buf.length - 1) ^ 0x01, buf.length - 1);
       writeFileSync(f, buf);
     }, 'bad crc'],
     ['zeroes after a crash', (f: string) => appendFileSync(f, Buffer.alloc(64)), 'bad length'],
