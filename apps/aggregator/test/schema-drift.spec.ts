@@ -1,8 +1,10 @@
 // The database that `probefleet migrate` builds matches prisma/schema.prisma: tables, columns,
 // types, nullability, defaults, primary keys, uniques and indexes, computed from Prisma's own DMMF
-// and compared with pg_catalog. And the runner records migrations as `prisma migrate deploy` does.
+// and compared with pg_catalog. What Prisma cannot declare without a preview feature (views) or at
+// all (expression indexes) is checked against the lists below. And the runner records migrations as
+// `prisma migrate deploy` does.
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, appendFileSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, appendFileSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +16,20 @@ import { createTempDatabase, TempDatabase } from './temp-database';
 const run = promisify(execFile);
 const repo = join(__dirname, '..', '..', '..');
 const cli = join(repo, 'apps/aggregator/dist/cli.js');
+const migrationsDir = join(repo, 'prisma/migrations');
+const migrationNames = readdirSync(migrationsDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+
+/** Indexes schema.prisma cannot express, as pg_get_indexdef prints them (TimeZone UTC). */
+const EXPRESSION_INDEXES = [
+  "events index (date_bin('00:01:00'::interval, ingested_at, '2000-01-01 00:00:00+00'::timestamp with time zone))",
+];
+/** Views (Prisma 7 needs the `views` preview feature for them): columns and information_schema types. */
+const VIEWS: Record<string, [string, string][]> = {
+  ingest_lag: [
+    ['minute', 'timestamp with time zone'], ['host', 'text'], ['events', 'bigint'], ['p50_ms', 'double precision'],
+    ['p95_ms', 'double precision'], ['p99_ms', 'double precision'], ['max_ms', 'double precision'],
+  ],
+};
 
 interface DmmfField {
   name: string; dbName?: string | null; kind: string; type: string; isRequired: boolean;
@@ -79,34 +95,37 @@ describe('probefleet migrate', () => {
 
   it('applies every migration once and records it as prisma migrate deploy does', async () => {
     const first = await migrate();
-    expect(first.stdout).toMatch(/applied 20261125200000_init/);
+    for (const name of migrationNames) expect(first.stdout).toContain(`applied ${name}`);
     const second = await migrate();
     expect(second.stdout).toMatch(/database is up to date/);
 
     const { rows } = await client.query('SELECT * FROM "_prisma_migrations" ORDER BY migration_name');
-    const sql = readFileSync(join(repo, 'prisma/migrations/20261125200000_init/migration.sql'));
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({
-      migration_name: '20261125200000_init',
-      checksum: createHash('sha256').update(sql).digest('hex'),
-      applied_steps_count: 1,
-      logs: null,
-      rolled_back_at: null,
-    });
-    expect(rows[0].id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(rows[0].finished_at).toBeInstanceOf(Date);
+    expect(rows.map((r) => r.migration_name)).toEqual(migrationNames);
+    for (const [i, row] of rows.entries()) {
+      const sql = readFileSync(join(migrationsDir, migrationNames[i]!, 'migration.sql'));
+      expect(row).toMatchObject({
+        checksum: createHash('sha256').update(sql).digest('hex'),
+        applied_steps_count: 1,
+        logs: null,
+        rolled_back_at: null,
+      });
+      expect(row.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(row.finished_at).toBeInstanceOf(Date);
+    }
   });
 
   it('matches schema.prisma: tables, columns, types, nullability, defaults', async () => {
     const { models } = dmmf();
     const { rows: tables } = await client.query(
-      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'`,
+      `SELECT table_name FROM information_schema.tables
+        WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations'`,
     );
     expect(tables.map((t) => t.table_name).sort()).toEqual(models.map((m) => m.dbName ?? m.name).sort());
 
     const { rows: cols } = await client.query(
       `SELECT table_name, column_name, data_type, datetime_precision, is_nullable, column_default
-         FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'`,
+         FROM information_schema.columns JOIN information_schema.tables USING (table_schema, table_name)
+        WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations'`,
     );
     const actual = cols.map((c) => ({
       table: c.table_name,
@@ -128,16 +147,28 @@ describe('probefleet migrate', () => {
     expect([...actual].sort((a, b) => key(a).localeCompare(key(b)))).toEqual([...expected].sort((a, b) => key(a).localeCompare(key(b))));
   });
 
+  it('has the views schema.prisma leaves out, with their columns in order', async () => {
+    const { rows } = await client.query(`
+      SELECT table_name, array_agg(column_name::text ORDER BY ordinal_position) AS columns,
+             array_agg(data_type::text ORDER BY ordinal_position) AS types
+        FROM information_schema.columns JOIN information_schema.tables USING (table_schema, table_name)
+       WHERE table_schema = 'public' AND table_type = 'VIEW' GROUP BY table_name`);
+    const actual = Object.fromEntries(rows.map((r) => [r.table_name, r.columns.map((c: string, i: number) => [c, r.types[i]])]));
+    expect(actual).toEqual(VIEWS);
+  });
+
   it('matches schema.prisma: primary keys, uniques and indexes (columns in order)', async () => {
     const { models, indexes } = dmmf();
+    // An expression has no pg_attribute (attnum 0): name it by its definition so it cannot go unseen.
+    await client.query(`SET TIME ZONE 'UTC'`);
     const { rows } = await client.query(`
       SELECT t.relname AS table, i.indisprimary AS primary, i.indisunique AS unique,
-             array_agg(a.attname ORDER BY k.ord)::text[] AS columns
+             array_agg(coalesce(a.attname::text, pg_get_indexdef(i.indexrelid, k.ord::int, true)) ORDER BY k.ord)::text[] AS columns
         FROM pg_index i
         JOIN pg_class t ON t.oid = i.indrelid
         JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'
         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+        LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
        WHERE t.relname <> '_prisma_migrations'
        GROUP BY t.relname, i.indexrelid, i.indisprimary, i.indisunique`);
     const sig = (table: string, kind: string, cols: string[]) => `${table} ${kind} (${cols.join(', ')})`;
@@ -146,16 +177,17 @@ describe('probefleet migrate', () => {
       const m = models.find((x) => x.name === ix.model)!;
       const kind = ix.type === 'id' ? 'primary' : ix.type === 'unique' ? 'unique' : 'index';
       return sig(m.dbName ?? m.name, kind, ix.fields.map((f) => column(m, f.name)));
-    }).sort();
+    }).concat(EXPRESSION_INDEXES).sort();
     expect(actual).toEqual(expected);
   });
 
-  it('creates a read-only role that can read projections but not the raw event store', async () => {
+  it('creates a read-only role that can read projections and the ingest lag but not the raw event store', async () => {
     const { rows } = await client.query(`
       SELECT has_table_privilege('probefleet_reader', 'tcp_transitions', 'SELECT') AS read_projection,
              has_table_privilege('probefleet_reader', 'tcp_transitions', 'INSERT') AS write_projection,
+             has_table_privilege('probefleet_reader', 'ingest_lag', 'SELECT') AS read_ingest_lag,
              has_table_privilege('probefleet_reader', 'events', 'SELECT') AS read_events`);
-    expect(rows[0]).toEqual({ read_projection: true, write_projection: false, read_events: false });
+    expect(rows[0]).toEqual({ read_projection: true, write_projection: false, read_ingest_lag: true, read_events: false });
   });
 
   it('refuses a migration whose file changed after it was applied, and applies nothing', async () => {
