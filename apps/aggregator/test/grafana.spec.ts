@@ -210,6 +210,12 @@ describe('Grafana dashboards (JSON)', () => {
 
 interface Result { columns: string[]; rows: Record<string, unknown>[] }
 /** What each panel must return with every variable at All (rows: a check of the seeded facts). */
+/** When seeding ran (set in beforeAll): events are stored at now(), so this bounds their ingest lag. */
+const seeded = { from: 0, to: 0 };
+/** The seed's event times span 10:00:00.001 to 10:01:00.011 UTC (test/streams.ts, db-1 starts a minute in). */
+const SEED_FIRST = Date.parse('2026-11-25T10:00:00.001Z');
+const SEED_LAST = Date.parse('2026-11-25T10:01:00.011Z');
+
 const EXPECTED: Record<string, { columns: string[]; check?: (r: Result) => void }> = {
   'probefleet-tcp-transitions/Transitions per second by new state': {
     columns: ['time', 'metric', 'value'],
@@ -282,6 +288,18 @@ const EXPECTED: Record<string, { columns: string[]; check?: (r: Result) => void 
     columns: ['time', 'host', 'instance', 'from_seq', 'to_seq', 'missing', 'closed_at', 'status'],
     check: (r) => expect(r.rows).toEqual([expect.objectContaining({ host: 'web-1', missing: '1', status: 'open' })]),
   },
+  'probefleet-fleet/Ingest lag (p50/p99 by host)': {
+    columns: ['time', 'metric', 'p50', 'p99'],
+    check: (r) => {
+      expect(new Set(r.rows.map((x) => x['metric']))).toEqual(new Set(['db-1', 'web-1']));
+      for (const row of r.rows) {
+        const [p50, p99] = [Number(row['p50']), Number(row['p99'])];
+        expect(p50).toBeLessThanOrEqual(p99);
+        expect(p50).toBeGreaterThanOrEqual(seeded.from - SEED_LAST);
+        expect(p99).toBeLessThanOrEqual(seeded.to - SEED_FIRST);
+      }
+    },
+  },
   'probefleet-fleet/Dead letters by kind': { columns: ['time', 'metric', 'value'], check: (r) => expect(r.rows).toEqual([expect.objectContaining({ metric: 'malformed', value: '1' })]) },
   'probefleet-fleet/Latest dead letters': {
     columns: ['time', 'topic', 'partition', 'offset', 'key', 'kind', 'reason', 'bytes'],
@@ -301,7 +319,9 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
   beforeAll(async () => {
     tmp = await createMigratedDatabase('probefleet_grafana');
     db = createPrisma(tmp.url);
+    seeded.from = Date.now();
     await seed();
+    seeded.to = Date.now();
     reader = new Client({ connectionString: tmp.url });
     await reader.connect();
     await reader.query('SET ROLE probefleet_reader');
@@ -438,6 +458,14 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
       expected.check?.(result);
     }
     expect(panels.map((p) => p.key).sort()).toEqual(Object.keys(EXPECTED).filter((k) => k.startsWith(`${d.uid}/`)).sort());
+  });
+
+  it('narrows the ingest lag to the selected host', async () => {
+    const fleet = dashboards.find((d) => d.uid === 'probefleet-fleet')!;
+    const { panels } = await runPanels(fleet, { host: ['db-1'] });
+    const lag = panels.find((p) => p.key.endsWith('/Ingest lag (p50/p99 by host)'))!.result;
+    expect(lag.rows.length).toBeGreaterThan(0);
+    expect(lag.rows.every((r) => r['metric'] === 'db-1')).toBe(true);
   });
 
   it('narrows to one host, to several states and to one port', async () => {
