@@ -50,7 +50,11 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.CONSUMER_ENABLED) return;
     if (this.config.KAFKA_CREATE_TOPIC) await this.ensureTopic();
-    const consumer = this.kafka.consumer({ groupId: this.config.KAFKA_GROUP_ID, sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS, heartbeatInterval: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3), maxWaitTimeInMs: 250 });
+    const consumer = this.kafka.consumer({
+      groupId: this.config.KAFKA_GROUP_ID,
+      // Larger fetches make larger transactions: the per-batch cost of the projections is amortised.
+      maxBytesPerPartition: 4 << 20,
+      sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS, heartbeatInterval: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3), maxWaitTimeInMs: 250 });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.member = true;
