@@ -54,7 +54,10 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
       groupId: this.config.KAFKA_GROUP_ID,
       // Larger fetches make larger transactions: the per-batch cost of the projections is amortised.
       maxBytesPerPartition: 4 << 20,
-      sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS, heartbeatInterval: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3), maxWaitTimeInMs: 250 });
+      sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS,
+      heartbeatInterval: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3),
+      maxWaitTimeInMs: 250,
+    });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.member = true;
