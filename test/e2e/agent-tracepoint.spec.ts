@@ -99,18 +99,24 @@ const ACCEPTED = {
   child: ['LISTEN->SYN_RECV', 'SYN_RECV->ESTABLISHED', 'ESTABLISHED->FIN_WAIT1', 'FIN_WAIT1->FIN_WAIT2', 'FIN_WAIT2->CLOSE'],
 };
 
-/** Groups the hits of one port by socket and names each socket's role. */
+/**
+ * Groups the hits of one port by role — told apart by the hit, not by skaddr — and checks skaddr:
+ * one per socket across all its transitions, different between the port's sockets.
+ */
 function bySocket(hits: Hit[], port: number): Record<string, string[]> {
-  const mine = hits.filter((h) => h.sport === port || h.dport === port);
-  const sockets = new Map<string, Hit[]>();
-  for (const h of mine) sockets.set(h.skaddr, [...(sockets.get(h.skaddr) ?? []), h]);
   const out: Record<string, string[]> = {};
-  for (const hs of sockets.values()) {
-    const first = hs[0] as Hit;
-    const role = first.newstate === 'TCP_LISTEN' ? 'listener' : first.oldstate === 'TCP_LISTEN' ? 'child' : first.dport === port ? 'client' : 'other';
-    if (out[role]) throw new Error(`two ${role} sockets for port ${port}`);
-    out[role] = hs.map(transition);
+  const skaddrs: Record<string, Set<string>> = {};
+  for (const h of hits.filter((x) => x.sport === port || x.dport === port)) {
+    const role = h.dport === port ? 'client' : h.dport === 0 ? 'listener' : 'child';
+    (out[role] ??= []).push(transition(h));
+    (skaddrs[role] ??= new Set()).add(h.skaddr);
   }
+  for (const [role, s] of Object.entries(skaddrs)) {
+    if (s.size !== 1) throw new Error(`port ${port}: the ${role} transitions carry ${s.size} skaddrs: ${[...s].join(' ')}`);
+  }
+  const all = Object.values(skaddrs).map((s) => [...s][0] as string);
+  if (new Set(all).size !== all.length) throw new Error(`port ${port}: sockets share an skaddr: ${all.join(' ')}`);
+  for (const a of all) if (!/^0x[0-9a-f]{8,16}$/.test(a)) throw new Error(`port ${port}: skaddr ${a} is not a kernel address`);
   return out;
 }
 
@@ -151,19 +157,22 @@ describe('probefleet-agent run, tracepoint mode, real kernel', () => {
     expect(est4).toMatchObject({ family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1' });
     const est6 = hits.find((h) => h.dport === v6 && h.newstate === 'TCP_ESTABLISHED');
     expect(est6).toMatchObject({ family: 'AF_INET6', saddr: '::1', daddr: '::1' });
+    // comm from saved_cmdlines: the connect() ran in this process.
+    const connect4 = ev.find((e) => e.type === 'probe.hit' && (e.data.args as unknown as Hit).dport === v4 && e.data.args['newstate'] === 'TCP_SYN_SENT');
+    expect(connect4?.data).toMatchObject({ pid: process.pid, comm: fs.readFileSync('/proc/self/comm', 'utf8').trim(), ctx: { hardirq: false, softirq: false, nmi: false } });
     expect(ourInstances()).toEqual([]);
   }, 60_000);
 
-  it('kill -9 leaves its instances; cleanup removes them, and a new run starts clean', async () => {
+  it('kill -9 leaves its instance; cleanup removes it, and a new run starts clean', async () => {
     const agent = startAgent(['run', '--sink', 'stdout', '--format', 'json', '--duration', '30']);
     const started = await agent.waitFor((e) => e.type === 'probe.armed', 15_000);
     agent.child.kill('SIGKILL');
     await agent.exit;
-    expect(ourInstances().sort()).toEqual([`probefleet-${started.instance}`, `probefleet-${started.instance}-sk`]);
+    expect(ourInstances()).toEqual([`probefleet-${started.instance}`]);
 
     const cleanup = spawnSync(process.execPath, [AGENT, 'cleanup'], { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
     expect(cleanup.status).toBe(0);
-    expect(JSON.parse(cleanup.stdout)).toEqual({ kprobes: [], instances: [`probefleet-${started.instance}`, `probefleet-${started.instance}-sk`] });
+    expect(JSON.parse(cleanup.stdout)).toEqual({ kprobes: [], instances: [`probefleet-${started.instance}`] });
     expect(ourInstances()).toEqual([]);
 
     // A crashed run's leftovers are also removed by the next start.

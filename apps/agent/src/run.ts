@@ -1,35 +1,34 @@
 // The agent's run: clean leftovers, register and arm probes in our own tracing instance, stream
-// hits to the sink, and on any exit (signal, error, --duration) disarm, drain, unregister, remove
-// the instance and emit agent.stopped.
+// hits from its per-cpu ring buffers (trace_pipe_raw, binary) to the sink, and on any exit (signal,
+// error, --duration) disarm, drain, unregister, remove the instance and emit agent.stopped.
 import { randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { arch, release } from 'node:os';
 import {
   Btf,
-  decodeInetSockSetState,
-  decodeTcpSetStateHit,
-  parseTraceLine,
+  decodeInetSockSetStateRaw,
+  decodeTcpSetStateRaw,
+  RawTraceReader,
   TcpDecodeError,
-  timestampNs,
   Tracefs,
   TracefsWriteError,
-  type TraceLine,
+  type RawItem,
+  type RawValue,
   type TracingInstance,
 } from '@probefleet/tracefs';
 import type { Event, EventData, EventType } from '@probefleet/events';
 import { removeLeftovers } from './cleanup';
 import { WallClock } from './clock';
+import { CommResolver } from './comm';
 import type { AgentConfig } from './config';
 import { EventStream } from './envelope';
-import { hitData, tcpArgs, typedArg } from './hit';
+import { argConverter, hitData, tcpArgs, type ArgConverter } from './hit';
 import { discoverHost } from './host';
 import { textSymbolAddresses } from './kallsyms';
 import type { Logger } from './log';
 import { capabilities, chooseMode, type RunMode } from './mode';
 import { planKprobes, PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT, type PlannedProbe } from './probes';
 import type { Sink } from './sink';
-import { TracepointPairer } from './tracepoint-pair';
 import { AGENT_VERSION } from './version';
 
 /** Exit codes: refused before touching tracefs (config, host) vs failed while running. */
@@ -54,7 +53,7 @@ export interface RunOptions {
 
 interface Armed {
   name: string;
-  /** kprobe_events group/event enabled in the instance(s). */
+  /** Group/event enabled in the instance. */
   group: string;
   event: string;
   registered: boolean;
@@ -88,7 +87,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
   const leftovers = await removeLeftovers(tracefs);
   if (leftovers.kprobes.length + leftovers.instances.length > 0) log.warn({ leftovers }, 'removed leftovers of a previous run');
 
-  const instances: TracingInstance[] = [];
+  let inst: TracingInstance | null = null;
   const probes: Armed[] = [];
   let stopReason = 'completed';
   let exitCode = 0;
@@ -96,13 +95,10 @@ export async function runAgent(o: RunOptions): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   try {
-    const main = await tracefs.createInstance(instanceId);
-    instances.push(main);
-    if (mode === 'tracepoint') instances.push(await tracefs.createInstance(`${instanceId}-sk`));
-    for (const inst of instances) await inst.setClock(CLOCK);
+    const main = (inst = await tracefs.createInstance(instanceId));
+    await main.setClock(CLOCK);
     // A small buffer overruns sooner under load or backpressure (tests use it to force agent.loss).
-    if (config.bufferSizeKb !== undefined) for (const inst of instances) await writeFile(join(inst.dir, 'buffer_size_kb'), String(config.bufferSizeKb));
-    if (mode === 'tracepoint') await (instances[1] as TracingInstance).setOption('fields', true);
+    if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
 
     emit('agent.started', { kernelRelease: release(), arch: arch(), agentVersion: AGENT_VERSION, mode, capabilities: capabilities(report) });
     log.info({ mode, reason: choice.reason, instance: instanceId }, 'agent started');
@@ -128,48 +124,48 @@ export async function runAgent(o: RunOptions): Promise<number> {
       probes.push({ name: TCP_TRACEPOINT.event, group: TCP_TRACEPOINT.group, event: TCP_TRACEPOINT.event, registered: true, armed: false });
       emit('probe.registered', { probe: TCP_TRACEPOINT.event, kind: 'tracepoint', symbol: `${TCP_TRACEPOINT.group}:${TCP_TRACEPOINT.event}`, offset: 0 });
     }
+    // Formats are read once the events exist (kprobes registered), before anything is recorded.
+    const reader = await RawTraceReader.open(main.dir, probes.map((p) => `${p.group}:${p.event}`));
     for (const p of probes) {
-      for (const inst of instances) await inst.enableEvent(p.group, p.event);
+      await main.enableEvent(p.group, p.event);
       p.armed = true;
       emit('probe.armed', { probe: p.name });
     }
 
-    const handle = lineHandler(mode, planned, emit, log);
-    const poller = new StatsPoller(tracefs, instances, probes, emit, log);
+    const handle = hitHandler(mode, planned, new CommResolver(() => tracefs.readSavedCmdlines()), emit, log);
+    const poller = new StatsPoller(tracefs, main, probes, emit, log);
     stats = poller;
     await poller.poll(); // baseline
     timer = setInterval(() => void poller.poll(), config.statsIntervalS * 1000);
     const readerStop = new AbortController();
-    const readers = instances.map((inst, i) =>
-      (async () => {
-        for await (const batch of inst.batches({ signal: readerStop.signal })) {
-          for (const l of batch) handle(i, l);
-          // Backpressure: while the sink (a full spool) waits, trace_pipe is not read.
-          await sink.ready(readerStop.signal);
-        }
-      })(),
-    );
+    const reading = (async () => {
+      for await (const batch of reader.batches({ signal: readerStop.signal })) {
+        await handle(batch);
+        // Backpressure: while the sink (a full spool) waits, the ring buffer is not read.
+        await sink.ready(readerStop.signal);
+      }
+    })();
     // A reader failure stops the run like a signal does.
-    const failed = Promise.race(readers).then(
-      () => undefined,
-      (e: unknown) => e,
+    const failed = reading.then(
+      () => null,
+      (e: unknown) => ({ error: e }),
     );
     await Promise.race([new Promise<void>((r) => (o.signal.aborted ? r() : o.signal.addEventListener('abort', () => r(), { once: true }))), failed]);
     stopReason = o.signal.aborted ? o.stopReason() : 'reader stopped';
 
     // Disarm first, then read what the buffers still hold: nothing recorded is lost.
     for (const p of probes) {
-      for (const inst of instances) await inst.disableEvent(p.group, p.event);
+      await main.disableEvent(p.group, p.event);
       p.armed = false;
       emit('probe.disarmed', { probe: p.name });
     }
     readerStop.abort();
-    const readerErrors = (await Promise.allSettled(readers)).filter((r) => r.status === 'rejected');
-    for (const [i, inst] of instances.entries()) for (const l of await inst.drain()) handle(i, l);
+    const readerFailure = await failed;
+    await handle(await reader.drain());
     clearInterval(timer);
     await poller.poll(); // waits for one in flight
     await poller.poll(); // the last counts, after the drain
-    if (readerErrors.length > 0) throw (readerErrors[0] as PromiseRejectedResult).reason;
+    if (readerFailure) throw readerFailure.error;
   } catch (e) {
     exitCode = EXIT_FAILED;
     stopReason = `error: ${(e as Error).message}`;
@@ -183,7 +179,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     clearInterval(timer);
     clearInterval(heartbeat);
     await stats?.poll();
-    await teardown(tracefs, instances, probes, emit, log);
+    await teardown(tracefs, inst, probes, emit, log);
     emit('agent.stopped', { reason: stopReason });
     await tail;
     await sink.close();
@@ -192,7 +188,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
 }
 
 /** Best effort on every step: a failure is logged and the rest is still removed. */
-async function teardown(tracefs: Tracefs, instances: TracingInstance[], probes: Armed[], emit: Emit, log: Logger): Promise<void> {
+async function teardown(tracefs: Tracefs, inst: TracingInstance | null, probes: Armed[], emit: Emit, log: Logger): Promise<void> {
   const step = async (what: string, f: () => Promise<void>) => {
     try {
       await f();
@@ -202,12 +198,12 @@ async function teardown(tracefs: Tracefs, instances: TracingInstance[], probes: 
   };
   for (const p of probes.filter((x) => x.armed)) {
     await step(`disarm ${p.name}`, async () => {
-      for (const inst of instances) await inst.disableEvent(p.group, p.event);
+      await inst?.disableEvent(p.group, p.event);
       p.armed = false;
       emit('probe.disarmed', { probe: p.name });
     });
   }
-  for (const inst of instances) await step(`remove ${inst.name}`, () => inst.remove());
+  if (inst) await step(`remove ${inst.name}`, () => inst.remove());
   for (const p of probes.filter((x) => x.registered)) {
     await step(`unregister ${p.name}`, async () => {
       if (p.group === PROBE_GROUP) await tracefs.removeKprobe(p.group, p.event);
@@ -219,57 +215,53 @@ async function teardown(tracefs: Tracefs, instances: TracingInstance[], probes: 
 
 type Emit = <T extends EventType>(type: T, data: EventData<T>, monoNs?: bigint) => void;
 
-/** Turns raw lines of instance `i` into probe.hit events. */
-function lineHandler(mode: RunMode, planned: PlannedProbe[], emit: Emit, log: Logger): (i: number, raw: string) => void {
-  const types = new Map(planned.map((p) => [p.def.event, new Map(p.def.args.map((a) => [a.name, a.type ?? 'x64']))]));
-  const pairer = new TracepointPairer();
-  let badLines = 0;
-  const parse = (raw: string): TraceLine | null => {
-    try {
-      return parseTraceLine(raw);
-    } catch (e) {
-      if (badLines++ < 10) log.warn({ err: e }, 'unparsable trace line');
-      return null;
-    }
-  };
-  const mono = (l: TraceLine) => timestampNs(l.timestamp);
-  return (i, raw) => {
-    const line = parse(raw);
-    if (!line) return;
-    try {
-      if (mode === 'tracepoint') {
-        for (const { line: l, skaddr } of pairer.push(i === 0 ? 'plain' : 'fields', line)) {
-          const change = decodeInetSockSetState(l);
-          if (change) emit('probe.hit', hitData(TCP_TRACEPOINT.event, l, tcpArgs(change, skaddr)), mono(l));
+/** Turns raw ring-buffer items into probe.hit events (monoNs: the record's trace_clock mono ns). */
+function hitHandler(mode: RunMode, planned: PlannedProbe[], comms: CommResolver, emit: Emit, log: Logger): (items: RawItem[]) => Promise<void> {
+  // User probes: each arg converted by its fetch type (the kernel's default type is x64).
+  const userArgs = new Map<string, [string, ArgConverter][]>(
+    planned.filter((p) => p.name !== TCP_PROBE_EVENT).map((p) => [p.def.event, p.def.args.map((a) => [a.name, argConverter(a.type ?? 'x64')])]),
+  );
+  return async (items) => {
+    await comms.prepare(items);
+    for (const r of items) {
+      // A page with lost events: the same losses the per-cpu overrun counter has (StatsPoller).
+      if (r.kind === 'lost') continue;
+      try {
+        if (mode === 'tracepoint') {
+          const change = decodeInetSockSetStateRaw(r);
+          if (change) emit('probe.hit', hitData(TCP_TRACEPOINT.event, r, comms.comm(r.pid), tcpArgs(change, change.skaddr as string)), r.timestampNs);
+        } else if (r.event === TCP_PROBE_EVENT) {
+          const change = decodeTcpSetStateRaw(r);
+          emit('probe.hit', hitData(TCP_PROBE_EVENT, r, comms.comm(r.pid), tcpArgs(change, change.skaddr as string)), r.timestampNs);
+        } else {
+          const args = userArgs.get(r.event);
+          if (args) emit('probe.hit', hitData(r.event, r, comms.comm(r.pid), Object.fromEntries(args.map(([name, convert]) => [name, convert(r.fields[name] as RawValue)]))), r.timestampNs);
         }
-        return;
+      } catch (e) {
+        if (!(e instanceof TcpDecodeError)) throw e;
+        // e.g. a non-inet socket passing through tcp_set_state: not a TCP transition we can report.
+        log.debug({ err: e, cpu: r.cpu, timestampNs: r.timestampNs.toString() }, 'hit not decoded');
       }
-      if (line.event === TCP_PROBE_EVENT) {
-        const change = decodeTcpSetStateHit(line);
-        emit('probe.hit', hitData(TCP_PROBE_EVENT, line, tcpArgs(change, change.skaddr as string)), mono(line));
-        return;
-      }
-      const argTypes = types.get(line.event);
-      if (!argTypes) return;
-      const args = Object.fromEntries([...argTypes].map(([name, type]) => [name, typedArg(type, line.fields[name] ?? '')]));
-      emit('probe.hit', hitData(line.event, line, args), mono(line));
-    } catch (e) {
-      if (!(e instanceof TcpDecodeError)) throw e;
-      // e.g. a non-inet socket passing through tcp_set_state: not a TCP transition we can report.
-      log.debug({ err: e, line: raw }, 'hit not decoded');
     }
   };
 }
 
-/** probe.missed from kprobe_profile deltas, agent.loss from per-cpu overrun deltas. */
+/**
+ * probe.missed from kprobe_profile deltas, agent.loss from per-cpu overrun deltas.
+ * Loss has one source, the `overrun` counter: when the writer overwrites an unread page, the kernel
+ * adds its entries to `overrun`, and the next page trace_pipe_raw hands out is flagged with the
+ * difference since the previous read (rb_get_reader_page: lost_events = overrun − last_overrun),
+ * i.e. a RawLost repeats losses `overrun` already counted. `overrun` also counts while reading is
+ * paused (backpressure) and when the page had no room for the count (RawLost.count null).
+ */
 class StatsPoller {
   private readonly missed = new Map<string, number>();
-  private readonly overruns = new Map<string, number>();
+  private readonly overruns = new Map<number, number>();
   private inFlight: Promise<void> | null = null;
 
   constructor(
     private readonly tracefs: Tracefs,
-    private readonly instances: TracingInstance[],
+    private readonly inst: TracingInstance,
     private readonly probes: Armed[],
     private readonly emit: Emit,
     private readonly log: Logger,
@@ -294,18 +286,13 @@ class StatsPoller {
           if (prev !== undefined && entry.misses > prev) this.emit('probe.missed', { probe: p.name, count: entry.misses - prev });
         }
       }
-      // Overruns of all our buffers per cpu (in tracepoint mode both instances record every hit).
-      // A hit lost in either buffer is lost (unpaired), so per cpu the larger delta counts.
-      const lost = new Map<number, number>();
-      for (const inst of this.instances) {
-        for (const s of await inst.cpuStats()) {
-          const key = `${inst.name}/${s.cpu}`;
-          const prev = this.overruns.get(key);
-          this.overruns.set(key, s.overrun);
-          if (prev !== undefined && s.overrun > prev) lost.set(s.cpu, Math.max(lost.get(s.cpu) ?? 0, s.overrun - prev));
-        }
+      const lost: { cpu: number; count: number }[] = [];
+      for (const s of await this.inst.cpuStats()) {
+        const prev = this.overruns.get(s.cpu);
+        this.overruns.set(s.cpu, s.overrun);
+        if (prev !== undefined && s.overrun > prev) lost.push({ cpu: s.cpu, count: s.overrun - prev });
       }
-      if (lost.size > 0) this.emit('agent.loss', { overruns: [...lost].map(([cpu, count]) => ({ cpu, count })) });
+      if (lost.length > 0) this.emit('agent.loss', { overruns: lost });
     } catch (e) {
       this.log.warn({ err: e }, 'stats poll failed');
     }

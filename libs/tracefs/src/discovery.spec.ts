@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { discover, parseBlacklist, parsePrivileges } from './discovery';
-import { parseCpuStats, parseErrorLog, parseKprobeProfile, Tracefs, TracefsWriteError } from './instance';
+import { parseCpuStats, parseErrorLog, parseKprobeProfile, parseSavedCmdlines, Tracefs, TracefsWriteError } from './instance';
 
 const FIXTURES = join(__dirname, '../../../test/fixtures/traces');
 let root: string;
@@ -88,6 +88,12 @@ describe('small parsers', () => {
     );
     const s = parseCpuStats(1, 'entries: 5\noverrun: 2\ncommit overrun: 1\nbytes: 300\noldest event ts:   392.095417\nnow ts:   500.1\ndropped events: 7\nread events: 3\n');
     expect(s).toEqual({ cpu: 1, entries: 5, overrun: 2, commitOverrun: 1, bytes: 300, oldestEventTs: '392.095417', nowTs: '500.1', droppedEvents: 7, readEvents: 3 });
+  });
+
+  it('parses saved_cmdlines (comm may contain spaces)', () => {
+    expect(parseSavedCmdlines('9132 python3\n9880 my worker-1\n3768 kworker/1:4\n')).toEqual(
+      new Map([[9132, 'python3'], [9880, 'my worker-1'], [3768, 'kworker/1:4']]),
+    );
   });
 });
 

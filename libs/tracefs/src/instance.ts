@@ -53,6 +53,19 @@ export interface KprobeProfileEntry {
   misses: number;
 }
 
+/**
+ * Parses `saved_cmdlines` (`PID COMM` per line; COMM may contain spaces): the pid → comm map the
+ * kernel's own text output resolves task names from.
+ */
+export function parseSavedCmdlines(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp > 0) out.set(Number(line.slice(0, sp)), line.slice(sp + 1));
+  }
+  return out;
+}
+
 /** Parses `kprobe_profile`: `  EVENT   HITS   MISSES` per line. */
 export function parseKprobeProfile(text: string): KprobeProfileEntry[] {
   const out: KprobeProfileEntry[] = [];
@@ -169,6 +182,11 @@ export class Tracefs {
     return parseKprobeProfile(await readFile(join(this.dir, 'kprobe_profile'), 'utf8'));
   }
 
+  /** Task names the kernel recorded at context switches after a traced event (global, all instances). */
+  async readSavedCmdlines(): Promise<Map<number, string>> {
+    return parseSavedCmdlines(await readFile(join(this.dir, 'saved_cmdlines'), 'utf8'));
+  }
+
   instance(id: string): TracingInstance {
     if (!ID_RE.test(id)) throw new RangeError(`bad instance id ${JSON.stringify(id)}`);
     return new TracingInstance(this, `${INSTANCE_PREFIX}${id}`);
@@ -241,6 +259,12 @@ export class TracingInstance {
   async setClock(clock: string): Promise<void> {
     if (!/^[A-Za-z0-9_-]+$/.test(clock)) throw new RangeError(`bad clock name ${JSON.stringify(clock)}`);
     await this.write('trace_clock', clock);
+  }
+
+  /** Per-cpu ring buffer size of this instance. */
+  async setBufferSizeKb(kb: number): Promise<void> {
+    if (!Number.isInteger(kb) || kb < 1) throw new RangeError(`bad buffer size ${kb} KiB`);
+    await this.write('buffer_size_kb', String(kb));
   }
 
   /** Sets a per-instance trace option (`options/NAME`), e.g. `fields`. */
