@@ -10,7 +10,8 @@ import { bootAndRun, BootResult, KERNEL_SERIES, KernelSeries, REPO_ROOT } from '
 const BOOT_TIMEOUT_MS = 300_000;
 const PORTS = { v4: 41201, v6: 41202, refused4: 41203, refused6: 41204 };
 const AGENT = 'apps/agent/dist/main.js';
-const RUN_SECONDS = 10;
+// From process start: under TCG with both guests booting, start-up alone has taken 10 s.
+const RUN_SECONDS = 25;
 const USER_PROBE = 'connect_v4';
 
 const GOOD_CONFIG = `probes:
