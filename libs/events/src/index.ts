@@ -1,3 +1,4 @@
 export * from './tcp';
 export * from './schemas';
 export * from './codec';
+export * from './hit-scan';

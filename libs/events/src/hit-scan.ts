@@ -1,0 +1,307 @@
+import { EVENT_VERSION } from './schemas';
+
+/**
+ * What replay needs of a probe.hit, read straight from its JSON line. `line` is the text it was read
+ * from: for a scanned hit, an exact repeat is a byte-identical line (see kprobe-model's README).
+ */
+export interface ScannedHit {
+  readonly line: string;
+  readonly host: string;
+  readonly bootId: string;
+  readonly instance: string;
+  readonly seq: number;
+  readonly probe: string;
+  readonly cpu: number;
+  readonly pid: number;
+}
+
+// The scanner reads one spelling only: the key order and compact form of `encodeEvent` (JSON.stringify)
+// of a hit as the agent builds it, ASCII only, strings without escapes, integers without sign, fraction
+// or exponent where the schema wants integers. Anything else is left to `decodeEvent`, so the scanner
+// never has to diagnose: it only has to be sure that decodeEvent accepts the line with the same values.
+//
+// Speed is the point (replay's budget is ~1 µs a line, JSON.parse alone takes 2): it reads the line's
+// bytes (TextEncoder.encodeInto, native) four at a time where it can — key names as 32-bit words,
+// string contents with SWAR tests — because a charCodeAt loop costs ~1.5 ns a character.
+
+/** Longer lines are decoded: a hit is ~600 bytes, and the buffer is allocated once. */
+const MAX_LINE = 16384;
+/** Integer digits of an arg number: 300 keeps it finite (below 1.8e308) without looking at the value. */
+const MAX_ARG_DIGITS = 300;
+const MAX_SAFE_DIGITS = 16;
+
+const QUOTE = 34;
+const COMMA = 44;
+const MINUS = 45;
+const DOT = 46;
+const ZERO = 48;
+const NINE = 57;
+const COLON = 58;
+const BACKSLASH = 92;
+const CLOSE = 125; // }
+
+const encoder = new TextEncoder();
+/**
+ * The line's bytes, then a 0 that stops every loop (it matches no literal, digit or string character);
+ * the slack after it lets word reads and fixed-width fields run past the end without a bounds check.
+ */
+const b = new Uint8Array(MAX_LINE + 64);
+const view = new DataView(b.buffer);
+/** The value of the last `integer` read (its return value is the position after it). */
+let integerValue = 0;
+
+/** Fixed text as little-endian 32-bit words, the last one zero-padded and compared under `lastMask`. */
+interface Literal {
+  readonly length: number;
+  readonly words: Int32Array;
+  readonly lastMask: number;
+}
+
+function literalOf(text: string): Literal {
+  const bytes = new Uint8Array(Math.ceil(text.length / 4) * 4);
+  encoder.encodeInto(text, bytes);
+  const tail = text.length % 4;
+  return { length: text.length, words: new Int32Array(bytes.buffer), lastMask: tail === 0 ? -1 : (1 << (8 * tail)) - 1 };
+}
+
+const HEAD = literalOf(`{"v":${EVENT_VERSION},"type":"probe.hit","host":"`);
+const BOOT_ID = literalOf('","bootId":"');
+const INSTANCE = literalOf('","instance":"');
+const SEQ = literalOf('","seq":');
+const TIME = literalOf(',"time":"');
+const MONO_NS = literalOf(',"monoNs":"');
+const DATA = literalOf(',"data":{"probe":"');
+const CPU = literalOf(',"cpu":');
+const PID = literalOf(',"pid":');
+const COMM = literalOf(',"comm":"');
+const CTX = literalOf(',"ctx":{"irqsOff":');
+const CTX_FLAGS = [',"needResched":', ',"hardirq":', ',"softirq":', ',"nmi":'].map(literalOf);
+const PREEMPT_DEPTH = literalOf(',"preemptDepth":');
+const ARGS = literalOf(',"args":{');
+const TRUE = literalOf('true');
+const FALSE = literalOf('false');
+const NULL = literalOf('null');
+
+/**
+ * The hit in `line` if it is a probe.hit in the spelling of `encodeEvent`, which `decodeEvent` is
+ * then sure to accept with these values; undefined for anything else (decode those).
+ */
+export function scanHit(line: string): ScannedHit | undefined {
+  if (line.length > MAX_LINE) return undefined;
+  const { read, written } = encoder.encodeInto(line, b);
+  // ASCII only, so that byte offsets are string offsets.
+  if (read !== line.length || written !== line.length) return undefined;
+  b[written] = 0;
+
+  let p = literal(0, HEAD);
+  const hostEnd = stringEnd(p);
+  if (p < 0 || hostEnd <= p) return undefined;
+  const bootStart = literal(hostEnd, BOOT_ID);
+  const instanceStart = literal(uuid(bootStart), INSTANCE);
+  p = integer(literal(uuid(instanceStart), SEQ), MAX_SAFE_DIGITS);
+  const seq = integerValue;
+  if (p < 0 || seq < 1 || seq > Number.MAX_SAFE_INTEGER) return undefined;
+  p = time(literal(p, TIME));
+  if (b[p + 2] === 109) p = decimal(literal(p, MONO_NS)); // ,"m
+  const probeStart = literal(p, DATA);
+  const probeEnd = stringEnd(probeStart);
+  if (probeStart < 0 || probeEnd <= probeStart) return undefined;
+  p = integer(literal(probeEnd + 1, CPU), 5);
+  const cpu = integerValue;
+  if (p < 0 || cpu > 65535) return undefined;
+  p = integer(literal(p, PID), MAX_SAFE_DIGITS);
+  const pid = integerValue;
+  if (p < 0 || pid > Number.MAX_SAFE_INTEGER) return undefined;
+  const commEnd = stringEnd(literal(p, COMM));
+  p = commEnd < 0 ? -1 : commEnd + 1;
+  if (b[p + 2] === 99) p = context(p); // ,"c
+  p = args(literal(p, ARGS));
+  if (p !== written - 2 || b[p] !== CLOSE || b[p + 1] !== CLOSE) return undefined;
+  return {
+    line,
+    host: line.slice(HEAD.length, hostEnd),
+    bootId: line.slice(bootStart, bootStart + 36),
+    instance: line.slice(instanceStart, instanceStart + 36),
+    seq,
+    probe: line.slice(probeStart, probeEnd),
+    cpu,
+    pid,
+  };
+}
+
+// Each step takes the position to read at (-1 after a failed step, which it passes on) and returns the
+// position after what it read, or -1.
+
+function literal(p: number, text: Literal): number {
+  if (p < 0) return -1;
+  const { words } = text;
+  const last = words.length - 1;
+  for (let i = 0; i < last; i++) if (view.getInt32(p + 4 * i, true) !== words[i]) return -1;
+  return (view.getInt32(p + 4 * last, true) & text.lastMask) === words[last] ? p + text.length : -1;
+}
+
+/**
+ * The position of the closing quote of a string whose characters start at `p`; -1 at an escape or a
+ * control character. Skips words without a quote, backslash or byte below 0x20 (exact tests for
+ * whether a word holds such a byte; which one is left to the byte loop).
+ */
+function stringEnd(p: number): number {
+  if (p < 0) return -1;
+  for (;;) {
+    const x = view.getInt32(p, true);
+    const quote = x ^ 0x22222222;
+    const backslash = x ^ 0x5c5c5c5c;
+    const special = ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | ((x - 0x20202020) & ~x);
+    if ((special & 0x80808080) !== 0) break;
+    p += 4;
+  }
+  for (let c = b[p] as number; c !== QUOTE; c = b[++p] as number) if (c === BACKSLASH || c < 32) return -1;
+  return p;
+}
+
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= ZERO && c <= NINE;
+
+// SWAR tests on a word of four ASCII bytes (below 0x80, as in an ASCII line and its 0 sentinel), after
+// https://graphics.stanford.edu/~seander/bithacks.html#HasLessInWord: each is non-zero exactly when
+// some byte is out of its range.
+
+/** Some byte is not a decimal digit. */
+function notDigits(x: number): number {
+  return (((x - 0x30303030) & ~x) | ((x + 0x46464646) | x)) & 0x80808080; // below '0' | above '9'
+}
+
+/** Some byte is not a lowercase hex digit. */
+function notHex(x: number): number {
+  const low = x & 0x7f7f7f7f;
+  const below0 = (x - 0x30303030) & ~x;
+  const between9a = (0xe0e0e0e0 - low) & ~x & (low + 0x46464646);
+  const abovef = (x + 0x19191919) | x;
+  return (below0 | between9a | abovef) & 0x80808080;
+}
+
+/** Turns the byte at `shift` into '0' when it is '-' and into 0 otherwise, so that notHex accepts only a dash there. */
+function dashAt(x: number, shift: number): number {
+  return (x & ~(0xff << shift)) | (((x >>> shift) & 0xff) === MINUS ? ZERO << shift : 0);
+}
+
+/** UUID_PATTERN (dashes at 8, 13, 18 and 23); returns the position of the closing quote (the next literal's). */
+function uuid(p: number): number {
+  if (p < 0) return -1;
+  const bad =
+    notHex(view.getInt32(p, true)) |
+    notHex(view.getInt32(p + 4, true)) |
+    notHex(dashAt(view.getInt32(p + 8, true), 0)) |
+    notHex(dashAt(view.getInt32(p + 12, true), 8)) |
+    notHex(dashAt(view.getInt32(p + 16, true), 16)) |
+    notHex(dashAt(view.getInt32(p + 20, true), 24)) |
+    notHex(view.getInt32(p + 24, true)) |
+    notHex(view.getInt32(p + 28, true)) |
+    notHex(view.getInt32(p + 32, true));
+  return bad === 0 ? p + 36 : -1;
+}
+
+/** A digit between `lo` and `hi`. */
+function digitIn(c: number | undefined, lo: number, hi: number): boolean {
+  return c !== undefined && c >= ZERO + lo && c <= ZERO + hi;
+}
+
+/** TIME_PATTERN (YYYY-MM-DDThh:mm:ss.nnnnnnnnnZ) and the closing quote. */
+function time(p: number): number {
+  if (p < 0) return -1;
+  const digits =
+    notDigits(view.getInt32(p, true)) | notDigits(view.getInt32(p + 20, true)) | notDigits(view.getInt32(p + 24, true));
+  const month = b[p + 5] === ZERO ? digitIn(b[p + 6], 1, 9) : b[p + 5] === ZERO + 1 && digitIn(b[p + 6], 0, 2);
+  const day = b[p + 8] === ZERO ? digitIn(b[p + 9], 1, 9) : b[p + 8] === ZERO + 3 ? digitIn(b[p + 9], 0, 1) : digitIn(b[p + 8], 1, 2) && isDigit(b[p + 9]);
+  const hour = b[p + 11] === ZERO + 2 ? digitIn(b[p + 12], 0, 3) : digitIn(b[p + 11], 0, 1) && isDigit(b[p + 12]);
+  const ok =
+    digits === 0 &&
+    month &&
+    day &&
+    hour &&
+    digitIn(b[p + 14], 0, 5) &&
+    isDigit(b[p + 15]) &&
+    digitIn(b[p + 17], 0, 5) &&
+    isDigit(b[p + 18]) &&
+    isDigit(b[p + 28]) &&
+    b[p + 4] === MINUS &&
+    b[p + 7] === MINUS &&
+    b[p + 10] === 84 && // T
+    b[p + 13] === COLON &&
+    b[p + 16] === COLON &&
+    b[p + 19] === DOT &&
+    b[p + 29] === 90 && // Z
+    b[p + 30] === QUOTE;
+  return ok ? p + 31 : -1;
+}
+
+/** DECIMAL_PATTERN and the closing quote. */
+function decimal(p: number): number {
+  if (p < 0) return -1;
+  const start = p;
+  while (isDigit(b[p])) p++;
+  if (p === start || (p - start > 1 && b[start] === ZERO)) return -1;
+  return b[p] === QUOTE ? p + 1 : -1;
+}
+
+/** An unsigned integer without leading zeros of at most `maxDigits` digits; its value goes to `integerValue`. */
+function integer(p: number, maxDigits: number): number {
+  if (p < 0) return -1;
+  const start = p;
+  let n = 0;
+  for (let c = b[p] as number; isDigit(c); c = b[++p] as number) n = n * 10 + (c - ZERO);
+  // Up to 16 digits the sum is exact while it is a safe integer, and above 2^53 it stays above.
+  integerValue = n;
+  const digits = p - start;
+  return digits === 0 || digits > maxDigits || (digits > 1 && b[start] === ZERO) ? -1 : p;
+}
+
+function boolean(p: number): number {
+  return b[p] === 116 ? literal(p, TRUE) : literal(p, FALSE);
+}
+
+/** HitContextSchema in its key order, from `,"ctx":` to its closing brace. */
+function context(p: number): number {
+  p = boolean(literal(p, CTX));
+  for (const flag of CTX_FLAGS) p = boolean(literal(p, flag));
+  p = integer(literal(p, PREEMPT_DEPTH), 3);
+  return p >= 0 && integerValue <= 255 && b[p] === CLOSE ? p + 1 : -1;
+}
+
+/** Name → scalar pairs after the opening brace, and the closing one. */
+function args(p: number): number {
+  if (p < 0 || b[p] === CLOSE) return p < 0 ? -1 : p + 1;
+  for (;;) {
+    if (b[p] !== QUOTE) return -1;
+    const nameEnd = stringEnd(p + 1);
+    if (nameEnd <= p + 1 || b[nameEnd + 1] !== COLON) return -1;
+    p = scalar(nameEnd + 2);
+    if (p < 0) return -1;
+    if (b[p] === CLOSE) return p + 1;
+    if (b[p] !== COMMA) return -1;
+    p++;
+  }
+}
+
+function scalar(p: number): number {
+  const c = b[p];
+  if (c === QUOTE) {
+    const end = stringEnd(p + 1);
+    return end < 0 ? -1 : end + 1;
+  }
+  if (c === MINUS || isDigit(c)) return number(p);
+  if (c === 116) return literal(p, TRUE);
+  return c === 102 ? literal(p, FALSE) : literal(p, NULL);
+}
+
+/** -?(0|[1-9]\d*)(\.\d+)? with a bounded integer part; exponents are left to JSON.parse. */
+function number(p: number): number {
+  if (b[p] === MINUS) p++;
+  const start = p;
+  while (isDigit(b[p])) p++;
+  const digits = p - start;
+  if (digits === 0 || digits > MAX_ARG_DIGITS || (digits > 1 && b[start] === ZERO)) return -1;
+  if (b[p] !== DOT) return p;
+  const fraction = ++p;
+  while (isDigit(b[p])) p++;
+  return p > fraction ? p : -1;
+}
