@@ -1,4 +1,4 @@
-import type { Event } from '@probefleet/events';
+import { decodeEvent, type Event, type ScannedHit } from '@probefleet/events';
 import {
   addMissed,
   armDefect,
@@ -14,7 +14,7 @@ import {
   unregisterDefect,
   unregisterProbe,
 } from './kernel';
-import { DUPLICATE_WINDOW, emptyHost, type HostState, type ModelState, type ProbeState, type StreamState } from './state';
+import { DUPLICATE_WINDOW, emptyHost, type HostState, type ModelState, type ProbeState, type Recent, type StreamState } from './state';
 
 /** `duplicate`: the event repeated an already-applied one exactly and was skipped. */
 export type Evolution = { ok: true; state: ModelState; duplicate: boolean } | { ok: false; reason: string };
@@ -25,6 +25,15 @@ export type Evolution = { ok: true; state: ModelState; duplicate: boolean } | { 
  * Mutates `state` in place (see ModelState).
  */
 export function evolve(state: ModelState, event: Event): Evolution {
+  return advance(state, event);
+}
+
+/** `evolve` for a probe.hit read by `scanHit` from its line, without decoding the line. */
+export function evolveHit(state: ModelState, hit: ScannedHit): Evolution {
+  return advance(state, hit);
+}
+
+function advance(state: ModelState, event: Recent): Evolution {
   const streams = state.streams.get(event.host);
   const stream = streams?.get(event.instance);
   if (stream !== undefined && event.seq !== stream.lastSeq + 1) return repeatedOrGap(state, stream, event);
@@ -34,7 +43,7 @@ export function evolve(state: ModelState, event: Event): Evolution {
   const current = state.hosts.get(event.host);
   const host = current?.bootId === event.bootId ? current : hostAfterBoot(current, event);
   if (typeof host === 'string') return { ok: false, reason: host };
-  const reason = applyToHost(host, event);
+  const reason = 'line' in event ? applyHit(host, event.probe) : applyToHost(host, event);
   if (reason !== undefined) return { ok: false, reason };
 
   if (host !== current) state.hosts.set(event.host, host);
@@ -46,26 +55,26 @@ export function evolve(state: ModelState, event: Event): Evolution {
   return { ok: true, state, duplicate: false };
 }
 
-function firstEventDefect(event: Event): string | undefined {
+function firstEventDefect(event: Recent): string | undefined {
   return event.seq === 1 ? undefined : `stream ${event.host}/${event.instance} starts at seq ${event.seq}, expected 1`;
 }
 
-function bootDefect(stream: StreamState, event: Event): string | undefined {
+function bootDefect(stream: StreamState, event: Recent): string | undefined {
   return stream.bootId === event.bootId
     ? undefined
     : `bootId changed within stream ${event.host}/${event.instance}: ${stream.bootId} → ${event.bootId}`;
 }
 
-function openStream(state: ModelState, event: Event): void {
+function openStream(state: ModelState, event: Recent): void {
   let streams = state.streams.get(event.host);
   if (streams === undefined) state.streams.set(event.host, (streams = new Map()));
-  const recent = new Array<Event | undefined>(DUPLICATE_WINDOW);
+  const recent = new Array<Recent | undefined>(DUPLICATE_WINDOW);
   recent[event.seq % DUPLICATE_WINDOW] = event;
   streams.set(event.instance, { bootId: event.bootId, lastSeq: event.seq, recent });
 }
 
 /** A seq other than the next one: an exact repeat of an applied event is skipped, anything else is a violation. */
-function repeatedOrGap(state: ModelState, stream: StreamState, event: Event): Evolution {
+function repeatedOrGap(state: ModelState, stream: StreamState, event: Recent): Evolution {
   const where = `stream ${event.host}/${event.instance}`;
   if (event.seq > stream.lastSeq) {
     return { ok: false, reason: `seq gap in ${where}: expected ${stream.lastSeq + 1}, got ${event.seq}` };
@@ -73,10 +82,28 @@ function repeatedOrGap(state: ModelState, stream: StreamState, event: Event): Ev
   if (stream.lastSeq - event.seq >= DUPLICATE_WINDOW) {
     return { ok: false, reason: `seq ${event.seq} repeats in ${where}, too far back (> ${DUPLICATE_WINDOW}) to check it is a duplicate` };
   }
-  if (!sameJson(stream.recent[event.seq % DUPLICATE_WINDOW], event)) {
+  if (!sameEvent(stream.recent[event.seq % DUPLICATE_WINDOW], event)) {
     return { ok: false, reason: `seq ${event.seq} repeats in ${where} with different content` };
   }
   return { ok: true, state, duplicate: true };
+}
+
+/**
+ * Whether two events are equal as JSON values. Two scanned hits with byte-identical lines are; any
+ * other pair is compared decoded, so a repeat spelled differently (key order, escapes, whitespace)
+ * is still recognised.
+ */
+function sameEvent(applied: Recent | undefined, event: Recent): boolean {
+  if (applied !== undefined && 'line' in applied && 'line' in event && applied.line === event.line) return true;
+  return sameJson(decoded(applied), decoded(event));
+}
+
+function decoded(event: Recent | undefined): Event | undefined {
+  if (event === undefined || !('line' in event)) return event;
+  const result = decodeEvent(event.line);
+  // scanHit only accepts lines that decodeEvent accepts.
+  if (!result.ok) throw new Error(`scanned hit does not decode: ${result.field}: ${result.reason}`);
+  return result.value;
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -104,11 +131,8 @@ export function hostAfterBoot(current: HostState | undefined, event: { host: str
  */
 export function applyToHost(host: HostState, event: Event): string | undefined {
   switch (event.type) {
-    case 'probe.hit': {
-      const defect = hitDefect(host, event.data.probe);
-      if (defect === undefined) recordHit(host.probes.get(event.data.probe) as ProbeState);
-      return defect;
-    }
+    case 'probe.hit':
+      return applyHit(host, event.data.probe);
     case 'probe.registered': {
       const defect = registerDefect(host, event.data);
       if (defect !== undefined) return defect;
@@ -131,6 +155,12 @@ export function applyToHost(host: HostState, event: Event): string | undefined {
     case 'agent.loss':
       return undefined;
   }
+}
+
+function applyHit(host: HostState, probe: string): string | undefined {
+  const defect = hitDefect(host, probe);
+  if (defect === undefined) recordHit(host.probes.get(probe) as ProbeState);
+  return defect;
 }
 
 /** Checks, applies, then re-checks the invariants of the site the operation touched. */

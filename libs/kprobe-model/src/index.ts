@@ -1,6 +1,6 @@
 export { KPROBE_HASH_BITS, KPROBE_TABLE_SIZE, hashPtr, kprobeBucket } from './hash';
-export { INT3, DUPLICATE_WINDOW, initialState, type HostState, type KprobeSite, type ModelState, type ProbeState, type StreamState } from './state';
-export { applyToHost, evolve, hostAfterBoot, type Evolution } from './evolve';
+export { INT3, DUPLICATE_WINDOW, initialState, type HostState, type KprobeSite, type ModelState, type ProbeState, type Recent, type StreamState } from './state';
+export { applyToHost, evolve, evolveHit, hostAfterBoot, type Evolution } from './evolve';
 export { hydrateHost, savedProbes, type SavedProbe } from './hydrate';
 export { decide, resolveSymbol, type Command, type CommandSource, type Decision, type KernelImage, type KernelSymbol } from './decide';
 export { checkInvariants, hostSnapshot, snapshot, type HostSnapshot, type ModelSnapshot, type ProbeSnapshot } from './snapshot';

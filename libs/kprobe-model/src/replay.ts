@@ -1,5 +1,5 @@
-import { decodeEvent, type DecodeFailure } from '@probefleet/events';
-import { evolve } from './evolve';
+import { decodeEvent, scanHit, type DecodeFailure } from '@probefleet/events';
+import { evolve, evolveHit, type Evolution } from './evolve';
 import { initialState, type ModelState } from './state';
 
 /** `line` is 1-based. `invalid`: the line is not a valid event; `violation`: a valid event the model refuses. */
@@ -29,9 +29,15 @@ export function createReplay(state: ModelState = initialState()): Replay {
       line++;
       // Cheap blank test first: an event line starts with '{'.
       if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === '')) return undefined;
-      const decoded = decodeEvent(text);
-      if (!decoded.ok) return (failed = { ok: false, kind: 'invalid', line, failure: decoded });
-      const evolution = evolve(state, decoded.value);
+      // Hits are nearly all of a stream: scanned without JSON.parse when spelled as encodeEvent spells them.
+      const hit = scanHit(text);
+      let evolution: Evolution;
+      if (hit !== undefined) evolution = evolveHit(state, hit);
+      else {
+        const decoded = decodeEvent(text);
+        if (!decoded.ok) return (failed = { ok: false, kind: 'invalid', line, failure: decoded });
+        evolution = evolve(state, decoded.value);
+      }
       if (!evolution.ok) return (failed = { ok: false, kind: 'violation', line, reason: evolution.reason });
       if (evolution.duplicate) duplicates++;
       else events++;
