@@ -37,7 +37,6 @@ const DOT = 46;
 const ZERO = 48;
 const NINE = 57;
 const COLON = 58;
-const BACKSLASH = 92;
 const CLOSE = 125; // }
 
 const encoder = new TextEncoder();
@@ -97,8 +96,11 @@ export function scanHit(line: string): ScannedHit | undefined {
   const hostEnd = stringEnd(p);
   if (p < 0 || hostEnd <= p) return undefined;
   const bootStart = literal(hostEnd, BOOT_ID);
-  const instanceStart = literal(uuid(bootStart), INSTANCE);
-  p = integer(literal(uuid(instanceStart), SEQ), MAX_SAFE_DIGITS);
+  const bootId = uuid(line, bootStart);
+  const instanceStart = bootId === undefined ? -1 : literal(bootStart + 36, INSTANCE);
+  const instance = uuid(line, instanceStart);
+  if (bootId === undefined || instance === undefined) return undefined;
+  p = integer(literal(instanceStart + 36, SEQ), MAX_SAFE_DIGITS);
   const seq = integerValue;
   if (p < 0 || seq < 1 || seq > Number.MAX_SAFE_INTEGER) return undefined;
   p = time(literal(p, TIME));
@@ -119,11 +121,11 @@ export function scanHit(line: string): ScannedHit | undefined {
   if (p !== written - 2 || b[p] !== CLOSE || b[p + 1] !== CLOSE) return undefined;
   return {
     line,
-    host: line.slice(HEAD.length, hostEnd),
-    bootId: line.slice(bootStart, bootStart + 36),
-    instance: line.slice(instanceStart, instanceStart + 36),
+    host: name(line, HEAD.length, hostEnd),
+    bootId,
+    instance,
     seq,
-    probe: line.slice(probeStart, probeEnd),
+    probe: name(line, probeStart, probeEnd),
     cpu,
     pid,
   };
@@ -142,21 +144,21 @@ function literal(p: number, text: Literal): number {
 
 /**
  * The position of the closing quote of a string whose characters start at `p`; -1 at an escape or a
- * control character. Skips words without a quote, backslash or byte below 0x20 (exact tests for
- * whether a word holds such a byte; which one is left to the byte loop).
+ * control character. Reads a word at a time: the lowest byte the SWAR tests flag is a quote, a
+ * backslash or a control character (only bytes above a flagged one can be flagged falsely).
  */
 function stringEnd(p: number): number {
   if (p < 0) return -1;
-  for (;;) {
+  for (;; p += 4) {
     const x = view.getInt32(p, true);
     const quote = x ^ 0x22222222;
     const backslash = x ^ 0x5c5c5c5c;
-    const special = ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | ((x - 0x20202020) & ~x);
-    if ((special & 0x80808080) !== 0) break;
-    p += 4;
+    const special = (((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | ((x - 0x20202020) & ~x)) & 0x80808080;
+    if (special !== 0) {
+      const end = p + ((31 - Math.clz32(special & -special)) >> 3);
+      return b[end] === QUOTE ? end : -1;
+    }
   }
-  for (let c = b[p] as number; c !== QUOTE; c = b[++p] as number) if (c === BACKSLASH || c < 32) return -1;
-  return p;
 }
 
 const isDigit = (c: number | undefined): boolean => c !== undefined && c >= ZERO && c <= NINE;
@@ -184,20 +186,95 @@ function dashAt(x: number, shift: number): number {
   return (x & ~(0xff << shift)) | (((x >>> shift) & 0xff) === MINUS ? ZERO << shift : 0);
 }
 
-/** UUID_PATTERN (dashes at 8, 13, 18 and 23); returns the position of the closing quote (the next literal's). */
-function uuid(p: number): number {
-  if (p < 0) return -1;
+const NAME_BITS = 6;
+const NAME_WORDS = 8;
+/** Recently read host and probe names of up to NAME_WORDS words, and their bytes: as for UUIDs below. */
+const names: (string | undefined)[] = new Array<string | undefined>(1 << NAME_BITS).fill(undefined);
+const nameWords = new Int32Array(NAME_WORDS << NAME_BITS);
+
+/** line.slice(start, end), as the same string as last time for a recently read name. */
+function name(line: string, start: number, end: number): string {
+  const length = end - start;
+  if (length > 4 * NAME_WORDS) return line.slice(start, end);
+  const words = (length + 3) >> 2;
+  const lastMask = length % 4 === 0 ? -1 : (1 << (8 * (length % 4))) - 1;
+  const first = view.getInt32(start, true) & (words === 1 ? lastMask : -1);
+  const last = view.getInt32(start + 4 * (words - 1), true) & lastMask;
+  const slot = Math.imul(first ^ last ^ length, 0x9e3779b1) >>> (32 - NAME_BITS);
+  const s = slot * NAME_WORDS;
+  const cached = names[slot];
+  let same = cached !== undefined && cached.length === length;
+  for (let i = 0; same && i < words - 1; i++) same = nameWords[s + i] === view.getInt32(start + 4 * i, true);
+  if (same && nameWords[s + words - 1] === last) return cached as string;
+  for (let i = 0; i < words - 1; i++) nameWords[s + i] = view.getInt32(start + 4 * i, true);
+  nameWords[s + words - 1] = last;
+  const value = line.slice(start, end);
+  names[slot] = value;
+  return value;
+}
+
+const UUID_BITS = 6;
+const UUID_SLOTS = 1 << UUID_BITS;
+/** Recently read UUIDs (a stream's bootId and instance repeat on every line) and their bytes as words. */
+const uuidStrings: (string | undefined)[] = new Array<string | undefined>(UUID_SLOTS).fill(undefined);
+const uuidWords = new Int32Array(UUID_SLOTS * 9);
+
+/**
+ * The UUID_PATTERN string at `p` (its closing quote is the next literal's), or undefined. A UUID read
+ * recently is returned as the same string without checking it again: the model's Map lookups then
+ * find its hash already computed.
+ */
+function uuid(line: string, p: number): string | undefined {
+  if (p < 0) return undefined;
+  const w0 = view.getInt32(p, true);
+  const w1 = view.getInt32(p + 4, true);
+  const w2 = view.getInt32(p + 8, true);
+  const w3 = view.getInt32(p + 12, true);
+  const w4 = view.getInt32(p + 16, true);
+  const w5 = view.getInt32(p + 20, true);
+  const w6 = view.getInt32(p + 24, true);
+  const w7 = view.getInt32(p + 28, true);
+  const w8 = view.getInt32(p + 32, true);
+  const slot = Math.imul(w0 ^ w3 ^ w6 ^ w7 ^ w8, 0x9e3779b1) >>> (32 - UUID_BITS); // Fibonacci hashing
+  const s = slot * 9;
+  const cached = uuidStrings[slot];
+  if (
+    cached !== undefined &&
+    uuidWords[s] === w0 &&
+    uuidWords[s + 1] === w1 &&
+    uuidWords[s + 2] === w2 &&
+    uuidWords[s + 3] === w3 &&
+    uuidWords[s + 4] === w4 &&
+    uuidWords[s + 5] === w5 &&
+    uuidWords[s + 6] === w6 &&
+    uuidWords[s + 7] === w7 &&
+    uuidWords[s + 8] === w8
+  ) {
+    return cached;
+  }
   const bad =
-    notHex(view.getInt32(p, true)) |
-    notHex(view.getInt32(p + 4, true)) |
-    notHex(dashAt(view.getInt32(p + 8, true), 0)) |
-    notHex(dashAt(view.getInt32(p + 12, true), 8)) |
-    notHex(dashAt(view.getInt32(p + 16, true), 16)) |
-    notHex(dashAt(view.getInt32(p + 20, true), 24)) |
-    notHex(view.getInt32(p + 24, true)) |
-    notHex(view.getInt32(p + 28, true)) |
-    notHex(view.getInt32(p + 32, true));
-  return bad === 0 ? p + 36 : -1;
+    notHex(w0) |
+    notHex(w1) |
+    notHex(dashAt(w2, 0)) |
+    notHex(dashAt(w3, 8)) |
+    notHex(dashAt(w4, 16)) |
+    notHex(dashAt(w5, 24)) |
+    notHex(w6) |
+    notHex(w7) |
+    notHex(w8);
+  if (bad !== 0) return undefined;
+  const value = line.slice(p, p + 36);
+  uuidWords[s] = w0;
+  uuidWords[s + 1] = w1;
+  uuidWords[s + 2] = w2;
+  uuidWords[s + 3] = w3;
+  uuidWords[s + 4] = w4;
+  uuidWords[s + 5] = w5;
+  uuidWords[s + 6] = w6;
+  uuidWords[s + 7] = w7;
+  uuidWords[s + 8] = w8;
+  uuidStrings[slot] = value;
+  return value;
 }
 
 /** A digit between `lo` and `hi`. */

@@ -33,7 +33,7 @@ export function evolveHit(state: ModelState, hit: ScannedHit): Evolution {
   return advance(state, hit);
 }
 
-function advance(state: ModelState, event: Recent): Evolution {
+function advance(state: ModelState, event: Event | ScannedHit): Evolution {
   const streams = state.streams.get(event.host);
   const stream = streams?.get(event.instance);
   if (stream !== undefined && event.seq !== stream.lastSeq + 1) return repeatedOrGap(state, stream, event);
@@ -50,31 +50,36 @@ function advance(state: ModelState, event: Recent): Evolution {
   if (stream === undefined) openStream(state, event);
   else {
     stream.lastSeq = event.seq;
-    stream.recent[event.seq % DUPLICATE_WINDOW] = event;
+    stream.recent[event.seq % DUPLICATE_WINDOW] = recent(event);
   }
   return { ok: true, state, duplicate: false };
 }
 
-function firstEventDefect(event: Recent): string | undefined {
+function firstEventDefect(event: Event | ScannedHit): string | undefined {
   return event.seq === 1 ? undefined : `stream ${event.host}/${event.instance} starts at seq ${event.seq}, expected 1`;
 }
 
-function bootDefect(stream: StreamState, event: Recent): string | undefined {
+function bootDefect(stream: StreamState, event: Event | ScannedHit): string | undefined {
   return stream.bootId === event.bootId
     ? undefined
     : `bootId changed within stream ${event.host}/${event.instance}: ${stream.bootId} → ${event.bootId}`;
 }
 
-function openStream(state: ModelState, event: Recent): void {
+/** What the duplicate window keeps of an event: the event, or a scanned hit's line. */
+function recent(event: Event | ScannedHit): Recent {
+  return 'line' in event ? event.line : event;
+}
+
+function openStream(state: ModelState, event: Event | ScannedHit): void {
   let streams = state.streams.get(event.host);
   if (streams === undefined) state.streams.set(event.host, (streams = new Map()));
-  const recent = new Array<Recent | undefined>(DUPLICATE_WINDOW);
-  recent[event.seq % DUPLICATE_WINDOW] = event;
-  streams.set(event.instance, { bootId: event.bootId, lastSeq: event.seq, recent });
+  const ring = new Array<Recent | undefined>(DUPLICATE_WINDOW);
+  ring[event.seq % DUPLICATE_WINDOW] = recent(event);
+  streams.set(event.instance, { bootId: event.bootId, lastSeq: event.seq, recent: ring });
 }
 
 /** A seq other than the next one: an exact repeat of an applied event is skipped, anything else is a violation. */
-function repeatedOrGap(state: ModelState, stream: StreamState, event: Recent): Evolution {
+function repeatedOrGap(state: ModelState, stream: StreamState, event: Event | ScannedHit): Evolution {
   const where = `stream ${event.host}/${event.instance}`;
   if (event.seq > stream.lastSeq) {
     return { ok: false, reason: `seq gap in ${where}: expected ${stream.lastSeq + 1}, got ${event.seq}` };
@@ -82,7 +87,7 @@ function repeatedOrGap(state: ModelState, stream: StreamState, event: Recent): E
   if (stream.lastSeq - event.seq >= DUPLICATE_WINDOW) {
     return { ok: false, reason: `seq ${event.seq} repeats in ${where}, too far back (> ${DUPLICATE_WINDOW}) to check it is a duplicate` };
   }
-  if (!sameEvent(stream.recent[event.seq % DUPLICATE_WINDOW], event)) {
+  if (!sameEvent(stream.recent[event.seq % DUPLICATE_WINDOW], recent(event))) {
     return { ok: false, reason: `seq ${event.seq} repeats in ${where} with different content` };
   }
   return { ok: true, state, duplicate: true };
@@ -94,13 +99,13 @@ function repeatedOrGap(state: ModelState, stream: StreamState, event: Recent): E
  * is still recognised.
  */
 function sameEvent(applied: Recent | undefined, event: Recent): boolean {
-  if (applied !== undefined && 'line' in applied && 'line' in event && applied.line === event.line) return true;
+  if (typeof applied === 'string' && applied === event) return true;
   return sameJson(decoded(applied), decoded(event));
 }
 
 function decoded(event: Recent | undefined): Event | undefined {
-  if (event === undefined || !('line' in event)) return event;
-  const result = decodeEvent(event.line);
+  if (typeof event !== 'string') return event;
+  const result = decodeEvent(event);
   // scanHit only accepts lines that decodeEvent accepts.
   if (!result.ok) throw new Error(`scanned hit does not decode: ${result.field}: ${result.reason}`);
   return result.value;

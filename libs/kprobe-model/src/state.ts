@@ -1,4 +1,4 @@
-import type { Event, ProbeKind, ScannedHit } from '@probefleet/events';
+import type { Event, ProbeKind } from '@probefleet/events';
 import { KPROBE_TABLE_SIZE } from './hash';
 
 /** The x86 int3 opcode, written over the first byte of a probed instruction to arm it. */
@@ -49,8 +49,8 @@ export interface HostState {
 /** How many recent events per stream are kept to tell an exact duplicate from a conflicting one. */
 export const DUPLICATE_WINDOW = 1024;
 
-/** An applied event as the duplicate window keeps it: decoded, or a probe.hit as scanned from its line. */
-export type Recent = Event | ScannedHit;
+/** An applied event as the duplicate window keeps it: decoded, or the line of a probe.hit read by scanHit. */
+export type Recent = Event | string;
 
 export interface StreamState {
   readonly bootId: string;
