@@ -1,15 +1,16 @@
 // Replay throughput of probe.hit events through the kprobe model (libs/kprobe-model).
 // Run after `npm run build`: node bench/replay.bench.mjs → bench/results/replay.json
-// `eventsPerSecond`: NDJSON lines → state (JSON.parse + validation + model), the path of
-// `probefleet replay`; `modelEventsPerSecond`: decoded events → state (the model alone).
+// `eventsPerSecond`: NDJSON lines → state (hits read by scanHit, other lines JSON.parse + zod, then
+// the model), the path of `probefleet replay`; `modelEventsPerSecond`: decoded events → state (the
+// model alone). `loadAverage`: os.loadavg() before and after, since the machine is shared.
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
-const { decodeEvent } = require('@probefleet/events');
+const { decodeEvent, scanHit } = require('@probefleet/events');
 const { evolve, initialState, replay, snapshot } = require('@probefleet/kprobe-model');
 
 const HOSTS = 8;
@@ -53,7 +54,11 @@ function makeLines() {
   return lines;
 }
 
+const loadBefore = loadavg();
 const lines = makeLines();
+// The bench lines are what the agent writes, so every hit should take the fast path.
+const scanned = lines.filter((l) => scanHit(l) !== undefined).length;
+if (scanned !== HITS) throw new Error(`expected scanHit to read all ${HITS} hits, it read ${scanned}`);
 const events = lines.map((l) => {
   const decoded = decodeEvent(l);
   if (!decoded.ok) throw new Error(`bench produced an invalid event: ${decoded.field} ${decoded.reason}`);
@@ -81,7 +86,7 @@ evolveEvents();
 const trials = [];
 const modelTrials = [];
 let last;
-for (let t = 0; t < 5; t++) {
+for (let t = 0; t < 7; t++) {
   last = replayLines();
   trials.push(Math.round(lines.length / (last.ns / 1e9)));
   modelTrials.push(Math.round(events.length / (evolveEvents().ns / 1e9)));
@@ -99,6 +104,7 @@ const result = {
   trials,
   modelTrials,
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+  loadAverage: { before: loadBefore.map((l) => Number(l.toFixed(2))), after: loadavg().map((l) => Number(l.toFixed(2))) },
   date: new Date().toISOString(),
 };
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -126,7 +126,7 @@ describe('replay with the probe.hit fast path', () => {
           const at = (of % (lines.length - 1)) + 1;
           const original = lines[Math.max(0, at - 1 - back)] as string;
           const copy =
-            how === 'exact' ? original
+            how === 'exact' || original.trim() === '' ? original
             : how === 'blank' ? ' '
             : how === 'conflict' ? conflict(original)
             : how === 'conflict-pretty' ? respell(conflict(original), 'pretty')
