@@ -19,6 +19,8 @@ export const AggregatorEnvSchema = z
     KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
     /** How long the group waits for a silent member before giving its partitions to another. */
     KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300000).default(30000),
+    /** Batches of this many partitions are stored at once (each in its own transaction). */
+    KAFKA_PARTITIONS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
     /** Create the topic at start-up when it is missing (local stacks; clusters usually manage topics). */
     KAFKA_CREATE_TOPIC: flag.default(true),
     KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10000).default(6),

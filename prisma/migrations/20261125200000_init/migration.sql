@@ -159,12 +159,6 @@ CREATE TABLE "dead_letters" (
 CREATE INDEX "events_host_time_idx" ON "events"("host", "time");
 
 -- CreateIndex
-CREATE INDEX "events_type_time_idx" ON "events"("type", "time");
-
--- CreateIndex
-CREATE INDEX "events_time_idx" ON "events"("time");
-
--- CreateIndex
 CREATE UNIQUE INDEX "events_instance_seq_key" ON "events"("instance", "seq");
 
 -- CreateIndex
@@ -187,6 +181,9 @@ CREATE INDEX "tcp_transitions_time_id_idx" ON "tcp_transitions"("time", "id");
 
 -- CreateIndex
 CREATE INDEX "tcp_transitions_host_time_idx" ON "tcp_transitions"("host", "time");
+
+-- CreateIndex
+CREATE INDEX "tcp_transitions_host_new_state_time_id_idx" ON "tcp_transitions"("host", "new_state", "time", "id");
 
 -- CreateIndex
 CREATE INDEX "tcp_transitions_new_state_time_idx" ON "tcp_transitions"("new_state", "time");

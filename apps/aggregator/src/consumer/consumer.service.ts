@@ -71,7 +71,14 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     });
     await consumer.connect();
     await consumer.subscribe({ topic: this.config.KAFKA_TOPIC, fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.storeBatch(payload) });
+    // Partitions carry disjoint hosts (key = host), so their batches touch disjoint projection rows
+    // and can be stored concurrently: Node prepares one while PostgreSQL writes another.
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.config.KAFKA_PARTITIONS_CONCURRENCY,
+      eachBatch: (payload) => this.storeBatch(payload),
+    });
   }
 
   /** Finishes the batch in hand (kafkajs waits for eachBatch), then leaves the group. */
