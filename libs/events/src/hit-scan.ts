@@ -1,8 +1,8 @@
 import { EVENT_VERSION } from './schemas';
 
 /**
- * What replay needs of a probe.hit, read straight from its JSON line. `line` is the text it was read
- * from: for a scanned hit, an exact repeat is a byte-identical line (see kprobe-model's README).
+ * What replay needs of a probe.hit, read straight from its JSON line. `line` is that text: replay's
+ * duplicate window keeps it, and byte-identical lines are the same event (see kprobe-model's README).
  */
 export interface ScannedHit {
   readonly line: string;
@@ -163,9 +163,8 @@ function stringEnd(p: number): number {
 
 const isDigit = (c: number | undefined): boolean => c !== undefined && c >= ZERO && c <= NINE;
 
-// SWAR tests on a word of four ASCII bytes (below 0x80, as in an ASCII line and its 0 sentinel), after
-// https://graphics.stanford.edu/~seander/bithacks.html#HasLessInWord: each is non-zero exactly when
-// some byte is out of its range.
+// SWAR tests on a word of four bytes, after https://graphics.stanford.edu/~seander/bithacks.html#HasLessInWord:
+// each is non-zero exactly when some byte is out of its range (bytes of 0x80 and above always are).
 
 /** Some byte is not a decimal digit. */
 function notDigits(x: number): number {
