@@ -101,7 +101,6 @@ export async function runAgent(o: RunOptions): Promise<number> {
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
 
     emit('agent.started', { kernelRelease: release(), arch: arch(), agentVersion: AGENT_VERSION, mode, capabilities: capabilities(report) });
-    log.info({ mode, reason: choice.reason, instance: instanceId }, 'agent started');
     heartbeat = setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000);
 
     if (mode === 'kprobe') {
@@ -131,6 +130,8 @@ export async function runAgent(o: RunOptions): Promise<number> {
       p.armed = true;
       emit('probe.armed', { probe: p.name });
     }
+    // Logged once tracing: tests and the bench take it as the signal to start their load.
+    log.info({ mode, reason: choice.reason, instance: instanceId }, 'agent started');
 
     const handle = hitHandler(mode, planned, new CommResolver(() => tracefs.readSavedCmdlines()), emit, log);
     const poller = new StatsPoller(tracefs, main, probes, emit, log);
