@@ -267,12 +267,6 @@ export class TracingInstance {
     await this.write('buffer_size_kb', String(kb));
   }
 
-  /** Sets a per-instance trace option (`options/NAME`), e.g. `fields`. */
-  async setOption(name: string, on: boolean): Promise<void> {
-    if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new RangeError(`bad option name ${JSON.stringify(name)}`);
-    await this.write(join('options', name), on ? '1' : '0');
-  }
-
   private eventFile(group: string, event: string): string {
     if (!NAME_RE.test(group) || !NAME_RE.test(event)) throw new RangeError(`bad event ${JSON.stringify(`${group}/${event}`)}`);
     return join('events', group, event, 'enable');
