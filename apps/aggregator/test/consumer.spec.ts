@@ -16,12 +16,12 @@ import { testStream } from './streams';
 const brokers = (process.env.KAFKA_BROKERS || `127.0.0.1:${process.env.KAFKA_PORT || 9092}`).split(',');
 const kafka = new Kafka({ clientId: 'consumer-spec', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000 });
 
-async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, ms = 60000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, ms = 60000, everyMs = 200): Promise<T> {
   const end = Date.now() + ms;
   let last: T = await probe();
   while (!done(last)) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, everyMs));
     last = await probe();
   }
   return last;
@@ -134,12 +134,13 @@ describe('aggregator service (real Kafka, real PostgreSQL)', () => {
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: topic2, numPartitions: 3 }], waitForLeaders: true });
     await admin.disconnect();
-    const hosts = Array.from({ length: 4 }, (_, i) => testStream(`kill-${i}`));
-    const perHost = 2500;
+    // Enough that the aggregator is still busy when it is killed (it stores ~10k events/s here).
+    const hosts = Array.from({ length: 8 }, (_, i) => testStream(`kill-${i}`));
+    const perHost = 12500;
     for (const s of hosts) {
       const events = Array.from({ length: perHost }, (_, i) => s.event('agent.heartbeat', { counters: { i } }));
-      for (let i = 0; i < perHost; i += 50) {
-        const batch = events.slice(i, i + 50);
+      for (let i = 0; i < perHost; i += 500) {
+        const batch = events.slice(i, i + 500);
         await producer.send({ topic: topic2, acks: -1, messages: [{ key: s.host, value: encodeBatch(batch) }] });
       }
     }
@@ -150,7 +151,7 @@ describe('aggregator service (real Kafka, real PostgreSQL)', () => {
       });
     const count = () => db.event.count({ where: { host: { startsWith: 'kill-' } } });
     const first = serve();
-    await until('the first events of the killed run', count, (n) => n >= 500);
+    await until('the first events of the killed run', count, (n) => n > 0, 60000, 20);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     const stored = await count();
@@ -158,7 +159,7 @@ describe('aggregator service (real Kafka, real PostgreSQL)', () => {
 
     const second = serve();
     try {
-      await until('every event after the restart', count, (n) => n === hosts.length * perHost, 120000);
+      await until('every event after the restart', count, (n) => n === hosts.length * perHost, 180000);
       const streams = await db.stream.findMany({ where: { host: { startsWith: 'kill-' } } });
       expect(streams.map((s) => [s.contiguousTo, s.maxSeq, s.events])).toEqual(hosts.map(() => [BigInt(perHost), BigInt(perHost), BigInt(perHost)]));
       expect(await db.agent.findMany({ where: { host: { startsWith: 'kill-' } }, select: { events: true } })).toEqual(hosts.map(() => ({ events: BigInt(perHost) })));

@@ -42,10 +42,10 @@ describe('probefleet replay', () => {
   });
 
   it('runs as the built executable', () => {
-    const ok = spawnSync(CLI, ['replay', fixture('misses.ndjson')], { encoding: 'utf8' });
+    const ok = spawnSync(process.execPath, [CLI, 'replay', fixture('misses.ndjson')], { encoding: 'utf8' });
     expect(ok.status).toBe(0);
     expect(JSON.parse(ok.stdout)).toEqual(expected('misses.ndjson'));
-    const bad = spawnSync(CLI, ['replay', fixture('violation-seq-gap.ndjson')], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, [CLI, 'replay', fixture('violation-seq-gap.ndjson')], { encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^line 3: seq gap in stream web-1\//);
   });
