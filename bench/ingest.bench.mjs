@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   codeVersion, brokers, connectDb, cpuSeconds, createBenchDb, log, machine, machineJiffies, main, onCleanup,
-  backendCpuSeconds, cpuDelta, postgresVersion, preflight, require, root, round, sleep, startAggregator, writeResult,
-} from './lib/stack.mjs';
+  backendCpuSeconds, cpuDelta, postgresVersion, preflight, require, root, round, sleep, startAggregator, writeResult, prng } from './lib/stack.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS || 200_000);
 const STREAMS = Number(process.env.BENCH_STREAMS || 12);
@@ -28,16 +27,6 @@ const CLIENT_PATH = [
 ];
 const SERVICE_PORTS = [443, 443, 443, 80, 5432, 6379, 8080, 9092];
 
-/** Deterministic PRNG (mulberry32): the same N gives the same events run after run. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BASE_NS = BigInt(Date.parse('2026-11-25T10:00:00Z')) * 1_000_000n;
 const timeText = (ns) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z`;

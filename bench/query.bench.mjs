@@ -5,8 +5,7 @@
 // Knobs: BENCH_ROWS ("1000000,10000000"), BENCH_QUERIES (150 per filter shape), BENCH_FILL_BUDGET_S (300).
 import { join } from 'node:path';
 import {
-  codeVersion, connectDb, createBenchDb, log, machine, main, percentile, postgresVersion, preflight, require, root, round, startAggregator, writeResult,
-} from './lib/stack.mjs';
+  codeVersion, connectDb, createBenchDb, log, machine, main, percentile, postgresVersion, preflight, require, root, round, startAggregator, writeResult, prng } from './lib/stack.mjs';
 
 const SIZES = (process.env.BENCH_ROWS || '1000000,10000000').split(',').map(Number).sort((a, b) => a - b);
 const QUERIES = Number(process.env.BENCH_QUERIES || 150);
@@ -43,16 +42,6 @@ const fillSql = (lo, hi) => `
                  32768 + floor(random() * 28232)::int AS eph, random() AS r4, random() AS r5, random() AS r6
             FROM generate_series(${lo}, ${hi}) g) x`;
 
-/** Deterministic PRNG (mulberry32): the same parameters run after run. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STATES = ['TCP_ESTABLISHED', 'TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_CLOSE', 'TCP_FIN_WAIT1', 'TCP_CLOSE_WAIT', 'TCP_LAST_ACK'];
 const PORTS = [443, 80, 5432, 6379, 8080, 22];
