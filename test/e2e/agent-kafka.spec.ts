@@ -4,7 +4,6 @@
 // a broker outage, and a full spool (where the kernel's drops must be reported as agent.loss).
 // One file, run in band: the broker outage tests would break any test running beside them.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Event } from '@probefleet/events';
 import {
@@ -26,22 +25,13 @@ import {
   tempDir,
   type Delivered,
 } from '../support/agent-kafka';
+import { freePort } from '../support/loopback';
 
 /** Client sockets that reached ESTABLISHED towards `port`, counted once per (stream, seq). */
 const established = (events: Event[], port: number) =>
   new Set(hitsOnPort(events, port).filter((e) => e.type === 'probe.hit' && e.data.args['dport'] === port && e.data.args['newstate'] === 'TCP_ESTABLISHED').map((e) => e.seq)).size;
 
 const stoppedOf = (instance: string) => (d: Delivered[]) => d.some((x) => x.event.instance === instance && x.event.type === 'agent.stopped');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 beforeAll(() => {
   if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} missing: run \`npx nx build @probefleet/agent\` first`);

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { decodeEvent, type Event } from '@probefleet/events';
+import { ACCEPTED, REFUSED, freePort, refusedConnect } from '../support/loopback';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const AGENT = path.join(REPO, 'apps/agent/dist/main.js');
@@ -55,16 +56,6 @@ function startAgent(args: string[]): Agent {
   return { child, events, stderr: () => err, waitFor, exit };
 }
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 /** Server ends each connection at once (active close); the client closes when it sees the FIN. */
 function connectOnce(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -79,25 +70,10 @@ function connectOnce(host: string): Promise<number> {
   });
 }
 
-function refusedConnect(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, host);
-    c.on('connect', () => reject(new Error(`port ${port} unexpectedly accepted`)));
-    c.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve() : reject(e)));
-  });
-}
-
 type Hit = { skaddr: string; family: string; saddr: string; daddr: string; sport: number; dport: number; oldstate: string; newstate: string };
 const tcpHits = (events: Event[]): Hit[] =>
   events.flatMap((e) => (e.type === 'probe.hit' ? [e.data.args as unknown as Hit] : []));
 const transition = (h: Hit) => `${h.oldstate.replace('TCP_', '')}->${h.newstate.replace('TCP_', '')}`;
-
-// What the kernel does for one accepted loopback connection whose server closes first, per socket.
-const ACCEPTED = {
-  listener: ['CLOSE->LISTEN', 'LISTEN->CLOSE'],
-  client: ['CLOSE->SYN_SENT', 'SYN_SENT->ESTABLISHED', 'ESTABLISHED->CLOSE_WAIT', 'CLOSE_WAIT->LAST_ACK', 'LAST_ACK->CLOSE'],
-  child: ['LISTEN->SYN_RECV', 'SYN_RECV->ESTABLISHED', 'ESTABLISHED->FIN_WAIT1', 'FIN_WAIT1->FIN_WAIT2', 'FIN_WAIT2->CLOSE'],
-};
 
 /**
  * Groups the hits of one port by role — told apart by the hit, not by skaddr — and checks skaddr:
@@ -151,8 +127,8 @@ describe('probefleet-agent run, tracepoint mode, real kernel', () => {
     const hits = tcpHits(ev);
     expect(bySocket(hits, v4)).toEqual(ACCEPTED);
     expect(bySocket(hits, v6)).toEqual(ACCEPTED);
-    expect(bySocket(hits, refusedPort)).toEqual({ client: ['CLOSE->SYN_SENT', 'SYN_SENT->CLOSE'] });
-    expect(bySocket(hits, refused6)).toEqual({ client: ['CLOSE->SYN_SENT', 'SYN_SENT->CLOSE'] });
+    expect(bySocket(hits, refusedPort)).toEqual({ client: REFUSED });
+    expect(bySocket(hits, refused6)).toEqual({ client: REFUSED });
     const est4 = hits.find((h) => h.dport === v4 && h.newstate === 'TCP_ESTABLISHED');
     expect(est4).toMatchObject({ family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1' });
     const est6 = hits.find((h) => h.dport === v6 && h.newstate === 'TCP_ESTABLISHED');
