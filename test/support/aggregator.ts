@@ -1,0 +1,121 @@
+// The built aggregator as a child process on a throw-away database, and a small client for its API.
+// The test project cannot import the aggregator's sources: the database is made with `pg` and
+// migrated through the CLI, as an operator would.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import { REPO, sleep } from './agent-kafka';
+import { freePort } from './loopback';
+import { databaseUrl, kafkaBrokers } from './stack';
+
+export const AGGREGATOR = path.join(REPO, 'apps/aggregator/dist/cli.js');
+
+export interface TempDatabase { url: string; name: string; drop(): Promise<void> }
+
+async function onServer<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const u = new URL(databaseUrl());
+  u.pathname = '/postgres';
+  const client = new Client({ connectionString: u.toString(), connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** CREATE DATABASE probefleet_e2e_<random>, migrated with `probefleet migrate`. */
+export async function createMigratedDatabase(): Promise<TempDatabase> {
+  const name = `probefleet_e2e_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  await onServer((c) => c.query(`CREATE DATABASE "${name}"`));
+  const u = new URL(databaseUrl());
+  u.pathname = `/${name}`;
+  const db = { url: u.toString(), name, drop: () => onServer((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined) };
+  try {
+    await promisify(execFile)(process.execPath, [AGGREGATOR, 'migrate'], { cwd: REPO, env: { ...process.env, DATABASE_URL: db.url }, timeout: 30_000 });
+  } catch (err) {
+    await db.drop();
+    throw err;
+  }
+  return db;
+}
+
+export interface Aggregator {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  /** GET `path` (with query); throws on a non-2xx answer, naming it. */
+  get: <T = Record<string, unknown>>(pathAndQuery: string) => Promise<T>;
+  /** Every item of a keyset-paged list, following nextCursor. */
+  all: <T>(pathAndQuery: string) => Promise<T[]>;
+  /** SIGTERM, then SIGKILL if it has not exited within `ms`. */
+  stop: (ms: number) => Promise<number | null>;
+}
+
+/** `probefleet serve` on a port picked here (the service does not print the one PORT=0 gets). */
+export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: string }): Promise<Aggregator> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [AGGREGATOR, 'serve'], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      ...env,
+      KAFKA_BROKERS: kafkaBrokers().join(','),
+      KAFKA_GROUP_ID: `probefleet-e2e-${randomUUID().slice(0, 8)}`,
+      KAFKA_CREATE_TOPIC: 'false',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+    },
+  });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const get = async <T>(pathAndQuery: string): Promise<T> => {
+    const res = await fetch(url + pathAndQuery, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`GET ${pathAndQuery}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+  const all = async <T>(pathAndQuery: string): Promise<T[]> => {
+    const items: T[] = [];
+    for (let cursor: string | null = null, pages = 0; ; pages++) {
+      if (pages > 1000) throw new Error(`GET ${pathAndQuery}: more than 1000 pages`);
+      const sep = pathAndQuery.includes('?') ? '&' : '?';
+      const page: { items: T[]; nextCursor: string | null } = await get(cursor === null ? pathAndQuery : `${pathAndQuery}${sep}cursor=${encodeURIComponent(cursor)}`);
+      items.push(...page.items);
+      if (page.nextCursor === null) return items;
+      cursor = page.nextCursor;
+    }
+  };
+  const stop = async (ms: number) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    try {
+      return await exit;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return { child, url, output: () => out, get, all, stop };
+}
+
+/** Polls `probe` until it returns a value other than undefined; throws `what` after `ms`. */
+export async function eventually<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await sleep(200);
+  }
+}
