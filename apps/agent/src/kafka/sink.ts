@@ -169,16 +169,26 @@ export class KafkaSink implements Sink {
     this.stopping = true;
     this.wakePublisher?.();
     this.releaseSpace(true);
-    const acked = await Promise.race([this.loop.then(() => true), sleep(this.cfg.flushTimeoutS * 1000).then(() => false)]);
+    const acked = await raceTimeout(this.loop.then(() => true), this.cfg.flushTimeoutS * 1000, false);
     if (!acked) {
       this.log.warn({ spoolBytes: this.spool.unackedBytes }, 'flush timed out: unacked events stay in the spool for the next start');
       this.abort.abort();
       await this.dropProducer();
       // A send stuck in kafkajs' own retries is not waited for beyond this.
-      await Promise.race([this.loop, sleep(5000)]);
+      await raceTimeout(this.loop, 5000, undefined);
     }
     await this.dropProducer();
     this.spool.close();
+  }
+}
+
+/** `work`, or `fallback` after `ms`; the timer is cleared either way, so it never holds the process open. */
+async function raceTimeout<T>(work: Promise<T>, ms: number, fallback: T): Promise<T> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([work, sleep(ms, timer.signal).then(() => fallback)]);
+  } finally {
+    timer.abort();
   }
 }
 
