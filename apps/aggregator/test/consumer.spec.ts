@@ -1,8 +1,10 @@
 // The aggregator service against the real local Kafka and PostgreSQL: consumer group → store →
 // projections, with redeliveries, poison messages, gaps, and PostgreSQL going away mid-stream.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Producer } from 'kafkajs';
 import { batchHeaders, encodeBatch, type Event } from '@probefleet/events';
@@ -16,15 +18,16 @@ import { testStream } from './streams';
 const brokers = (process.env.KAFKA_BROKERS || `127.0.0.1:${process.env.KAFKA_PORT || 9092}`).split(',');
 const kafka = new Kafka({ clientId: 'consumer-spec', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000 });
 
+/** Polls until `done`; a probe that throws (e.g. while PostgreSQL restarts) counts as not yet. */
 async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, ms = 60000, everyMs = 200): Promise<T> {
   const end = Date.now() + ms;
-  let last: T = await probe();
-  while (!done(last)) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+  let last: T | Error = new Error('not probed yet');
+  for (;;) {
+    last = await probe().catch((e: Error) => e);
+    if (!(last instanceof Error) && done(last)) return last;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
     await new Promise((r) => setTimeout(r, everyMs));
-    last = await probe();
   }
-  return last;
 }
 
 describe('aggregator service (real Kafka, real PostgreSQL)', () => {
@@ -167,5 +170,24 @@ describe('aggregator service (real Kafka, real PostgreSQL)', () => {
       second.kill('SIGTERM');
       await new Promise((r) => second.once('exit', r));
     }
+  });
+
+  it('pauses while PostgreSQL restarts under load, then stores everything', async () => {
+    const s = testStream('epsilon');
+    const events = Array.from({ length: 3000 }, (_, i) => s.event('agent.heartbeat', { counters: { i } }));
+    const batches = Array.from({ length: 30 }, (_, i) => events.slice(i * 100, (i + 1) * 100));
+    const count = () => db.event.count({ where: { host: 'epsilon' } });
+    for (const b of batches.slice(0, 10)) await send(b);
+    await until('the first epsilon events', count, (n) => n > 0);
+
+    // The real server goes down and comes back while the rest of the stream is being published.
+    const cluster = readdirSync('/etc/postgresql')[0]!;
+    const restart = promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', cluster, 'main', 'restart'], { timeout: 60000 });
+    for (const b of batches.slice(10)) await send(b);
+    await restart;
+
+    await until('every epsilon event after the restart', count, (n) => n === 3000, 120000);
+    expect(await db.stream.findUnique({ where: { instance: s.instance } })).toMatchObject({ contiguousTo: 3000n, maxSeq: 3000n, events: 3000n });
+    expect(await db.streamGap.count({ where: { host: 'epsilon' } })).toBe(0);
   });
 });
