@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodeEvent, type Event } from '@probefleet/events';
-import { bootAndRun, BootResult, KERNEL_SERIES, KernelSeries, REPO_ROOT } from './lab';
+import { bootPerSeries, BootResult, KERNEL_SERIES, REPO_ROOT } from './lab';
 
 const BOOT_TIMEOUT_MS = 300_000;
 const PORTS = { v4: 41201, v6: 41202, refused4: 41203, refused6: 41204 };
@@ -45,21 +45,11 @@ cat $T/kprobe_events > /share/kprobe_events.bad-after
 ls $T/instances > /share/instances.bad-after
 `;
 
-const runs = new Map<KernelSeries, Promise<BootResult>>();
-function runFor(series: KernelSeries): Promise<BootResult> {
-  let p = runs.get(series);
-  if (!p) {
-    p = bootAndRun({
-      series,
-      guestScript: GUEST_SCRIPT,
-      files: { 'good.yaml': GOOD_CONFIG, 'bad.yaml': BAD_CONFIG, 'ports.json': JSON.stringify(PORTS) },
-      timeoutMs: BOOT_TIMEOUT_MS,
-    });
-    p.catch(() => undefined); // reported by the describe that awaits it
-    runs.set(series, p);
-  }
-  return p;
-}
+const runFor = bootPerSeries({
+  guestScript: GUEST_SCRIPT,
+  files: { 'good.yaml': GOOD_CONFIG, 'bad.yaml': BAD_CONFIG, 'ports.json': JSON.stringify(PORTS) },
+  timeoutMs: BOOT_TIMEOUT_MS,
+});
 
 function parseEvents(text: string): Event[] {
   return text.split('\n').filter((l) => l !== '').map((l) => {

@@ -4,7 +4,7 @@
 // KERNEL_LAB_FIXTURES=1 also saves the outputs under test/fixtures/kernels/<release>/.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bootAndRun, BootResult, KERNEL_SERIES, KernelSeries, REPO_ROOT } from './lab';
+import { bootPerSeries, BootResult, KERNEL_SERIES, KernelSeries, REPO_ROOT } from './lab';
 
 const BOOT_TIMEOUT_MS = 600_000;
 // KERNEL_LAB_SERIES=6.12 (comma-separated) restricts the run to some kernels.
@@ -96,21 +96,11 @@ const LOOPBACK6 = `{${[...Array(15).fill('0x0'), '0x1'].join(',')}}`;
 // TCP states (include/net/tcp_states.h)
 const ESTABLISHED = '1', SYN_SENT = '2', SYN_RECV = '3', CLOSE = '7';
 
-const runs = new Map<KernelSeries, Promise<BootResult>>();
-function runFor(series: KernelSeries): Promise<BootResult> {
-  let p = runs.get(series);
-  if (!p) {
-    p = bootAndRun({
-      series,
-      guestScript: GUEST_SCRIPT,
-      files: { 'probes.txt': PROBE_LINES.join('\n') + '\n', 'kprobe-lines.json': JSON.stringify({ group: GROUP, ports: PORTS }) },
-      timeoutMs: 300_000,
-    });
-    p.catch(() => undefined); // reported by the describe that awaits it
-    runs.set(series, p);
-  }
-  return p;
-}
+const runFor = bootPerSeries({
+  guestScript: GUEST_SCRIPT,
+  files: { 'probes.txt': PROBE_LINES.join('\n') + '\n', 'kprobe-lines.json': JSON.stringify({ group: GROUP, ports: PORTS }) },
+  timeoutMs: 300_000,
+});
 
 function saveFixtures(r: BootResult, results: GuestResults): void {
   const dir = path.join(REPO_ROOT, 'test', 'fixtures', 'kernels', r.kernelRelease);

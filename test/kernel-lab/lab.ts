@@ -188,3 +188,20 @@ export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
     },
   };
 }
+
+/**
+ * One boot per kernel for a whole spec file: the first call for a series boots it, later calls
+ * share the result, so several tests can read one guest run.
+ */
+export function bootPerSeries(opts: Omit<BootOptions, 'series'>): (series: KernelSeries) => Promise<BootResult> {
+  const runs = new Map<KernelSeries, Promise<BootResult>>();
+  return (series) => {
+    let p = runs.get(series);
+    if (!p) {
+      p = bootAndRun({ ...opts, series });
+      p.catch(() => undefined); // reported by the test that awaits it
+      runs.set(series, p);
+    }
+    return p;
+  };
+}
