@@ -22,8 +22,8 @@ interface Agent {
   exit: Promise<number | null>;
 }
 
-function startAgent(args: string[]): Agent {
-  const child = spawn(process.execPath, [AGENT, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+function startAgent(args: string[], env: NodeJS.ProcessEnv = {}): Agent {
+  const child = spawn(process.execPath, [AGENT, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const events: Event[] = [];
   const listeners = new Set<() => void>();
   let err = '';
@@ -144,11 +144,13 @@ describe('probefleet-agent run, tracepoint mode, real kernel', () => {
     const started = await agent.waitFor((e) => e.type === 'probe.armed', 15_000);
     agent.child.kill('SIGKILL');
     await agent.exit;
-    expect(ourInstances()).toEqual([`probefleet-${started.instance}`]);
+    // Named after its owner: `cleanup` (and the next start) know it is stale once that pid is gone.
+    const left = `probefleet-${agent.child.pid}-${started.instance}`;
+    expect(ourInstances()).toEqual([left]);
 
     const cleanup = spawnSync(process.execPath, [AGENT, 'cleanup'], { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
     expect(cleanup.status).toBe(0);
-    expect(JSON.parse(cleanup.stdout)).toEqual({ kprobes: [], instances: [`probefleet-${started.instance}`] });
+    expect(JSON.parse(cleanup.stdout)).toEqual({ kprobes: [], instances: [left] });
     expect(ourInstances()).toEqual([]);
 
     // A crashed run's leftovers are also removed by the next start.
@@ -159,6 +161,24 @@ describe('probefleet-agent run, tracepoint mode, real kernel', () => {
     const next = startAgent(['run', '--sink', 'stdout', '--duration', '1']);
     expect(await next.exit).toBe(0);
     expect(next.stderr()).toContain('removed leftovers of a previous run');
+    expect(ourInstances()).toEqual([]);
+  }, 60_000);
+
+  it("spares a live agent's instance: neither cleanup nor another agent's start removes it", async () => {
+    const live = startAgent(['run', '--sink', 'stdout', '--format', 'json', '--duration', '30']);
+    const started = await live.waitFor((e) => e.type === 'probe.armed', 15_000);
+    const mine = `probefleet-${live.child.pid}-${started.instance}`;
+
+    const cleanup = spawnSync(process.execPath, [AGENT, 'cleanup'], { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
+    expect(cleanup.status).toBe(0);
+    expect(JSON.parse(cleanup.stdout)).toEqual({ kprobes: [], instances: [] });
+    // (its own metrics port: the live one holds the default)
+    const other = startAgent(['run', '--sink', 'stdout', '--duration', '1'], { PROBEFLEET_METRICS_PORT: '0' });
+    expect(await other.exit).toBe(0);
+    expect(ourInstances()).toEqual([mine]);
+
+    live.child.kill('SIGTERM');
+    expect(await live.exit).toBe(0);
     expect(ourInstances()).toEqual([]);
   }, 60_000);
 

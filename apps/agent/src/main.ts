@@ -135,7 +135,7 @@ function kafkaSink(cfg: AgentConfig, metrics: AgentMetrics, log: Logger): Sink {
 
 program
   .command('cleanup')
-  .description("remove what a crashed agent left: our group's kprobes and instances/probefleet-*")
+  .description("remove what crashed agents left: our group's kprobes and the instances/probefleet-* of runs that are gone")
   .option('--config <file>', 'YAML config')
   .action(async (opts: { config?: string }) => {
     const cfg = config(opts);

@@ -17,7 +17,7 @@ import {
   type TracingInstance,
 } from '@probefleet/tracefs';
 import type { Event, EventData, EventType } from '@probefleet/events';
-import { removeLeftovers } from './cleanup';
+import { instanceDirId, removeLeftovers } from './cleanup';
 import { WallClock } from './clock';
 import { CommResolver } from './comm';
 import type { AgentConfig } from './config';
@@ -95,7 +95,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   try {
-    const main = (inst = await tracefs.createInstance(instanceId));
+    const main = (inst = await tracefs.createInstance(instanceDirId(instanceId)));
     await main.setClock(CLOCK);
     // A small buffer overruns sooner under load or backpressure (tests use it to force agent.loss).
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);

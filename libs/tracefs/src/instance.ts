@@ -211,15 +211,21 @@ export class Tracefs {
   }
 
   /**
-   * Removes our group's probes and the probefleet-* instances `stale` selects (default: all;
-   * a host running several agents should pass a predicate that spares live ones).
+   * Removes the probefleet-* instances `stale` selects (default: all) and, when no instance is left
+   * that may still use them, our group's probes (a live run's enabled probe cannot be removed anyway).
+   * Returns what it removed.
    */
-  async cleanLeftovers(group: string, stale: (instance: string) => boolean = () => true): Promise<void> {
+  async cleanLeftovers(
+    group: string,
+    stale: (instance: string) => boolean = () => true,
+  ): Promise<{ kprobes: KprobeDefinition[]; instances: string[] }> {
     const left = await this.listLeftovers(group);
-    for (const name of left.instances) {
-      if (stale(name)) await new TracingInstance(this, name).remove();
-    }
-    for (const k of left.kprobes) await this.removeKprobe(k.group, k.event);
+    const instances = left.instances.filter(stale);
+    for (const name of instances) await new TracingInstance(this, name).remove();
+    const spared = left.instances.length - instances.length;
+    const kprobes = spared === 0 ? left.kprobes : [];
+    for (const k of kprobes) await this.removeKprobe(k.group, k.event);
+    return { kprobes, instances };
   }
 }
 
