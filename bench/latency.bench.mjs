@@ -1,0 +1,215 @@
+// Kernel-to-API latency: how long after the kernel changed a TCP state does the transition show in
+// GET /api/v1/transitions, with the whole pipeline real on this host — the built agent (tracepoint
+// mode here), Kafka, the built aggregator, PostgreSQL — under a background load of loopback
+// connections (one connection ≈ 10 transitions ≈ 10 events).
+// A sample is a marker connection to a port of its own: the poller asks the API for that port's
+// transitions; latency = when the client's SYN_SENT→ESTABLISHED row first came back − the kernel time
+// the agent stamped on it. The poll interval bounds the resolution. The event store's own view
+// (ingested_at − time, over every event of the window) is reported beside it.
+// Needs root, the build and the local stack (`npm run stack:up`).
+//   node bench/latency.bench.mjs → bench/results/latency.json
+// Knobs: BENCH_LATENCY_RATE (1000 background connections/s ≈ 10k events/s), BENCH_LATENCY_SECONDS (30),
+//        BENCH_LATENCY_WARMUP_S (5), BENCH_LATENCY_MARKERS (50 marker connections/s), BENCH_LATENCY_POLL_MS (25).
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  brokers, codeVersion, connectDb, createBenchDb, freePort, log, machine, main, onCleanup, percentile, postgresVersion,
+  preflight, require, root, round, sleep, startAggregator, writeResult } from './lib/stack.mjs';
+
+const { Kafka, logLevel } = require('kafkajs');
+
+const RATE = Number(process.env.BENCH_LATENCY_RATE || 1000);
+const SECONDS = Number(process.env.BENCH_LATENCY_SECONDS || 30);
+const WARMUP_S = Number(process.env.BENCH_LATENCY_WARMUP_S || 5);
+const MARKERS = Number(process.env.BENCH_LATENCY_MARKERS || 50);
+const POLL_MS = Number(process.env.BENCH_LATENCY_POLL_MS || 25);
+const DRAIN_S = 60;
+const TARGET = { p99Ms: 2000, eventsPerSecond: 10_000 };
+const PARTITIONS = 6;
+
+// The background load in its own process, paced: connection k starts no earlier than start + k/rate.
+const loadSrc = `
+const net = require('node:net');
+const [seconds, parallel, rate] = process.argv.slice(1).map(Number);
+const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1', async () => {
+  const port = server.address().port;
+  const start = Date.now();
+  const end = start + seconds * 1000;
+  let n = 0;
+  let scheduled = 0;
+  const pace = async () => { const at = start + (scheduled++ * 1000) / rate; if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now())); };
+  const one = () => new Promise((res) => { const c = net.connect(port, '127.0.0.1'); c.on('error', res); c.resume(); c.on('close', res); });
+  await Promise.all(Array.from({ length: parallel }, async () => { while (Date.now() < end) { await pace(); if (Date.now() >= end) break; await one(); n++; } }));
+  process.stdout.write(JSON.stringify({ connections: n, seconds: (Date.now() - start) / 1000 }));
+  server.close();
+});`;
+
+/** One marker connection: resolves with the client's port once the connection is established. */
+const markerConnect = (port) =>
+  new Promise((resolve, reject) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => {
+      const sport = c.localPort;
+      c.end();
+      c.resume();
+      resolve(sport);
+    });
+    c.once('error', reject);
+  });
+
+async function startAgent(topic) {
+  const work = mkdtempSync(join(tmpdir(), 'bench-latency-'));
+  onCleanup(() => rmSync(work, { recursive: true, force: true }));
+  const config = join(work, 'agent.yaml');
+  writeFileSync(config, JSON.stringify({ sink: 'kafka', kafka: { brokers, topic }, spool: { dir: join(work, 'spool') }, metrics: { port: 0 }, heartbeatIntervalS: 5 }));
+  const child = spawn(process.execPath, [join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr = (stderr + d).slice(-20000)));
+  const exited = new Promise((r) => child.once('exit', r));
+  onCleanup(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(15000).then(() => child.kill('SIGKILL'))]);
+  });
+  for (let i = 0; !stderr.includes('"agent started"'); i++) {
+    if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode}):\n${stderr}`);
+    if (i > 300) throw new Error(`agent did not start within 30 s:\n${stderr}`);
+    await sleep(100);
+  }
+  const started = stderr.split('\n').filter((l) => l.includes('"agent started"')).map((l) => JSON.parse(l))[0];
+  return { instance: started.instance, mode: started.mode };
+}
+
+/**
+ * Polls the API for the marker port's transitions at or after the oldest pending marker, and
+ * records, per marker (client port), when its SYN_SENT→ESTABLISHED row was first seen.
+ */
+function startPoller(api, port, pending, samples) {
+  let stop = false;
+  let polls = 0;
+  const seen = new Set();
+  const loop = (async () => {
+    while (!stop) {
+      const oldest = Math.min(...[...pending.values()].map((m) => m.at));
+      if (Number.isFinite(oldest)) {
+        const from = new Date(oldest - 2000).toISOString();
+        let cursor;
+        do {
+          const q = new URLSearchParams({ port: String(port), from, order: 'asc', limit: '1000', newState: 'TCP_ESTABLISHED', ...(cursor ? { cursor } : {}) });
+          const res = await fetch(`${api}/api/v1/transitions?${q}`);
+          if (!res.ok) throw new Error(`GET /api/v1/transitions: ${res.status} ${await res.text()}`);
+          const now = Date.now();
+          const page = await res.json();
+          polls++;
+          for (const t of page.items) {
+            if (seen.has(t.id) || t.dport !== port || t.oldState !== 'TCP_SYN_SENT') continue;
+            seen.add(t.id);
+            const m = pending.get(t.sport);
+            if (m === undefined) continue;
+            pending.delete(t.sport);
+            if (m.measured) samples.push(now - Date.parse(t.time));
+          }
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor !== undefined && !stop);
+      }
+      await sleep(POLL_MS);
+    }
+  })();
+  return { polls: () => polls, stop: async () => { stop = true; await loop; } };
+}
+
+await main(async () => {
+  await preflight();
+  const db = await createBenchDb('latency');
+  const pg = await connectDb(db);
+  const topic = `bench-latency-${randomUUID().slice(0, 8)}`;
+  const admin = new Kafka({ clientId: 'bench-latency', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  onCleanup(async () => {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  const aggregator = await startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic, KAFKA_GROUP_ID: `bench-latency-${randomUUID().slice(0, 8)}`, KAFKA_CREATE_TOPIC: 'false' });
+  const agent = await startAgent(topic);
+  log(`agent ${agent.instance} (${agent.mode} mode) → ${topic} → aggregator ${aggregator.url}`);
+
+  const markerServer = createServer((c) => { c.resume(); c.on('end', () => c.end()); c.on('error', () => undefined); });
+  await new Promise((r) => markerServer.listen(0, '127.0.0.1', r));
+  onCleanup(() => new Promise((r) => markerServer.close(r)));
+  const markerPort = markerServer.address().port;
+
+  const pending = new Map(); // client port → { at, measured }
+  const samples = [];
+  const poller = startPoller(aggregator.url, markerPort, pending, samples);
+
+  log(`load: ${RATE} connections/s for ${WARMUP_S + SECONDS} s (the first ${WARMUP_S} s unmeasured), markers ${MARKERS}/s on port ${markerPort}`);
+  const load = spawn(process.execPath, ['-e', loadSrc, String(WARMUP_S + SECONDS), '64', String(RATE)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let loadOut = '';
+  load.stdout.setEncoding('utf8').on('data', (d) => (loadOut += d));
+  const loadDone = new Promise((r) => load.on('close', r));
+  onCleanup(() => load.kill());
+
+  const t0 = Date.now();
+  const measureFrom = t0 + WARMUP_S * 1000;
+  const end = measureFrom + SECONDS * 1000;
+  let markers = 0;
+  for (let k = 0; Date.now() < end; k++) {
+    const at = t0 + (k * 1000) / MARKERS;
+    if (at > Date.now()) await sleep(at - Date.now());
+    const sentAt = Date.now();
+    const sport = await markerConnect(markerPort);
+    const measured = sentAt >= measureFrom;
+    if (measured) markers++;
+    pending.set(sport, { at: sentAt, measured });
+  }
+  await loadDone;
+  const loadResult = JSON.parse(loadOut);
+  log(`load done (${loadResult.connections} connections); waiting for ${pending.size} markers still in flight`);
+  for (let i = 0; pending.size > 0 && i < DRAIN_S * 10; i++) await sleep(100);
+  await poller.stop();
+  if (pending.size > 0) throw new Error(`${pending.size} marker transitions never came back from the API within ${DRAIN_S} s`);
+
+  // The store's view over every event the agent stamped inside the measured window.
+  const window = [new Date(measureFrom).toISOString(), new Date(end).toISOString()];
+  const { rows: [store] } = await pg.query(
+    `SELECT count(*)::int AS events,
+            percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM ingested_at - time) * 1000) AS ms,
+            max(extract(epoch FROM ingested_at - time) * 1000) AS max_ms
+       FROM events WHERE instance = $1 AND time >= $2 AND time < $3`,
+    [agent.instance, ...window]);
+  const eventsPerSecond = store.events / SECONDS;
+  const { rows: [stream] } = await pg.query(
+    `SELECT count(*)::int AS events, max(seq)::int AS max_seq,
+            count(*) FILTER (WHERE type = 'agent.loss')::int AS losses FROM events WHERE instance = $1`, [agent.instance]);
+
+  samples.sort((a, b) => a - b);
+  const p50 = percentile(samples, 50);
+  const p99 = percentile(samples, 99);
+  const result = {
+    name: 'latency',
+    mode: agent.mode,
+    seconds: SECONDS,
+    warmupSeconds: WARMUP_S,
+    backgroundConnectionsPerSecond: round(loadResult.connections / loadResult.seconds),
+    eventsPerSecond: Math.round(eventsPerSecond),
+    markersPerSecond: MARKERS,
+    pollIntervalMs: POLL_MS,
+    kernelToApiMs: { samples: samples.length, p50: round(p50), p90: round(percentile(samples, 90)), p99: round(p99), max: round(samples.at(-1)) },
+    kernelToStoreMs: { events: store.events, p50: round(store.ms[0]), p99: round(store.ms[1]), max: round(store.max_ms), note: 'ingested_at (the storing transaction\'s start) − kernel time, every event of the window' },
+    stream: { events: stream.events, maxSeq: stream.max_seq, complete: stream.events === stream.max_seq, agentLossEvents: stream.losses },
+    apiPolls: poller.polls(),
+    target: { ...TARGET, met: p99 < TARGET.p99Ms && eventsPerSecond >= TARGET.eventsPerSecond },
+    code: codeVersion(),
+    machine: { ...machine(), postgres: await postgresVersion() },
+    date: new Date().toISOString(),
+  };
+  if (markers !== samples.length) throw new Error(`measured ${markers} markers but got ${samples.length} samples`);
+  writeResult('latency.json', result);
+  console.log(JSON.stringify(result, null, 2));
+});
