@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `probefleet` command line: one file per command under commands/, wired here.
 import { Command } from 'commander';
+import { exportCommand } from './commands/export';
 import { migrateCommand } from './commands/migrate';
 import { rebuildCommand } from './commands/rebuild';
 import { replayCommand } from './commands/replay';
@@ -9,6 +10,7 @@ import { serveCommand } from './commands/serve';
 const program = new Command('probefleet')
   .description('probefleet aggregator: event store, projections and replay')
   .addCommand(replayCommand())
+  .addCommand(exportCommand())
   .addCommand(migrateCommand())
   .addCommand(rebuildCommand())
   .addCommand(serveCommand());

@@ -1,6 +1,8 @@
 // `probefleet replay FILE.ndjson`: folds an event file through the kprobe model (libs/kprobe-model)
 // and prints the final state. Exit 0: state on stdout; 1: an invariant violation; 2: a line that is
-// not a valid event, or an unreadable file.
+// not a valid event, or an unreadable file. FILE may hold any number of hosts and streams, interleaved
+// (a whole `probefleet export`): the model keeps its state per host and its seq checks per stream.
+// FILE `-` reads stdin (`probefleet export | probefleet replay -`).
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
@@ -15,11 +17,11 @@ export interface Output {
   err(text: string): void;
 }
 
-/** Replays `file`, writing the state or the first failure to `output`; resolves to the exit code. */
-export async function runReplay(file: string, output: Output): Promise<number> {
+/** Replays `file` (`-`: `stdin`), writing the state or the first failure to `output`; resolves to the exit code. */
+export async function runReplay(file: string, output: Output, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
   const run = createReplay();
   try {
-    const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+    const lines = createInterface({ input: file === '-' ? stdin : createReadStream(file), crlfDelay: Infinity });
     for await (const line of lines) {
       if (run.feed(line) !== undefined) {
         lines.close();
@@ -46,7 +48,7 @@ export async function runReplay(file: string, output: Output): Promise<number> {
 export function replayCommand(): Command {
   return new Command('replay')
     .description('fold an NDJSON event file through the kprobe model and print the final state')
-    .argument('<file>', 'NDJSON file, one event per line')
+    .argument('<file>', 'NDJSON file, one event per line (any hosts and streams); - for stdin')
     .action(async (file: string) => {
       process.exitCode = await runReplay(file, {
         out: (text) => process.stdout.write(`${text}\n`),
