@@ -4,9 +4,10 @@
 // socket, and out of /api/v1/connections as one closed lifetime per socket.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { AGENT, brokers, freshTopic, ourInstances, startKafkaAgent, tempDir, type KafkaAgent } from '../support/agent-kafka';
+import { AGENT, brokers, freshTopic, startKafkaAgent, tempDir, type KafkaAgent } from '../support/agent-kafka';
 import { AGGREGATOR, createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from '../support/aggregator';
-import { ACCEPTED, REFUSED, echoThenCloseServer, exchangeOnce, freePort, refusedConnect } from '../support/loopback';
+import { REFUSED, echoThenCloseServer, exchangeOnce, freePort, refusedConnect } from '../support/loopback';
+import { expectedAccepted, short, socketOf, tracingInstancesOf, transitionsBySocket, type AgentItem, type Connection, type Transition } from '../support/pipeline';
 import { kafkaClient } from '../support/stack';
 
 jest.setTimeout(30_000);
@@ -14,57 +15,6 @@ jest.setTimeout(30_000);
 const N = 5; // accepted connections per family
 const M = 3; // refused connects per family
 const HOST = os.hostname();
-
-interface Transition { id: string; instance: string; skaddr: string; family: string; saddr: string; daddr: string; sport: number; dport: number; oldState: string; newState: string; msInOldState: number | null }
-interface Connection { skaddr: string; family: string; sport: number; dport: number; closedAt: string | null; durationMs: number | null; lastState: string; states: { state: string; ms: number | null }[] }
-interface AgentItem { host: string; instance: string; mode: string | null; startedAt: string | null; stoppedAt: string | null }
-
-const short = (s: string) => s.replace('TCP_', '');
-/**
- * Who a socket of `port`'s workload is, from its ends: the client's ephemeral port, the accepted
- * child's peer port, or the listener (no peer).
- */
-const socketOf = (port: number, x: { sport: number; dport: number }) =>
-  x.dport === port ? `client:${x.sport}` : x.dport === 0 ? 'listener' : `child:${x.dport}`;
-
-/**
- * The transitions of `port` (oldest first) per socket. The kernel reuses a freed socket's memory,
- * so a socket is an skaddr from its first transition to its CLOSE; each must show one pair of ends
- * (a connecting client's sport is still 0 at SYN_SENT), and no two may show the same: one skaddr
- * per socket.
- */
-function transitionsBySocket(items: Transition[], port: number) {
-  const lifetimes: { skaddr: string; ends: Set<string>; first: Transition; seq: string[] }[] = [];
-  const open = new Map<string, (typeof lifetimes)[number]>();
-  for (const t of items) {
-    let l = open.get(t.skaddr);
-    if (l === undefined) open.set(t.skaddr, (l = { skaddr: t.skaddr, ends: new Set(), first: t, seq: [] }));
-    if (l.seq.length === 0) lifetimes.push(l);
-    l.seq.push(`${short(t.oldState)}->${short(t.newState)}`);
-    if (t.sport !== 0) l.ends.add(socketOf(port, t));
-    if (t.newState === 'TCP_CLOSE') open.delete(t.skaddr);
-  }
-  const seqs: Record<string, string[]> = {};
-  const skaddr: Record<string, string> = {};
-  for (const l of lifetimes) {
-    if (l.ends.size !== 1) throw new Error(`port ${port}: skaddr ${l.skaddr} from ${l.first.id} shows ends ${[...l.ends].join(' ') || 'none'}`);
-    const s = [...l.ends][0] as string;
-    if (seqs[s] !== undefined) throw new Error(`port ${port}: ${s} has two skaddrs: ${skaddr[s]} ${l.skaddr}`);
-    seqs[s] = l.seq;
-    skaddr[s] = l.skaddr;
-  }
-  return { seqs, skaddr };
-}
-
-/** Per socket, the transitions an accepted-connection port must show: N clients, N children, one listener. */
-function expectedAccepted(seqs: Record<string, string[]>): Record<string, string[]> {
-  const out: Record<string, string[]> = { listener: ACCEPTED.listener };
-  for (const s of Object.keys(seqs)) {
-    if (s.startsWith('client:')) out[s] = ACCEPTED.client;
-    if (s.startsWith('child:')) out[s] = ACCEPTED.child;
-  }
-  return out;
-}
 
 let topic: string | undefined;
 let db: TempDatabase | undefined;
@@ -195,6 +145,6 @@ describe('agent → Kafka → aggregator → query API, real kernel', () => {
     // Nothing for the workload's ports arrived after the checks above.
     const after = await Promise.all([accepted4, accepted6, refused4, refused6].map(async (p) => (await agg.all<Transition>(`/api/v1/transitions?port=${p}&limit=500`)).length));
     expect(after).toEqual([2 + 10 * N, 2 + 10 * N, 2 * M, 2 * M]);
-    expect(ourInstances()).toEqual([]);
+    expect(tracingInstancesOf([instance])).toEqual([]);
   });
 });

@@ -45,6 +45,9 @@ export async function createMigratedDatabase(): Promise<TempDatabase> {
 export interface Aggregator {
   child: ChildProcess;
   url: string;
+  groupId: string;
+  /** Resolves with the exit code when the process has exited (null after a signal). */
+  exit: Promise<number | null>;
   output: () => string;
   /** GET `path` (with query); throws on a non-2xx answer, naming it. */
   get: <T = Record<string, unknown>>(pathAndQuery: string) => Promise<T>;
@@ -54,21 +57,26 @@ export interface Aggregator {
   stop: (ms: number) => Promise<number | null>;
 }
 
-/** `probefleet serve` on a port picked here (the service does not print the one PORT=0 gets). */
-export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: string }): Promise<Aggregator> {
+/**
+ * `probefleet serve` on a port picked here (the service does not print the one PORT=0 gets); `env`
+ * adds to or overrides the defaults below (not HOST and PORT).
+ */
+export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: string; [name: string]: string | undefined }): Promise<Aggregator> {
   const port = await freePort();
+  // A group of its own unless the caller names one (a second member, or a successor of a killed one).
+  const groupId = env.KAFKA_GROUP_ID ?? `probefleet-e2e-${randomUUID().slice(0, 8)}`;
   const child = spawn(process.execPath, [AGGREGATOR, 'serve'], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
-      ...env,
       KAFKA_BROKERS: kafkaBrokers().join(','),
-      KAFKA_GROUP_ID: `probefleet-e2e-${randomUUID().slice(0, 8)}`,
       KAFKA_CREATE_TOPIC: 'false',
+      LOG_LEVEL: 'warn',
+      ...env,
+      KAFKA_GROUP_ID: groupId,
       HOST: '127.0.0.1',
       PORT: String(port),
-      LOG_LEVEL: 'warn',
     },
   });
   let out = '';
@@ -101,7 +109,7 @@ export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: 
       clearTimeout(timer);
     }
   };
-  return { child, url, output: () => out, get, all, stop };
+  return { child, url, groupId, exit, output: () => out, get, all, stop };
 }
 
 /** Polls `probe` until it returns a value other than undefined; throws `what` after `ms`. */
