@@ -13,7 +13,7 @@ import { Client } from 'pg';
 import { brokers, freshTopic, REPO, sleep, startKafkaAgent, tempDir, type KafkaAgent } from './agent-kafka';
 import { createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from './aggregator';
 import { ACCEPTED, REFUSED, echoThenCloseServer, freePort, refusedConnect, type EchoServer } from './loopback';
-import { edge, socketOf, tracingInstancesOf, transitionsBySocket, type Connection, type GapItem, type Transition } from './pipeline';
+import { edge, endsOf, socketOf, tracingInstancesOf, transitionsBySocket, type Connection, type GapItem, type Transition } from './pipeline';
 import { checkPostgres, kafkaClient } from './stack';
 
 export const HOST = os.hostname();
@@ -440,6 +440,10 @@ export async function workloadView(rig: Rig, partial = false): Promise<WorkloadV
           // whoever had the port before may still have changed state then. Ours start at the listener.
           const birth = items.findIndex((t) => t.sport === port && t.dport === 0 && edge(t) === 'CLOSE->LISTEN');
           if (birth > 0) items = items.slice(birth);
+        } else {
+          // Nobody listens on a refused port, so another process's connect may take it as its own
+          // ephemeral port meanwhile: only connects *to* the port are the workload's.
+          items = items.filter((t) => t.dport === port);
         }
         const wrong = items.filter((t) => t.family !== family || !rig.instances.includes(t.instance));
         if (wrong.length > 0) throw new Error(`port ${port}: transitions of another family or stream: ${JSON.stringify(wrong.slice(0, 3))}`);
@@ -461,9 +465,10 @@ export function expectWorkloadExact(view: WorkloadView, attempts: Attempt[], ins
     const mine = attempts.filter((a) => a.port === port);
     const seen = Object.keys(sockets.seqs).sort();
     if (kind === 'accepted') {
+      // By ends: a reused client port shows up once per connection that used it.
       const want = ['listener', ...mine.flatMap((a) => [`client:${a.sport}`, `child:${a.sport}`])].sort();
-      if (lossBudget === 0) expect({ port, sockets: seen }).toEqual({ port, sockets: want });
-      else expect(seen.filter((s) => !want.includes(s))).toEqual([]);
+      if (lossBudget === 0) expect({ port, sockets: seen.map(endsOf).sort() }).toEqual({ port, sockets: want });
+      else expect(seen.map(endsOf).filter((s) => !want.includes(s))).toEqual([]);
     } else {
       if (lossBudget === 0) expect({ port, sockets: seen.length }).toEqual({ port, sockets: mine.length });
       else expect(seen.length).toBeLessThanOrEqual(mine.length);
@@ -482,14 +487,19 @@ export function expectWorkloadExact(view: WorkloadView, attempts: Attempt[], ins
 
 /**
  * One closed lifetime per socket in /api/v1/connections (no lifetime stored twice), the states
- * those transitions visited.
+ * those transitions visited, on the socket's skaddr.
  */
 export async function expectConnections(rig: Rig, view: WorkloadView): Promise<void> {
   for (const { port, sockets } of view.ports) {
-    const conns = await rig.aggregator.all<Connection>(`/api/v1/connections?port=${port}&limit=500`);
-    expect({ port, sockets: conns.map((c) => socketOf(port, c)).sort() }).toEqual({ port, sockets: Object.keys(sockets.seqs).sort() });
+    const conns = await rig.aggregator.all<Connection>(`/api/v1/connections?port=${port}&limit=500&order=asc`);
+    expect({ port, sockets: conns.map((c) => socketOf(port, c)).sort() }).toEqual({ port, sockets: Object.keys(sockets.seqs).map(endsOf).sort() });
+    // A reused client port: its lifetimes in the order they were opened (ends, then #2, #3...).
+    const taken = new Set<string>();
     for (const c of conns) {
-      const s = socketOf(port, c);
+      const ends = socketOf(port, c);
+      let s = ends;
+      for (let n = 2; taken.has(s); n++) s = `${ends}#${n}`;
+      taken.add(s);
       const seq = sockets.seqs[s] as string[];
       const visited = [(seq[0] as string).split('->')[0], ...seq.map((t) => t.split('->')[1])];
       expect({ port, socket: s, skaddr: c.skaddr, lastState: c.lastState, closed: c.closedAt !== null, states: c.states.map((v) => v.state.replace('TCP_', '')) }).toEqual({
@@ -558,19 +568,33 @@ export function expectWorkloadCut(view: WorkloadView, attempts: Attempt[], insta
       expect({ port, lifetime: items.map((t) => [edge(t), t.instance === killed]) }).toEqual({ port, lifetime: [['CLOSE->SYN_SENT', true]] });
       cut++;
     }
-    const wholeFrom = (s: string, instance: string) => {
-      const f = from.get(s);
+    // An attempt's socket with these ends: the lifetime born nearest to it (a reused client port
+    // belongs to connections seconds apart).
+    const socketNear = (ends: string, a: Attempt): string | undefined => {
+      const mid = (a.startedAt + a.endedAt) / 2;
+      const dist = (k: string) => Math.abs(Date.parse((sockets.bySocket[k] as Transition[])[0]!.time) - mid);
+      return Object.keys(sockets.bySocket).filter((k) => endsOf(k) === ends).sort((x, y) => dist(x) - dist(y))[0];
+    };
+    const wholeFrom = (ends: string, a: Attempt, instance: string) => {
+      const s = socketNear(ends, a);
+      const f = s === undefined ? undefined : from.get(s);
       if (f?.complete && f.instances.length === 1 && f.instances[0] === instance) return true;
-      missingFromWhole += f ? kernelEdges(kind, s).length - f.edges.length : kernelEdges(kind, s).length;
+      missingFromWhole += f ? kernelEdges(kind, ends).length - f.edges.length : kernelEdges(kind, ends).length;
       return false;
     };
     if (kind === 'accepted') {
       const sports = new Set(mine.map((a) => a.sport));
-      unseen += mine.flatMap((a) => [`client:${a.sport}`, `child:${a.sport}`]).filter((s) => !from.has(s)).length;
-      expect({ port, strangers: [...from.keys()].filter((s) => s !== 'listener' && !sports.has(Number(s.split(':')[1]))) }).toEqual({ port, strangers: [] });
+      const seenEnds = [...from.keys()].map(endsOf);
+      const wanted = mine.flatMap((a) => [`client:${a.sport}`, `child:${a.sport}`]);
+      for (const e of new Set(wanted)) {
+        const n = seenEnds.filter((x) => x === e).length;
+        expect({ port, socket: e, atMostOnePerAttempt: n <= wanted.filter((x) => x === e).length }).toEqual({ port, socket: e, atMostOnePerAttempt: true });
+        unseen += wanted.filter((x) => x === e).length - n;
+      }
+      expect({ port, strangers: seenEnds.filter((s) => s !== 'listener' && !sports.has(Number(s.split(':')[1]))) }).toEqual({ port, strangers: [] });
       expect({ port, listener: from.get('listener') }).toEqual({ port, listener: { edges: ACCEPTED.listener, instances: [killed, successor], complete: true } });
       const notWhole = (list: Attempt[], instance: string) =>
-        list.flatMap((a) => [`client:${a.sport}`, `child:${a.sport}`]).filter((s) => !wholeFrom(s, instance));
+        list.flatMap((a) => [`client:${a.sport}`, `child:${a.sport}`].filter((e) => !wholeFrom(e, a, instance)));
       if (lossBudget === 0) {
         expect({ port, beforeKillNotWhole: notWhole(before, killed) }).toEqual({ port, beforeKillNotWhole: [] });
         expect({ port, afterRestartNotWhole: notWhole(after, successor) }).toEqual({ port, afterRestartNotWhole: [] });

@@ -48,11 +48,13 @@ export interface SocketTransitions {
 /**
  * The transitions of `port` (oldest first) per socket. The kernel reuses a freed socket's memory,
  * so a socket is an skaddr from its first transition to its CLOSE; each must show one pair of ends
- * (a connecting client's sport is still 0 at SYN_SENT), and no two may show the same: one skaddr
- * per socket.
+ * (a connecting client's sport is still 0 at SYN_SENT). The kernel may also give a later connect
+ * the ephemeral port of one that is closed, so two sockets may show the same ends: the later one
+ * is `client:<port>#2` (#3...), and must be a whole lifetime of its own — born after the earlier
+ * one's CLOSE, on any skaddr. Anything else with the ends of another socket is an error.
  *
  * `partial`: transitions may be missing (a stream cut by kill -9), so a lifetime also ends where a
- * new socket is born on the same skaddr or the ends change, instead of that being an error.
+ * new socket is born on the same skaddr or the ends change, and ends may repeat freely.
  */
 export function transitionsBySocket(items: Transition[], port: number, opts: { partial?: boolean } = {}): SocketTransitions {
   interface Lifetime { skaddr: string; ends: Set<string>; first: Transition; items: Transition[] }
@@ -72,16 +74,21 @@ export function transitionsBySocket(items: Transition[], port: number, opts: { p
     if (t.newState === 'TCP_CLOSE') open.delete(t.skaddr);
   }
   const out: SocketTransitions = { bySocket: {}, seqs: {}, skaddr: {}, unattributed: [] };
+  const show = (ts: Transition[]) => ts.map((t) => `${t.instance.slice(0, 8)}/${t.seq} ${t.time} ${edge(t)}`).join(', ');
   for (const l of lifetimes) {
     if (l.ends.size === 0 && opts.partial) {
       out.unattributed.push(l.items);
       continue;
     }
     if (l.ends.size !== 1) throw new Error(`port ${port}: skaddr ${l.skaddr} from ${l.first.id} shows ends ${[...l.ends].join(' ') || 'none'}`);
-    const s = [...l.ends][0] as string;
-    if (out.seqs[s] !== undefined) {
-      const show = (ts: Transition[]) => ts.map((t) => `${t.instance.slice(0, 8)}/${t.seq} ${t.time} ${edge(t)}`).join(', ');
-      throw new Error(`port ${port}: ${s} has two skaddrs: ${out.skaddr[s]} [${show(out.bySocket[s] as Transition[])}] and ${l.skaddr} [${show(l.items)}]`);
+    const ends = [...l.ends][0] as string;
+    let s = ends;
+    for (let n = 2; out.seqs[s] !== undefined; n++) {
+      const prev = out.bySocket[s] as Transition[];
+      const closed = prev[prev.length - 1]?.newState === 'TCP_CLOSE';
+      const after = l.first.time > (prev[prev.length - 1] as Transition).time; // RFC 3339 UTC, fixed width
+      if (!opts.partial && !(closed && after && isBirth(l.first))) throw new Error(`port ${port}: ${ends} has two skaddrs: ${out.skaddr[s]} [${show(prev)}] and ${l.skaddr} [${show(l.items)}]`);
+      s = `${ends}#${n}`;
     }
     out.bySocket[s] = l.items;
     out.seqs[s] = l.items.map(edge);
@@ -89,6 +96,9 @@ export function transitionsBySocket(items: Transition[], port: number, opts: { p
   }
   return out;
 }
+
+/** A socket's ends without the #n of a reused port. */
+export const endsOf = (socket: string): string => socket.split('#')[0] as string;
 
 /** Per socket, the transitions an accepted-connection port must show: one listener, and each client and child seen. */
 export function expectedAccepted(seqs: Record<string, string[]>): Record<string, string[]> {
