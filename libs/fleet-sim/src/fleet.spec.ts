@@ -1,0 +1,205 @@
+import { isDeepStrictEqual } from 'node:util';
+import fc from 'fast-check';
+import { decodeEvent, encodeEvent, scanHit, TcpArgsSchema, type Event } from '@probefleet/events';
+import { replay } from '@probefleet/kprobe-model';
+import { Fleet, generateFleet, TCP_KPROBE_DEFINITION, type FleetOptions } from './fleet';
+import { KERNELS } from './hosts';
+import { checkTcpPaths } from './tcp';
+
+const START = '2026-11-25T10:00:00.000000000Z';
+const base: FleetOptions = { seed: 1, agents: 12, eventsPerSecond: 2000, start: START };
+/** Agents restart, hosts reboot and crash within seconds: every lifecycle path in a short run. */
+const eventful: FleetOptions = { ...base, eventsPerSecond: 100, restartMeanS: 20, rebootMeanS: 40, crashShare: 0.4, lossMeanS: 2, missedMeanS: 2, heartbeatIntervalS: 1 };
+
+const streamKey = (e: Event) => `${e.host}/${e.instance}`;
+
+function byStream(events: readonly Event[]): Map<string, Event[]> {
+  const m = new Map<string, Event[]>();
+  for (const e of events) {
+    const list = m.get(streamKey(e)) ?? [];
+    list.push(e);
+    m.set(streamKey(e), list);
+  }
+  return m;
+}
+
+/** The failures of the issue's contract: replay through the model, seq 1..n per stream, valid TCP paths. */
+function contractProblems(events: readonly Event[]): string[] {
+  const problems: string[] = [];
+  const outcome = replay(events.map(encodeEvent));
+  if (!outcome.ok) problems.push(`replay: line ${outcome.line}: ${outcome.kind === 'violation' ? outcome.reason : outcome.failure.reason}`);
+  for (const [key, stream] of byStream(events)) {
+    stream.forEach((e, i) => {
+      if (e.seq !== i + 1) problems.push(`${key}: event ${i} has seq ${e.seq}`);
+    });
+  }
+  return [...problems, ...checkTcpPaths(events)];
+}
+
+describe('Fleet', () => {
+  const events = generateFleet(eventful, 20000);
+
+  it('is deterministic for a seed, and the seed matters', () => {
+    expect(generateFleet(eventful, 20000)).toEqual(events);
+    expect(generateFleet({ ...eventful, seed: 2 }, 2000)).not.toEqual(events.slice(0, 2000));
+  });
+
+  it('replays through the kprobe model without a violation; every stream is seq 1..n; every TCP path is valid', () => {
+    expect(contractProblems(events)).toEqual([]);
+  });
+
+  it('exercises restarts, reboots, crashes, losses, misses and heartbeats', () => {
+    const fleet = new Fleet(eventful);
+    for (let i = 0; i < 20000; i++) fleet.next();
+    fleet.finish();
+    const s = fleet.stats();
+    expect(s.restarts).toBeGreaterThan(0);
+    expect(s.reboots).toBeGreaterThan(s.crashes);
+    expect(s.crashes).toBeGreaterThan(0);
+    expect(s.streams).toBeGreaterThan(eventful.agents);
+    for (const type of ['agent.heartbeat', 'agent.loss', 'probe.missed', 'agent.stopped']) expect(s.byType[type]).toBeGreaterThan(0);
+    expect(s.agentsRunning).toBe(0);
+    expect(s.events).toBe(events.length);
+  });
+
+  it('spells every event as the agent does: valid, in encodeEvent key order, hits on the replay fast path', () => {
+    const problems: string[] = [];
+    const envelopeKeys = 'v,type,host,bootId,instance,seq,time,monoNs,data';
+    for (const e of events) {
+      const line = encodeEvent(e);
+      const decoded = decodeEvent(line);
+      // zod rebuilds non-hit events in its schema's key order: compare values, not text.
+      if (!decoded.ok || !isDeepStrictEqual(decoded.value, e)) problems.push(`${line}: does not decode to itself`);
+      if (Object.keys(e).join() !== envelopeKeys) problems.push(`${line}: envelope keys`);
+      if (e.type === 'probe.hit') {
+        const scanned = scanHit(line);
+        if (scanned?.seq !== e.seq || scanned.host !== e.host) problems.push(`${line}: not on the replay fast path`);
+        if (!TcpArgsSchema.safeParse(e.data.args).success) problems.push(`${line}: not TCP args`);
+        if (Object.keys(e.data).join() !== 'probe,cpu,pid,comm,ctx,args') problems.push(`${line}: hit data keys`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('has event times in order, advancing at about the configured rate', () => {
+    const fleet = new Fleet({ ...base, eventsPerSecond: 5000 });
+    const times = Array.from({ length: 50000 }, () => fleet.next().time);
+    expect([...times].sort()).toEqual(times);
+    const seconds = (Date.parse(times[times.length - 1] as string) - Date.parse(START)) / 1000;
+    // 50000 events at 5000/s: ~10 virtual seconds (agent start-up takes ~2 of them before hits flow).
+    expect(seconds).toBeGreaterThan(9);
+    expect(seconds).toBeLessThan(13);
+  });
+
+  it('starts each stream as the agent does and ends it with agent.stopped unless the host crashed', () => {
+    const streams = byStream(events);
+    const crashedBoots = new Set<string>();
+    for (const stream of streams.values()) {
+      const types = stream.map((e) => e.type);
+      expect(types.slice(0, 1)).toEqual(['agent.started']);
+      if (types[types.length - 1] !== 'agent.stopped') crashedBoots.add(`${stream[0]?.host}/${stream[0]?.bootId}`);
+      // The orderly stop undoes what the start did (a stop may come before the probe was armed).
+      else if (types.includes('probe.armed')) expect(types.slice(-3)).toEqual(['probe.disarmed', 'probe.unregistered', 'agent.stopped']);
+      else if (types.includes('probe.registered')) expect(types.slice(-2)).toEqual(['probe.unregistered', 'agent.stopped']);
+      // Registered and armed before any hit.
+      const firstHit = types.indexOf('probe.hit');
+      if (firstHit >= 0) {
+        expect(types.indexOf('probe.registered')).toBeLessThan(types.indexOf('probe.armed'));
+        expect(types.indexOf('probe.armed')).toBeLessThan(firstHit);
+      }
+    }
+    // A stream without agent.stopped ended with its boot (a crash): no later stream runs in that boot.
+    const lastStreamOfBoot = new Map<string, string>();
+    for (const e of events) lastStreamOfBoot.set(`${e.host}/${e.bootId}`, e.instance);
+    for (const stream of streams.values()) {
+      const first = stream[0] as Event;
+      if (stream[stream.length - 1]?.type !== 'agent.stopped') expect(lastStreamOfBoot.get(`${first.host}/${first.bootId}`)).toBe(first.instance);
+    }
+    expect(crashedBoots.size).toBeGreaterThan(0);
+  });
+
+  it('registers the agent probe of the mode its kernel allows', () => {
+    for (const e of events) {
+      if (e.type !== 'probe.registered') continue;
+      const started = events.find((s) => s.type === 'agent.started' && s.instance === e.instance);
+      if (started?.type !== 'agent.started') throw new Error('no agent.started');
+      expect(KERNELS.find((k) => k.release === started.data.kernelRelease)?.mode).toBe(started.data.mode);
+      if (started.data.mode === 'kprobe') {
+        expect(e.data).toEqual({ probe: 'tcp_set_state', kind: 'kprobe', symbol: 'tcp_set_state', offset: 0, address: expect.stringMatching(/^0xffffffff[89ab]/), definition: TCP_KPROBE_DEFINITION });
+      } else expect(e.data).toEqual({ probe: 'inet_sock_set_state', kind: 'tracepoint', symbol: 'sock:inet_sock_set_state', offset: 0 });
+    }
+  });
+
+  it('gives a reboot a new bootId, a new kprobe address (KASLR) and a restarted monotonic clock', () => {
+    const boots = new Map<string, { bootId: string; address?: string; firstMono: bigint }[]>();
+    for (const e of events) {
+      const list = boots.get(e.host) ?? [];
+      boots.set(e.host, list);
+      let boot = list[list.length - 1];
+      if (boot?.bootId !== e.bootId) list.push((boot = { bootId: e.bootId, firstMono: BigInt(e.monoNs as string) }));
+      if (e.type === 'probe.registered' && e.data.address !== undefined) {
+        if (boot.address !== undefined) expect(e.data.address).toBe(boot.address);
+        boot.address = e.data.address;
+      }
+    }
+    const rebooted = [...boots.values()].filter((b) => b.length > 1);
+    expect(rebooted.length).toBeGreaterThan(0);
+    for (const list of rebooted) {
+      expect(new Set(list.map((b) => b.bootId)).size).toBe(list.length);
+      // Booted during the run: the agent starts seconds after boot.
+      for (const b of list.slice(1)) expect(b.firstMono).toBeLessThan(60_000_000_000n);
+      const addresses = list.map((b) => b.address).filter((a) => a !== undefined);
+      if (addresses.length > 1) expect(new Set(addresses).size).toBeGreaterThan(1);
+    }
+  });
+
+  it('reports monotonic heartbeat counters per stream', () => {
+    for (const stream of byStream(events).values()) {
+      let prev: Record<string, number> | undefined;
+      for (const e of stream) {
+        if (e.type !== 'agent.heartbeat') continue;
+        const c = e.data.counters;
+        expect(c['eventsRead']).toBe(stream.filter((x) => x.type === 'probe.hit' && x.seq < e.seq).length);
+        expect(c['eventsSpooled']).toBe(e.seq - 1);
+        if (prev) for (const k of ['eventsRead', 'eventsSpooled', 'eventsPublished', 'kernelOverruns', 'kprobeMisses']) expect(c[k]).toBeGreaterThanOrEqual(prev[k] as number);
+        prev = c;
+      }
+    }
+  });
+
+  it('refuses what it cannot simulate', () => {
+    expect(() => new Fleet({ ...base, agents: 0 })).toThrow(/agents/);
+    expect(() => new Fleet({ ...base, eventsPerSecond: 0 })).toThrow(/eventsPerSecond/);
+    expect(() => new Fleet({ ...base, start: 'yesterday' })).toThrow(/date-time/);
+    const fleet = new Fleet(base);
+    fleet.next();
+    fleet.finish();
+    expect(() => fleet.next()).toThrow(/finished/);
+  });
+});
+
+describe('any generated fleet', () => {
+  it('replays through the model with no violation, every stream is seq 1..n and every TCP path is valid', () => {
+    const options = fc.record({
+      seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      agents: fc.integer({ min: 1, max: 16 }),
+      eventsPerSecond: fc.integer({ min: 10, max: 100_000 }),
+      tracepointShare: fc.double({ min: 0, max: 1, noNaN: true }),
+      ipv6Share: fc.double({ min: 0, max: 1, noNaN: true }),
+      heartbeatIntervalS: fc.constantFrom(0.5, 5, 30),
+      restartMeanS: fc.constantFrom(0.5, 3, 60, Infinity),
+      rebootMeanS: fc.constantFrom(1, 10, 600, Infinity),
+      crashShare: fc.double({ min: 0, max: 1, noNaN: true }),
+      lossMeanS: fc.constantFrom(0.5, 100, Infinity),
+      missedMeanS: fc.constantFrom(0.5, 100, Infinity),
+    });
+    fc.assert(
+      fc.property(options, fc.integer({ min: 1, max: 3000 }), (o, count) => {
+        const events = generateFleet({ ...o, start: START }, count);
+        expect(events.length).toBeGreaterThanOrEqual(count);
+        expect(contractProblems(events)).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
