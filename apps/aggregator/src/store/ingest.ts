@@ -3,7 +3,7 @@
 // messages that cannot be events as dead letters with the reason — all in one transaction.
 import { decodeBatch, formatDecodeFailure, type Event } from '@probefleet/events';
 import { Prisma } from '../generated/prisma/client';
-import { insertEvents, type StoredEvent } from './event-rows';
+import { insertEvents } from './event-rows';
 import { project } from './project';
 import { PROJECTION_LOCK, type Db } from './prisma';
 import type { ModelViolation } from './projections/probes';
@@ -48,17 +48,19 @@ export function decodeRecords(records: readonly KafkaRecord[]): { events: Positi
 export async function ingest(db: Db, records: readonly KafkaRecord[]): Promise<IngestResult> {
   const { events, deadLetters } = decodeRecords(records);
   // A redelivery may repeat a stream position inside one batch too: keep its first copy.
-  const unique = [...new Map(events.map((e) => [`${e.event.instance}/${e.event.seq}`, e])).values()];
+  const seen = new Set<string>();
+  const unique = events.filter((e) => {
+    const position = `${e.event.instance}/${e.event.seq}`;
+    if (seen.has(position)) return false;
+    seen.add(position);
+    return true;
+  });
   return db.$transaction(
     async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${PROJECTION_LOCK})`;
       if (deadLetters.length > 0) await tx.deadLetter.createMany({ data: deadLetters, skipDuplicates: true });
       if (unique.length === 0) return { stored: 0, duplicates: events.length, deadLetters: deadLetters.length, violations: [] };
-      const inserted = await insertEvents(tx, unique.map((e) => ({ event: e.event, at: { partition: e.partition, offset: e.offset } })));
-      const byPosition = new Map(unique.map((e) => [`${e.event.instance}/${e.event.seq}`, e.event]));
-      const fresh: StoredEvent[] = inserted
-        .sort((a, b) => (a.id < b.id ? -1 : 1))
-        .map((row) => ({ event: byPosition.get(`${row.instance}/${row.seq}`)!, ingestedAt: row.ingested_at }));
+      const fresh = await insertEvents(tx, unique);
       const violations = await project(tx, fresh);
       return { stored: fresh.length, duplicates: events.length - fresh.length, deadLetters: deadLetters.length, violations };
     },

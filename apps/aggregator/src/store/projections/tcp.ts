@@ -25,12 +25,13 @@ export async function projectTcp(tx: Tx, events: readonly StoredEvent[]): Promis
   if (hits.length === 0) return;
 
   const key = (host: string, bootId: string, skaddr: string) => `${host}|${bootId}|${skaddr}`;
-  const wanted = [...new Map(hits.map((h) => [key(h.event.host, h.event.bootId, h.args.skaddr), h])).values()];
+  const wanted = [...new Map(hits.map((h) => [key(h.event.host, h.event.bootId, h.args.skaddr), h])).values()]
+    .map(({ event, args }) => ({ host: event.host, boot: event.bootId, skaddr: args.skaddr }));
   const rows = await tx.$queryRaw<{ id: bigint; host: string; boot_id: string; skaddr: string; family: string; saddr: string; daddr: string; sport: number; dport: number; opened_at: Date; states: Connection['states']; last_seq: bigint; instance: string }[]>`
     SELECT c.id, c.host, c.boot_id::text, c.skaddr, c.family, c.saddr, c.daddr, c.sport, c.dport, c.opened_at, c.states, c.last_seq, c.instance::text
       FROM tcp_connections c
-      JOIN unnest(${wanted.map((w) => w.event.host)}::text[], ${wanted.map((w) => w.event.bootId)}::uuid[], ${wanted.map((w) => w.args.skaddr)}::text[]) AS k(host, boot_id, skaddr)
-        ON c.host = k.host AND c.boot_id = k.boot_id AND c.skaddr = k.skaddr
+      JOIN json_to_recordset(${JSON.stringify(wanted)}::json) AS k(host text, boot uuid, skaddr text)
+        ON c.host = k.host AND c.boot_id = k.boot AND c.skaddr = k.skaddr
      WHERE c.closed_at IS NULL`;
   const open = new Map<string, OpenConnection>();
   for (const r of rows) {
@@ -44,7 +45,7 @@ export async function projectTcp(tx: Tx, events: readonly StoredEvent[]): Promis
   }
 
   const transitions: TransitionRow[] = [];
-  const touched: OpenConnection[] = [];
+  const touched = new Set<OpenConnection>();
   for (const { event, args } of hits) {
     const k = key(event.host, event.bootId, args.skaddr);
     const current = open.get(k);
@@ -54,55 +55,58 @@ export async function projectTcp(tx: Tx, events: readonly StoredEvent[]): Promis
     const next: OpenConnection = out.opened || !current
       ? { id: null, conn: out.connection, bootId: event.bootId, host: event.host, instance: event.instance, lastSeq: event.seq }
       : Object.assign(current, { conn: out.connection, instance: event.instance, lastSeq: event.seq });
-    if (!touched.includes(next)) touched.push(next);
+    touched.add(next);
     open.set(k, next);
   }
 
   await insertTransitions(tx, transitions);
-  const created = touched.filter((o) => o.id === null);
+  const created = [...touched].filter((o) => o.id === null);
   if (created.length > 0) await upsertConnections(tx, created, 'insert');
-  const updated = touched.filter((o) => o.id !== null);
+  const updated = [...touched].filter((o) => o.id !== null);
   if (updated.length > 0) await upsertConnections(tx, updated, 'update');
 }
 
 interface TransitionRow { event: EventOf<'probe.hit'>; args: TcpArgs; msInOldState: number | null; inIrq: boolean }
 
-// Bulk writes as one statement over unnest()ed column arrays: for batches of thousands of rows this
-// is several times cheaper than Prisma's createMany (its query compiler works row by row).
+// Bulk writes as one statement over ONE json parameter unpacked by json_to_recordset: for batches of
+// thousands of rows this is several times cheaper than Prisma's createMany (its query compiler works
+// row by row) and than per-column array parameters (pg escapes every element, and the garbage shows).
 
+/**
+ * No ON CONFLICT here: only events this transaction newly stored are projected (the events table's
+ * ON CONFLICT is the one gate), so a transition cannot exist yet; the unique (instance, seq) stays as
+ * a guard that fails the batch instead. ON CONFLICT's speculative insertion cost ~40 % more PostgreSQL
+ * CPU on this table of many indexes.
+ */
 function insertTransitions(tx: Tx, rows: readonly TransitionRow[]): Promise<number> {
-  const col = <T>(f: (r: TransitionRow) => T): T[] => rows.map(f);
+  const json = JSON.stringify(rows.map(({ event: e, args: a, msInOldState, inIrq }) => ({
+    host: e.host, inst: e.instance, seq: e.seq, time: e.time, skaddr: a.skaddr, family: a.family, saddr: a.saddr, daddr: a.daddr,
+    sport: a.sport, dport: a.dport, old: a.oldstate, new: a.newstate, ms: msInOldState, pid: e.data.pid, comm: e.data.comm, cpu: e.data.cpu, irq: inIrq,
+  })));
   return tx.$executeRaw`
     INSERT INTO tcp_transitions (host, instance, seq, time, skaddr, family, saddr, daddr, sport, dport, old_state, new_state,
                                  ms_in_old_state, pid, comm, cpu, in_irq)
-    SELECT * FROM unnest(
-      ${col((r) => r.event.host)}::text[], ${col((r) => r.event.instance)}::uuid[], ${col((r) => r.event.seq)}::bigint[],
-      ${col((r) => r.event.time)}::timestamptz[], ${col((r) => r.args.skaddr)}::text[], ${col((r) => r.args.family)}::text[],
-      ${col((r) => r.args.saddr)}::text[], ${col((r) => r.args.daddr)}::text[], ${col((r) => r.args.sport)}::int[],
-      ${col((r) => r.args.dport)}::int[], ${col((r) => r.args.oldstate)}::text[], ${col((r) => r.args.newstate)}::text[],
-      ${col((r) => r.msInOldState)}::float8[], ${col((r) => r.event.data.pid)}::int[], ${col((r) => r.event.data.comm)}::text[],
-      ${col((r) => r.event.data.cpu)}::smallint[], ${col((r) => r.inIrq)}::boolean[])
-    ON CONFLICT (instance, seq) DO NOTHING`;
+    SELECT host, inst, seq, time::timestamptz, skaddr, family, saddr, daddr, sport, dport, old, new, ms, pid, comm, cpu, irq
+      FROM json_to_recordset(${json}::json) AS r(host text, inst uuid, seq bigint, time text, skaddr text, family text, saddr text, daddr text,
+                                                 sport int, dport int, old text, new text, ms float8, pid int, comm text, cpu smallint, irq boolean)`;
 }
 
 /** New lifetimes are inserted; continued ones (they have an id) updated in place. */
 function upsertConnections(tx: Tx, rows: readonly OpenConnection[], how: 'insert' | 'update'): Promise<number> {
-  const col = <T>(f: (o: OpenConnection) => T): T[] => rows.map(f);
-  const values = Prisma.sql`unnest(
-      ${col((o) => o.id?.toString() ?? null)}::bigint[], ${col((o) => o.host)}::text[], ${col((o) => o.bootId)}::uuid[],
-      ${col((o) => o.conn.skaddr)}::text[], ${col((o) => o.conn.family)}::text[], ${col((o) => o.conn.saddr)}::text[],
-      ${col((o) => o.conn.daddr)}::text[], ${col((o) => o.conn.sport)}::int[], ${col((o) => o.conn.dport)}::int[],
-      ${col((o) => o.conn.openedAt)}::timestamptz[], ${col((o) => o.conn.closedAt)}::timestamptz[], ${col((o) => durationMs(o.conn))}::float8[],
-      ${col((o) => o.conn.states[o.conn.states.length - 1]!.state)}::text[], ${col((o) => JSON.stringify(o.conn.states))}::jsonb[],
-      ${col((o) => o.lastSeq)}::bigint[], ${col((o) => o.instance)}::uuid[])
-    AS u(id, host, boot_id, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms, last_state, states, last_seq, instance)`;
+  const json = JSON.stringify(rows.map(({ id, host, bootId, instance, lastSeq, conn: c }) => ({
+    id: id?.toString() ?? null, host, boot: bootId, skaddr: c.skaddr, family: c.family, saddr: c.saddr, daddr: c.daddr, sport: c.sport, dport: c.dport,
+    opened: c.openedAt, closed: c.closedAt, ms: durationMs(c), last: c.states[c.states.length - 1]!.state, states: c.states, seq: lastSeq, inst: instance,
+  })));
+  const values = Prisma.sql`json_to_recordset(${json}::json)
+    AS u(id bigint, host text, boot uuid, skaddr text, family text, saddr text, daddr text, sport int, dport int, opened timestamptz,
+         closed timestamptz, ms float8, last text, states jsonb, seq bigint, inst uuid)`;
   return how === 'insert'
     ? tx.$executeRaw`
         INSERT INTO tcp_connections (host, boot_id, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms, last_state, states, last_seq, instance)
-        SELECT host, boot_id, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms, last_state, states, last_seq, instance FROM ${values}`
+        SELECT host, boot, skaddr, family, saddr, daddr, sport, dport, opened, closed, ms, last, states, seq, inst FROM ${values}`
     : tx.$executeRaw`
         UPDATE tcp_connections AS c SET
-          saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, closed_at = u.closed_at, duration_ms = u.duration_ms,
-          last_state = u.last_state, states = u.states, last_seq = u.last_seq, instance = u.instance
+          saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, closed_at = u.closed, duration_ms = u.ms,
+          last_state = u.last, states = u.states, last_seq = u.seq, instance = u.inst
         FROM ${values} WHERE c.id = u.id`;
 }
