@@ -1,0 +1,178 @@
+// Publishes virtual agents' events as the agent's Kafka sink does (apps/agent/src/kafka): one spool
+// per agent read in sends of up to batchBytes after lingerMs, runs of one stream as messages keyed by
+// host (the default partitioner), an idempotent producer with one request in flight and acks=-1, a
+// failed send retried on a fresh producer. Virtual agents share `producers` producers (a real fleet
+// has one per host): an agent always uses the same one, so its events keep their order.
+import { AgentOutbox, type AgentMessage } from '@probefleet/fleet-sim';
+import type { Event } from '@probefleet/events';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+
+export interface PublisherOptions {
+  topic: string;
+  producers: number;
+  batchBytes: number;
+  lingerMs: number;
+  /** Give up when a send has failed for this long. */
+  retryForMs: number;
+}
+
+export interface PublishStats {
+  eventsAcked: number;
+  messages: number;
+  sends: number;
+  bytes: number;
+  sendErrors: number;
+}
+
+/** Room left in a send once it holds this little: an event is ~0.6 KiB. */
+const MIN_ROOM = 4096;
+
+class Lane {
+  readonly hosts: string[] = [];
+  private producer: Producer | null = null;
+  private next = 0;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly outboxes: Map<string, AgentOutbox>,
+  ) {}
+
+  get pendingBytes(): number {
+    let n = 0;
+    for (const h of this.hosts) n += (this.outboxes.get(h) as AgentOutbox).bytes;
+    return n;
+  }
+
+  /** One send's messages: each agent's oldest events in turn, at most batchBytes in all (the broker's 1 MB batch limit). */
+  take(batchBytes: number): AgentMessage[] {
+    const out: AgentMessage[] = [];
+    let room = batchBytes;
+    for (let i = 0; i < this.hosts.length && room >= MIN_ROOM; i++) {
+      const host = this.hosts[(this.next + i) % this.hosts.length] as string;
+      const outbox = this.outboxes.get(host) as AgentOutbox;
+      if (outbox.size === 0) continue;
+      for (const m of outbox.take(Math.min(room, outbox.batchBytes))) {
+        out.push(m);
+        room -= m.value.length;
+      }
+    }
+    this.next = (this.next + 1) % Math.max(1, this.hosts.length);
+    return out;
+  }
+
+  async send(topic: string, messages: AgentMessage[]): Promise<void> {
+    this.producer ??= this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    await this.producer.send({ topic, acks: -1, messages: messages.map(({ key, value, headers }) => ({ key, value, headers: { ...headers } })) });
+  }
+
+  /** A fresh producer (new producer id) after a failure, as the agent does: a retried batch may then be a duplicate, never a gap. */
+  async dropProducer(): Promise<void> {
+    const p = this.producer;
+    this.producer = null;
+    await p?.disconnect().catch(() => undefined);
+  }
+}
+
+export class FleetPublisher {
+  private readonly outboxes = new Map<string, AgentOutbox>();
+  private readonly lanes: Lane[];
+  private readonly loops: Promise<void>[];
+  private closing = false;
+  private failure: Error | null = null;
+  private readonly wake = new Set<() => void>();
+  readonly stats: PublishStats = { eventsAcked: 0, messages: 0, sends: 0, bytes: 0, sendErrors: 0 };
+
+  constructor(
+    kafka: Kafka,
+    hosts: readonly string[],
+    private readonly opts: PublisherOptions,
+    private readonly log: Logger,
+  ) {
+    this.lanes = Array.from({ length: Math.max(1, Math.min(opts.producers, hosts.length)) }, () => new Lane(kafka, this.outboxes));
+    hosts.forEach((host, i) => {
+      const lane = this.lanes[i % this.lanes.length] as Lane;
+      lane.hosts.push(host);
+      this.outboxes.set(host, new AgentOutbox(opts.batchBytes));
+    });
+    this.loops = this.lanes.map((lane) => this.publishLoop(lane));
+  }
+
+  /** The agent's spool write. */
+  write(event: Event): void {
+    const outbox = this.outboxes.get(event.host);
+    if (outbox === undefined) throw new Error(`no virtual agent for host ${event.host}`);
+    outbox.push(event);
+  }
+
+  /** Events written and not acked yet. */
+  get backlog(): number {
+    let n = 0;
+    for (const o of this.outboxes.values()) n += o.size;
+    return n;
+  }
+
+  /** Throws the error that stopped publishing, if any. */
+  check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Sends everything written, then disconnects. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const w of [...this.wake]) w();
+    await Promise.all(this.loops);
+    await Promise.all(this.lanes.map((l) => l.dropProducer()));
+    this.check();
+  }
+
+  private async publishLoop(lane: Lane): Promise<void> {
+    while (this.failure === null) {
+      const pending = lane.pendingBytes;
+      if (pending === 0 && this.closing) return;
+      // The agent's publish loop: wait lingerMs for a fuller send unless batchBytes are waiting already.
+      if (pending < this.opts.batchBytes && !this.closing) await this.sleep(this.opts.lingerMs);
+      const messages = lane.take(this.opts.batchBytes);
+      if (messages.length === 0) continue;
+      await this.sendUntilAcked(lane, messages);
+    }
+  }
+
+  private async sendUntilAcked(lane: Lane, messages: AgentMessage[]): Promise<void> {
+    const since = Date.now();
+    for (let backoff = 100; ; backoff = Math.min(backoff * 2, 5000)) {
+      try {
+        await lane.send(this.opts.topic, messages);
+        break;
+      } catch (e) {
+        this.stats.sendErrors++;
+        await lane.dropProducer();
+        if (Date.now() - since > this.opts.retryForMs) {
+          this.failure = new Error(`Kafka send failed for ${Math.round((Date.now() - since) / 1000)} s: ${(e as Error).message}`);
+          return;
+        }
+        this.log.warn({ err: e, backoffMs: backoff }, 'send failed: retrying');
+        await new Promise((r) => setTimeout(r, backoff));
+      }
+    }
+    this.stats.sends++;
+    for (const m of messages) {
+      this.stats.messages++;
+      this.stats.eventsAcked += m.count;
+      this.stats.bytes += m.value.length;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wake.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.wake.add(done);
+    });
+  }
+}
