@@ -5,7 +5,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { decodeEvent, type Event } from '@probefleet/events';
+import { decodeEvent, encodeEvent, type Event } from '@probefleet/events';
+import { replay } from '@probefleet/kprobe-model';
 import { ACCEPTED, REFUSED, freePort, refusedConnect } from '../support/loopback';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -162,6 +163,13 @@ describe('probefleet-agent run, tracepoint mode, real kernel', () => {
     expect(await next.exit).toBe(0);
     expect(next.stderr()).toContain('removed leftovers of a previous run');
     expect(ourInstances()).toEqual([]);
+    // The next run reports the crashed run's probe going away, so the host's model state follows:
+    // both streams replay without a violation.
+    expect(next.events.slice(0, 4).map((e) => `${e.type} ${'probe' in e.data ? e.data.probe : ''}`.trim())).toEqual([
+      'agent.started', 'probe.disarmed inet_sock_set_state', 'probe.unregistered inet_sock_set_state', 'probe.registered inet_sock_set_state',
+    ]);
+    const outcome = replay([...crashed.events, ...next.events].map((e) => encodeEvent(e)));
+    expect(outcome).toMatchObject({ ok: true });
   }, 60_000);
 
   it("spares a live agent's instance: neither cleanup nor another agent's start removes it", async () => {

@@ -2,12 +2,18 @@
 // gone. Shared by the `cleanup` command and the start of `run` (so a kill -9 never leaves probes
 // armed for long). An instance is named after its owner's pid, so another agent still running on
 // this host (a test, a second stack) keeps its instance.
-import { Tracefs } from '@probefleet/tracefs';
-import { PROBE_GROUP } from './probes';
+import { Tracefs, TracingInstance } from '@probefleet/tracefs';
+import { PROBE_GROUP, TCP_TRACEPOINT } from './probes';
 
 export interface CleanupResult {
   kprobes: string[];
   instances: string[];
+}
+
+/** A probe of a crashed run that this cleanup took down: `run` reports it so the model's host state follows. */
+export interface LeftoverProbe {
+  name: string;
+  armed: boolean;
 }
 
 /** The tracing instance id of this run: `<pid>-<stream instance uuid>`. */
@@ -29,7 +35,22 @@ export function isStale(name: string, self = process.pid): boolean {
   }
 }
 
-export async function removeLeftovers(tracefs: Tracefs): Promise<CleanupResult> {
-  const removed = await tracefs.cleanLeftovers(PROBE_GROUP, (name) => isStale(name));
-  return { kprobes: removed.kprobes.map((k) => `${k.group}/${k.event}`), instances: removed.instances };
+export async function removeLeftovers(tracefs: Tracefs): Promise<CleanupResult & { probes: LeftoverProbe[] }> {
+  // What was armed is read before the instances go: a crashed run's probes were armed in its instance.
+  const left = await tracefs.listLeftovers(PROBE_GROUP);
+  const stale = left.instances.filter((name) => isStale(name));
+  const armedIn = async (group: string, event: string) => {
+    for (const name of stale) if (await new TracingInstance(tracefs, name).isEventEnabled(group, event)) return true;
+    return false;
+  };
+  const tracepointArmed = await armedIn(TCP_TRACEPOINT.group, TCP_TRACEPOINT.event);
+  const kprobeArmed = new Map<string, boolean>();
+  for (const k of left.kprobes) kprobeArmed.set(k.event, await armedIn(k.group, k.event));
+
+  const removed = await tracefs.cleanLeftovers(PROBE_GROUP, (name) => stale.includes(name));
+  const probes: LeftoverProbe[] = [
+    ...(tracepointArmed ? [{ name: TCP_TRACEPOINT.event, armed: true }] : []),
+    ...removed.kprobes.map((k) => ({ name: k.event, armed: kprobeArmed.get(k.event) ?? false })),
+  ];
+  return { kprobes: removed.kprobes.map((k) => `${k.group}/${k.event}`), instances: removed.instances, probes };
 }

@@ -141,9 +141,9 @@ program
     const cfg = config(opts);
     const report = await discoverHost(cfg.tracefs);
     if (!report.tracefs) throw new RefusedError('tracefs is not mounted');
-    const removed = await removeLeftovers(new Tracefs(report.tracefs));
-    log.info({ removed }, 'cleanup done');
-    out(JSON.stringify(removed));
+    const { kprobes, instances } = await removeLeftovers(new Tracefs(report.tracefs));
+    log.info({ kprobes, instances }, 'cleanup done');
+    out(JSON.stringify({ kprobes, instances }));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -85,7 +85,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
   };
 
   const leftovers = await removeLeftovers(tracefs);
-  if (leftovers.kprobes.length + leftovers.instances.length > 0) log.warn({ leftovers }, 'removed leftovers of a previous run');
+  if (leftovers.kprobes.length + leftovers.instances.length > 0) log.warn({ kprobes: leftovers.kprobes, instances: leftovers.instances }, 'removed leftovers of a previous run');
 
   let inst: TracingInstance | null = null;
   const probes: Armed[] = [];
@@ -101,6 +101,11 @@ export async function runAgent(o: RunOptions): Promise<number> {
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
 
     emit('agent.started', { kernelRelease: release(), arch: arch(), agentVersion: AGENT_VERSION, mode, capabilities: capabilities(report) });
+    // The probes a crashed run left, taken down above, leave the host's model state too.
+    for (const p of leftovers.probes) {
+      if (p.armed) emit('probe.disarmed', { probe: p.name });
+      emit('probe.unregistered', { probe: p.name });
+    }
     heartbeat = setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000);
 
     if (mode === 'kprobe') {
@@ -154,15 +159,16 @@ export async function runAgent(o: RunOptions): Promise<number> {
     await Promise.race([new Promise<void>((r) => (o.signal.aborted ? r() : o.signal.addEventListener('abort', () => r(), { once: true }))), failed]);
     stopReason = o.signal.aborted ? o.stopReason() : 'reader stopped';
 
-    // Disarm first, then read what the buffers still hold: nothing recorded is lost.
-    for (const p of probes) {
-      await main.disableEvent(p.group, p.event);
-      p.armed = false;
-      emit('probe.disarmed', { probe: p.name });
-    }
+    // Disable first, then read what the buffers still hold: nothing recorded is lost. Those hits
+    // were made while armed, so probe.disarmed follows them in the stream.
+    for (const p of probes) await main.disableEvent(p.group, p.event);
     readerStop.abort();
     const readerFailure = await failed;
     await handle(await reader.drain());
+    for (const p of probes) {
+      p.armed = false;
+      emit('probe.disarmed', { probe: p.name });
+    }
     clearInterval(timer);
     await poller.poll(); // waits for one in flight
     await poller.poll(); // the last counts, after the drain

@@ -286,6 +286,12 @@ export class TracingInstance {
     await this.write(this.eventFile(group, event), '0');
   }
 
+  /** Whether the event is enabled here (false when the event does not exist). */
+  async isEventEnabled(group: string, event: string): Promise<boolean> {
+    const text = await readFile(join(this.dir, this.eventFile(group, event)), 'utf8').catch(() => '0');
+    return text.startsWith('1');
+  }
+
   async readTrace(): Promise<string> {
     return readFile(join(this.dir, 'trace'), 'utf8');
   }

@@ -64,7 +64,9 @@ describe('tracefs on this host', () => {
       expect(inst.name).toBe(`probefleet-${id}`);
       await inst.setClock('mono');
       expect((await inst.clocks()).current).toBe('mono');
+      expect(await inst.isEventEnabled('sock', 'inet_sock_set_state')).toBe(false);
       await inst.enableEvent('sock', 'inet_sock_set_state');
+      expect(await inst.isEventEnabled('sock', 'inet_sock_set_state')).toBe(true);
 
       const server = await listen();
       const port = (server.address() as AddressInfo).port;
