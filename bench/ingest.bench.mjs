@@ -1,8 +1,11 @@
 // Ingest throughput Kafka → PostgreSQL of the built aggregator (`probefleet serve`, 1 and 2 members of
 // one consumer group), beside a raw COPY of the same event rows, and a per-statement profile of
-// ingest() to show where the time goes. Needs the build and the local stack (`npm run stack:up`).
+// ingest() to show where the time goes. The load is a simulated fleet (probefleet-sim, libs/fleet-sim):
+// virtual agents publishing as real agents do — per-agent batches keyed by host — to a fresh topic,
+// read back for the COPY and the profile. Needs the build and the local stack (`npm run stack:up`).
 //   node bench/ingest.bench.mjs → bench/results/ingest.json
-// Knobs: BENCH_EVENTS (200000), BENCH_STREAMS (12), BENCH_PROFILE_EVENTS (30000), BENCH_RUN_TIMEOUT_S (180).
+// Knobs: BENCH_EVENTS (200000), BENCH_AGENTS (200), BENCH_SEED (1), BENCH_PROFILE_EVENTS (30000),
+// BENCH_RUN_TIMEOUT_S (180).
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,120 +14,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   codeVersion, brokers, connectDb, cpuSeconds, createBenchDb, log, machine, machineJiffies, main, onCleanup,
-  backendCpuSeconds, cpuDelta, postgresVersion, preflight, require, root, round, sleep, startAggregator, writeResult, prng } from './lib/stack.mjs';
+  backendCpuSeconds, cpuDelta, postgresVersion, preflight, require, root, round, sleep, startAggregator, writeResult } from './lib/stack.mjs';
+import { publishFleet, readFleetTopic } from './lib/fleet.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS || 200_000);
-const STREAMS = Number(process.env.BENCH_STREAMS || 12);
+const AGENTS = Number(process.env.BENCH_AGENTS || 200);
+const SEED = Number(process.env.BENCH_SEED || 1);
 const PROFILE_EVENTS = Number(process.env.BENCH_PROFILE_EVENTS || 30_000);
 const RUN_TIMEOUT_S = Number(process.env.BENCH_RUN_TIMEOUT_S || 180);
 const PARTITIONS = 6;
 const FETCH_BYTES = 4 << 20; // the consumer's maxBytesPerPartition
 const TARGET = 50_000;
-const PROBE = 'probefleet/tcp_set_state';
-const CLIENT_PATH = [
-  ['TCP_CLOSE', 'TCP_SYN_SENT'], ['TCP_SYN_SENT', 'TCP_ESTABLISHED'], ['TCP_ESTABLISHED', 'TCP_FIN_WAIT1'],
-  ['TCP_FIN_WAIT1', 'TCP_FIN_WAIT2'], ['TCP_FIN_WAIT2', 'TCP_CLOSE'],
-];
-const SERVICE_PORTS = [443, 443, 443, 80, 5432, 6379, 8080, 9092];
-
-
-const BASE_NS = BigInt(Date.parse('2026-11-25T10:00:00Z')) * 1_000_000n;
-const timeText = (ns) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z`;
-
-/**
- * Per stream (one host, one agent instance): agent.started, probe.registered, probe.armed, then TCP
- * hits of 64 sockets in flight, each walking CLOSE→SYN_SENT→ESTABLISHED→FIN_WAIT1→FIN_WAIT2→CLOSE;
- * socket memory (skaddr) is reused from a pool as the kernel does.
- */
-function makeStreams() {
-  const rnd = prng(42);
-  return Array.from({ length: STREAMS }, (_, h) => {
-    const perStream = Math.floor(EVENTS / STREAMS) + (h < EVENTS % STREAMS ? 1 : 0);
-    const hex = h.toString(16).padStart(12, '0');
-    const s = { host: `web-${String(h).padStart(3, '0')}`, bootId: `6c1b2a4e-8f1d-4c7b-9a3e-${hex}`, instance: `0f8e7d6c-5b4a-4392-8170-${hex}`, events: [] };
-    let seq = 0;
-    let ns = BASE_NS + BigInt(h) * 1_000_000n;
-    let mono = 5_000_000_000_000n + BigInt(h) * 1_000_000_000n;
-    const push = (type, data) => {
-      seq++;
-      const step = BigInt(20_000 + Math.floor(rnd() * 180_000));
-      ns += step;
-      mono += step;
-      s.events.push({ v: 1, type, host: s.host, bootId: s.bootId, instance: s.instance, seq, time: timeText(ns), monoNs: String(mono), data });
-    };
-    push('agent.started', { kernelRelease: '6.8.0-45-generic', arch: 'x86_64', agentVersion: '0.1.0', mode: 'kprobe', capabilities: ['kprobe_events', 'btf'] });
-    push('probe.registered', { probe: PROBE, kind: 'kprobe', symbol: 'tcp_set_state', offset: 0, address: '0xffffffff8206b250', insn: 'f30f1efa', definition: 'p:probefleet/tcp_set_state tcp_set_state sk=%di:x64 newstate=%si:s32' });
-    push('probe.armed', { probe: PROBE });
-    let slot = 0;
-    const newSocket = () => {
-      slot++;
-      const server = rnd() < 0.3;
-      const service = SERVICE_PORTS[Math.floor(rnd() * SERVICE_PORTS.length)];
-      const ephemeral = 32768 + Math.floor(rnd() * 28232);
-      return {
-        skaddr: `0xffff8881${(0x2000000 + (slot % 4096) * 0x100).toString(16)}`,
-        saddr: `10.1.${h}.${1 + (slot % 250)}`, daddr: `10.2.${Math.floor(rnd() * 250)}.${1 + Math.floor(rnd() * 250)}`,
-        sport: server ? service : ephemeral, dport: server ? ephemeral : service, pid: 1000 + Math.floor(rnd() * 5000), step: 0,
-      };
-    };
-    const active = Array.from({ length: 64 }, newSocket);
-    while (seq < perStream) {
-      const i = Math.floor(rnd() * active.length);
-      const sock = active[i];
-      const [oldstate, newstate] = CLIENT_PATH[sock.step];
-      const inSoftirq = sock.step === 1 || sock.step === 3; // SYN-ACK and FIN-ACK arrive in softirq
-      push('probe.hit', {
-        probe: PROBE, cpu: Math.floor(rnd() * 2), pid: inSoftirq ? 0 : sock.pid, comm: inSoftirq ? 'swapper/0' : 'nginx',
-        ctx: { irqsOff: inSoftirq, needResched: false, hardirq: false, softirq: inSoftirq, nmi: false, preemptDepth: inSoftirq ? 1 : 0 },
-        args: { skaddr: sock.skaddr, family: 'AF_INET', saddr: sock.saddr, daddr: sock.daddr, sport: sock.sport, dport: sock.dport, oldstate, newstate },
-      });
-      if (++sock.step === CLIENT_PATH.length) active[i] = newSocket();
-    }
-    return s;
-  });
-}
-
-/** Kafka messages of 100–500 consecutive events of one stream, streams interleaved as agents would. */
-function makeMessages(streams) {
-  const { encodeBatch, batchHeaders } = require('@probefleet/events');
-  const rnd = prng(7);
-  const perStream = streams.map((s, i) => {
-    const msgs = [];
-    for (let at = 0; at < s.events.length;) {
-      const batch = s.events.slice(at, at + 100 + Math.floor(rnd() * 401));
-      at += batch.length;
-      // One stream per partition slot, so the 6 partitions carry equal load and every stream stays ordered.
-      msgs.push({ partition: i % PARTITIONS, key: s.instance, value: encodeBatch(batch), headers: batchHeaders(batch), events: batch });
-    }
-    return msgs;
-  });
-  const out = [];
-  for (let r = 0; perStream.some((m) => r < m.length); r++) for (const m of perStream) if (r < m.length) out.push(m[r]);
-  const offsets = new Array(PARTITIONS).fill(0);
-  for (const m of out) m.offset = offsets[m.partition]++;
-  return out;
-}
-
-async function produce(topic, messages) {
-  const { Kafka, logLevel } = require('kafkajs');
-  const kafka = new Kafka({ clientId: 'bench-ingest', brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
-  onCleanup(async () => {
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect();
-  });
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  // Sequential sends keep each partition's offsets in the order computed in makeMessages; a few
-  // messages per send keep each partition's record batch under the broker's 1 MB limit.
-  for (let i = 0; i < messages.length; i += PARTITIONS) {
-    await producer.send({ topic, acks: -1, messages: messages.slice(i, i + PARTITIONS).map(({ partition, key, value, headers }) => ({ partition, key, value, headers })) });
-  }
-  await producer.disconnect();
-}
-
 /** Sum and count of one Prometheus histogram/counter family over several scrapes. */
 function metricSum(texts, name) {
   let total = 0;
@@ -132,7 +32,7 @@ function metricSum(texts, name) {
   return total;
 }
 
-async function ingestRun(topic, instances, hits) {
+async function ingestRun(topic, instances, total, hits) {
   const db = await createBenchDb(`ingest${instances}`);
   const pg = await connectDb(db);
   const group = `bench-ingest-${randomUUID()}`;
@@ -156,14 +56,14 @@ async function ingestRun(topic, instances, hits) {
   // Also timed: the middle 80 % of the events, without the first batches nor the tail.
   const marks = {};
   let lastLog = first.t;
-  while (n < EVENTS && Date.now() < deadline) {
+  while (n < total && Date.now() < deadline) {
     await sleep(200);
     n = await count();
-    if (!marks.p10 && n >= EVENTS * 0.1) marks.p10 = { t: performance.now(), n };
-    if (!marks.p90 && n >= EVENTS * 0.9) marks.p90 = { t: performance.now(), n };
+    if (!marks.p10 && n >= total * 0.1) marks.p10 = { t: performance.now(), n };
+    if (!marks.p90 && n >= total * 0.9) marks.p90 = { t: performance.now(), n };
     if (performance.now() - lastLog > 10000) {
       lastLog = performance.now();
-      log(`  ${n}/${EVENTS} stored, ${Math.round((n - first.n) / ((lastLog - first.t) / 1000))} events/s`);
+      log(`  ${n}/${total} stored, ${Math.round((n - first.n) / ((lastLog - first.t) / 1000))} events/s`);
     }
   }
   const end = await snapshot(n);
@@ -177,7 +77,7 @@ async function ingestRun(topic, instances, hits) {
   const aggCpu = end.aggCpu.reduce((a, c, i) => a + c - first.aggCpu[i], 0);
   const run = {
     instances,
-    complete: n >= EVENTS,
+    complete: n >= total,
     eventsStored: n,
     storedBeforeClock: first.n,
     seconds: round(seconds, 2),
@@ -402,19 +302,19 @@ await main(async () => {
   const started = performance.now();
   const work = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
   onCleanup(() => rmSync(work, { recursive: true, force: true }));
-  const streams = makeStreams();
-  const messages = makeMessages(streams);
-  const total = streams.reduce((n, s) => n + s.events.length, 0);
-  if (total !== EVENTS) throw new Error(`generated ${total} events, wanted ${EVENTS}`);
-  const hits = total - 3 * STREAMS;
-  const bytes = messages.reduce((n, m) => n + m.value.length, 0);
   const topic = `bench-ingest-${randomUUID().slice(0, 8)}`;
-  log(`producing ${total} events (${STREAMS} streams, ${messages.length} messages, ${Math.round(bytes / 2 ** 20)} MiB) to ${topic}`);
-  await produce(topic, messages);
+  log(`publishing ${EVENTS} events of ${AGENTS} virtual agents (probefleet-sim, seed ${SEED}) to ${topic}`);
+  const sim = await publishFleet({ topic, agents: AGENTS, events: EVENTS, partitions: PARTITIONS, seed: SEED });
+  const messages = await readFleetTopic(topic, sim.events);
+  const total = messages.reduce((n, m) => n + m.events.length, 0);
+  if (total !== sim.events) throw new Error(`the topic holds ${total} events, the simulator acked ${sim.events}`);
+  const hits = sim.hits;
+  const bytes = messages.reduce((n, m) => n + m.value.length, 0);
+  log(`  ${total} events (${sim.hosts} hosts, ${sim.streams} streams, ${messages.length} messages of ${Math.round(total / messages.length)} events, ${Math.round(bytes / 2 ** 20)} MiB) at ${sim.eventsPerSecond} events/s`);
 
   const copy = await copyRun(messages, work);
   const runs = [];
-  for (const instances of [1, 2]) runs.push(await ingestRun(topic, instances, hits));
+  for (const instances of [1, 2]) runs.push(await ingestRun(topic, instances, total, hits));
   log(`profiling ingest() in-process on ${PROFILE_EVENTS} events`);
   const prof = await profile(messages);
   log(`  ${prof.eventsPerSecondSequential} events/s sequential, ${prof.statementsPerBatch} statements/batch, SQL ${prof.sqlShare}% of the time`);
@@ -427,9 +327,24 @@ await main(async () => {
     name: 'ingest',
     events: total,
     hitEvents: hits,
-    streams: STREAMS,
+    agents: AGENTS,
+    hosts: sim.hosts,
+    kprobeHosts: sim.kprobeHosts,
+    tracepointHosts: sim.tracepointHosts,
+    streams: sim.streams,
     partitions: PARTITIONS,
     messages: messages.length,
+    eventsPerMessage: Math.round(total / messages.length),
+    simulator: {
+      seed: SEED,
+      byType: sim.byType,
+      restarts: sim.restarts,
+      reboots: sim.reboots,
+      crashes: sim.crashes,
+      eventTimeSeconds: sim.virtualSeconds,
+      publishedEventsPerSecond: sim.eventsPerSecond,
+      publishSeconds: sim.seconds,
+    },
     bytesPerEvent: Math.round(bytes / total),
     eventsPerSecond: best,
     runs,
