@@ -26,12 +26,12 @@ export async function projectTcp(tx: Tx, events: readonly StoredEvent[]): Promis
 
   const key = (host: string, bootId: string, skaddr: string) => `${host}|${bootId}|${skaddr}`;
   const wanted = [...new Map(hits.map((h) => [key(h.event.host, h.event.bootId, h.args.skaddr), h])).values()]
-    .map(({ event, args }) => ({ host: event.host, boot: event.bootId, skaddr: args.skaddr }));
+    .map(({ event, args }) => [event.host, event.bootId, args.skaddr]);
   const rows = await tx.$queryRaw<{ id: bigint; host: string; boot_id: string; skaddr: string; family: string; saddr: string; daddr: string; sport: number; dport: number; opened_at: Date; states: Connection['states']; last_seq: bigint; instance: string }[]>`
     SELECT c.id, c.host, c.boot_id::text, c.skaddr, c.family, c.saddr, c.daddr, c.sport, c.dport, c.opened_at, c.states, c.last_seq, c.instance::text
       FROM tcp_connections c
-      JOIN json_to_recordset(${JSON.stringify(wanted)}::json) AS k(host text, boot uuid, skaddr text)
-        ON c.host = k.host AND c.boot_id = k.boot AND c.skaddr = k.skaddr
+      JOIN jsonb_array_elements(${JSON.stringify(wanted)}::jsonb) AS k
+        ON c.host = k->>0 AND c.boot_id = (k->>1)::uuid AND c.skaddr = k->>2
      WHERE c.closed_at IS NULL`;
   const open = new Map<string, OpenConnection>();
   for (const r of rows) {
@@ -68,9 +68,10 @@ export async function projectTcp(tx: Tx, events: readonly StoredEvent[]): Promis
 
 interface TransitionRow { event: EventOf<'probe.hit'>; args: TcpArgs; msInOldState: number | null; inIrq: boolean }
 
-// Bulk writes as one statement over ONE json parameter unpacked by json_to_recordset: for batches of
-// thousands of rows this is several times cheaper than Prisma's createMany (its query compiler works
-// row by row) and than per-column array parameters (pg escapes every element, and the garbage shows).
+// Bulk writes as one statement over ONE jsonb parameter, an array per row (columns by position):
+// for batches of thousands of rows this is several times cheaper than Prisma's createMany (its query
+// compiler works row by row) and than per-column array parameters (pg escapes every element, and the
+// garbage shows).
 
 /**
  * No ON CONFLICT here: only events this transaction newly stored are projected (the events table's
@@ -79,34 +80,36 @@ interface TransitionRow { event: EventOf<'probe.hit'>; args: TcpArgs; msInOldSta
  * CPU on this table of many indexes.
  */
 function insertTransitions(tx: Tx, rows: readonly TransitionRow[]): Promise<number> {
-  const json = JSON.stringify(rows.map(({ event: e, args: a, msInOldState, inIrq }) => ({
-    host: e.host, inst: e.instance, seq: e.seq, time: e.time, skaddr: a.skaddr, family: a.family, saddr: a.saddr, daddr: a.daddr,
-    sport: a.sport, dport: a.dport, old: a.oldstate, new: a.newstate, ms: msInOldState, pid: e.data.pid, comm: e.data.comm, cpu: e.data.cpu, irq: inIrq,
-  })));
+  const json = JSON.stringify(rows.map(({ event: e, args: a, msInOldState, inIrq }) => [
+    e.host, e.instance, e.seq, e.time, a.skaddr, a.family, a.saddr, a.daddr, a.sport, a.dport, a.oldstate, a.newstate,
+    msInOldState, e.data.pid, e.data.comm, e.data.cpu, inIrq,
+  ]));
   return tx.$executeRaw`
     INSERT INTO tcp_transitions (host, instance, seq, time, skaddr, family, saddr, daddr, sport, dport, old_state, new_state,
                                  ms_in_old_state, pid, comm, cpu, in_irq)
-    SELECT host, inst, seq, time::timestamptz, skaddr, family, saddr, daddr, sport, dport, old, new, ms, pid, comm, cpu, irq
-      FROM json_to_recordset(${json}::json) AS r(host text, inst uuid, seq bigint, time text, skaddr text, family text, saddr text, daddr text,
-                                                 sport int, dport int, old text, new text, ms float8, pid int, comm text, cpu smallint, irq boolean)`;
+    SELECT r->>0, (r->>1)::uuid, (r->>2)::bigint, (r->>3)::timestamptz, r->>4, r->>5, r->>6, r->>7, (r->>8)::int, (r->>9)::int, r->>10, r->>11,
+           (r->>12)::float8, (r->>13)::int, r->>14, (r->>15)::smallint, (r->>16)::boolean
+      FROM jsonb_array_elements(${json}::jsonb) AS r`;
 }
 
 /** New lifetimes are inserted; continued ones (they have an id) updated in place. */
 function upsertConnections(tx: Tx, rows: readonly OpenConnection[], how: 'insert' | 'update'): Promise<number> {
-  const json = JSON.stringify(rows.map(({ id, host, bootId, instance, lastSeq, conn: c }) => ({
-    id: id?.toString() ?? null, host, boot: bootId, skaddr: c.skaddr, family: c.family, saddr: c.saddr, daddr: c.daddr, sport: c.sport, dport: c.dport,
-    opened: c.openedAt, closed: c.closedAt, ms: durationMs(c), last: c.states[c.states.length - 1]!.state, states: c.states, seq: lastSeq, inst: instance,
-  })));
-  const values = Prisma.sql`json_to_recordset(${json}::json)
-    AS u(id bigint, host text, boot uuid, skaddr text, family text, saddr text, daddr text, sport int, dport int, opened timestamptz,
-         closed timestamptz, ms float8, last text, states jsonb, seq bigint, inst uuid)`;
+  const json = JSON.stringify(rows.map(({ id, host, bootId, instance, lastSeq, conn: c }) => [
+    id?.toString() ?? null, host, bootId, c.skaddr, c.family, c.saddr, c.daddr, c.sport, c.dport,
+    c.openedAt, c.closedAt, durationMs(c), c.states[c.states.length - 1]!.state, c.states, lastSeq, instance,
+  ]));
+  const values = Prisma.sql`(
+    SELECT (r->>0)::bigint AS id, r->>1 AS host, (r->>2)::uuid AS boot_id, r->>3 AS skaddr, r->>4 AS family, r->>5 AS saddr, r->>6 AS daddr,
+           (r->>7)::int AS sport, (r->>8)::int AS dport, (r->>9)::timestamptz AS opened_at, (r->>10)::timestamptz AS closed_at,
+           (r->>11)::float8 AS duration_ms, r->>12 AS last_state, r->13 AS states, (r->>14)::bigint AS last_seq, (r->>15)::uuid AS instance
+      FROM jsonb_array_elements(${json}::jsonb) AS r) AS u`;
   return how === 'insert'
     ? tx.$executeRaw`
         INSERT INTO tcp_connections (host, boot_id, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms, last_state, states, last_seq, instance)
-        SELECT host, boot, skaddr, family, saddr, daddr, sport, dport, opened, closed, ms, last, states, seq, inst FROM ${values}`
+        SELECT host, boot_id, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms, last_state, states, last_seq, instance FROM ${values}`
     : tx.$executeRaw`
         UPDATE tcp_connections AS c SET
-          saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, closed_at = u.closed, duration_ms = u.ms,
-          last_state = u.last, states = u.states, last_seq = u.seq, instance = u.inst
+          saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, closed_at = u.closed_at, duration_ms = u.duration_ms,
+          last_state = u.last_state, states = u.states, last_seq = u.last_seq, instance = u.instance
         FROM ${values} WHERE c.id = u.id`;
 }
