@@ -48,7 +48,7 @@ interface Flags {
 const program = new Command('probefleet-sim')
   .description('plays a fleet of virtual probefleet agents into Kafka, published as real agents publish; prints a JSON report')
   .option('--agents <n>', 'virtual agents (one per host)', positiveInt, 200)
-  .option('--rate <events/s>', 'events per second to send; 0 = as fast as the broker takes them', nonNegative, 20000)
+  .option('--rate <events/s>', 'events per second of the whole fleet once every agent runs, event times following the wall clock; 0 = as fast as the broker takes them', nonNegative, 20000)
   .option('--duration <seconds>', 'how long to send', positive, 60)
   .option('--events <n>', 'stop after this many events instead of --duration (the agents\' orderly stops add a few)', positiveInt)
   .option('--brokers <list>', 'bootstrap brokers, comma-separated', process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092')

@@ -9,7 +9,7 @@ import { FleetPublisher, type PublishStats } from './publish';
 export interface SimulateOptions {
   fleet: FleetOptions;
   topic: string;
-  /** Events per second sent; 0: as fast as possible. */
+  /** The fleet's events per second (event time follows the wall clock); 0: as fast as possible. */
   rate: number;
   /** Seconds to run (ignored when `events` is set). */
   durationS: number;
@@ -57,10 +57,12 @@ export async function simulate(kafka: Kafka, o: SimulateOptions, log: Logger, si
       publisher.check();
       const now = performance.now();
       if (signal.aborted || (o.events === undefined ? now >= deadline : generated >= o.events)) break;
-      // Paced: as many as the rate allows by now; unpaced: a chunk, then let the sends run.
-      let target = o.rate > 0 ? Math.floor(((now - started) / 1000) * o.rate) : generated + CHUNK;
-      if (o.events !== undefined) target = Math.min(target, o.events);
-      while (generated < target && publisher.backlog < o.maxBacklog) {
+      // Paced: event time follows the wall clock (the fleet runs at --rate once every agent is up);
+      // unpaced: a chunk, then let the sends run.
+      const limit = o.events ?? Infinity;
+      const until = o.rate > 0 ? (now - started) * 1e6 : Infinity;
+      const chunkEnd = o.rate > 0 ? Infinity : generated + CHUNK;
+      while (generated < limit && generated < chunkEnd && fleet.elapsedNs <= until && publisher.backlog < o.maxBacklog) {
         write(fleet.next());
         generated++;
       }

@@ -229,6 +229,11 @@ export class Fleet {
     return out;
   }
 
+  /** Virtual nanoseconds from the start to the latest event (or timer) so far. */
+  get elapsedNs(): number {
+    return this.clock;
+  }
+
   stats(): FleetStats {
     const kprobeHosts = this.sims.filter((s) => s.mode === 'kprobe').length;
     return {
