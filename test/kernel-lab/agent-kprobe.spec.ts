@@ -1,10 +1,11 @@
 // The built agent in kprobe mode on real kernels (stock Debian 6.1 and 6.12 under qemu), one boot
 // per kernel, both at once: `probes render --mode kprobe`, a `run` while the guest makes loopback
 // connections (IPv4, IPv6, refused), and a run with a user probe on a missing symbol that the kernel
-// refuses. KERNEL_LAB_FIXTURES=1 saves the run's output as test/fixtures/kernels/<release>/agent-run.ndjson.
+// refuses, then a run killed with -9 and the run after it. KERNEL_LAB_FIXTURES=1 saves the run's output as test/fixtures/kernels/<release>/agent-run.ndjson.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodeEvent, type Event } from '@probefleet/events';
+import { decodeEvent, encodeEvent, type Event } from '@probefleet/events';
+import { replay } from '@probefleet/kprobe-model';
 import { bootPerSeries, BootResult, KERNEL_SERIES, REPO_ROOT } from './lab';
 
 const BOOT_TIMEOUT_MS = 300_000;
@@ -43,6 +44,16 @@ inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/bad.yaml" --si
 echo $? > /share/bad-run.rc
 cat $T/kprobe_events > /share/kprobe_events.bad-after
 ls $T/instances > /share/instances.bad-after
+inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/good.yaml" --sink stdout --format json --duration 120 > /share/crash-run.ndjson 2> /share/crash-run.log &
+CRASH_PID=$!
+i=0
+while [ $i -lt 100 ] && [ "$(grep -c '"type":"probe.armed"' /share/crash-run.ndjson)" -lt 2 ]; do sleep 1; i=$((i+1)); done
+kill -9 $CRASH_PID; wait $CRASH_PID
+cat $T/kprobe_events > /share/kprobe_events.crashed
+inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/good.yaml" --sink stdout --format json --duration ${RUN_SECONDS} > /share/restart-run.ndjson 2> /share/restart-run.log
+echo $? > /share/restart-run.rc
+cat $T/kprobe_events > /share/kprobe_events.restart-after
+ls $T/instances > /share/instances.restart-after
 `;
 
 const runFor = bootPerSeries({
@@ -58,6 +69,10 @@ function parseEvents(text: string): Event[] {
     return r.value;
   });
 }
+
+/** The stream without hits, misses and losses: `type probe`. */
+const lifecycleOf = (events: Event[]) =>
+  events.filter((e) => e.type !== 'probe.hit' && e.type !== 'probe.missed' && e.type !== 'agent.loss').map((e) => `${e.type} ${'probe' in e.data ? e.data.probe : ''}`.trim());
 
 type Hit = { skaddr: string; family: string; saddr: string; daddr: string; sport: number; dport: number; oldstate: string; newstate: string };
 const transition = (h: Hit) => `${h.oldstate.replace('TCP_', '')}->${h.newstate.replace('TCP_', '')}`;
@@ -128,8 +143,7 @@ describe.each(KERNEL_SERIES)('probefleet-agent in kprobe mode on the Debian %s g
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events[0]).toMatchObject({ type: 'agent.started', data: { mode: 'kprobe', kernelRelease: r.kernelRelease, capabilities: expect.arrayContaining(['kprobe_events', 'btf']) } });
     expect(events[events.length - 1]).toMatchObject({ type: 'agent.stopped', data: { reason: 'duration elapsed' } });
-    const lifecycle = events.filter((e) => e.type !== 'probe.hit' && e.type !== 'probe.missed' && e.type !== 'agent.loss').map((e) => `${e.type} ${'probe' in e.data ? e.data.probe : ''}`.trim());
-    expect(lifecycle).toEqual([
+    expect(lifecycleOf(events)).toEqual([
       'agent.started',
       'probe.registered tcp_set_state', `probe.registered ${USER_PROBE}`,
       'probe.armed tcp_set_state', `probe.armed ${USER_PROBE}`,
@@ -159,6 +173,25 @@ describe.each(KERNEL_SERIES)('probefleet-agent in kprobe mode on the Debian %s g
   it('leaves nothing in kprobe_events or instances after the run', () => {
     expect(r.read('kprobe_events.after')).toBe('');
     expect(r.read('instances.after')).toBe('');
+  });
+
+  it('after a kill -9, the next run takes down the crashed run\'s probes and reports it: both streams replay', () => {
+    const crashed = parseEvents(r.read('crash-run.ndjson'));
+    const armed = crashed.filter((e) => e.type === 'probe.armed').length;
+    if (armed !== 2) throw new Error(`the run was killed with ${armed} of 2 probes armed; its log:\n${r.read('crash-run.log')}`);
+    expect(crashed.some((e) => e.type === 'agent.stopped')).toBe(false);
+    expect(r.read('kprobe_events.crashed')).toContain('p:probefleet/tcp_set_state ');
+    expect(r.read('restart-run.rc').trim()).toBe('0');
+    const next = parseEvents(r.read('restart-run.ndjson'));
+    expect(lifecycleOf(next).slice(0, 6)).toEqual([
+      'agent.started',
+      'probe.disarmed tcp_set_state', 'probe.unregistered tcp_set_state',
+      `probe.disarmed ${USER_PROBE}`, `probe.unregistered ${USER_PROBE}`,
+      'probe.registered tcp_set_state',
+    ]);
+    expect(replay([...crashed, ...next].map((e) => encodeEvent(e)))).toMatchObject({ ok: true });
+    expect(r.read('kprobe_events.restart-after')).toBe('');
+    expect(r.read('instances.restart-after')).toBe('');
   });
 
   it('refuses a probe on a missing symbol with the kernel\'s message and line, exits non-zero and leaves nothing', () => {
