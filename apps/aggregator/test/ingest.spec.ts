@@ -2,6 +2,7 @@
 import type { Event } from '@probefleet/events';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { ingest } from '../src/store/ingest';
+import { fromEventRow } from '../src/store/event-rows';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { record, testStream } from './streams';
 
@@ -83,6 +84,27 @@ describe('ingest', () => {
     expect(conns[0]).toMatchObject({ sport: 40000, dport: 5555, lastState: 'TCP_CLOSE', durationMs: 3 });
     expect((conns[0]!.states as { state: string }[]).map((x) => x.state)).toEqual(['TCP_CLOSE', 'TCP_SYN_SENT', 'TCP_ESTABLISHED', 'TCP_FIN_WAIT1', 'TCP_CLOSE']);
     expect(conns[1]).toMatchObject({ dport: 6000, closedAt: null, lastState: 'TCP_SYN_SENT' });
+  });
+
+  it('stores awkward text and large numbers exactly as they arrived (one jsonb parameter per batch)', async () => {
+    const host = 'h"q\\b\tt\nn é 🦀 $$ \'x';
+    const s = testStream(host);
+    const comm = 'we"ird\\co\tmm\n🙂';
+    const first = s.event('agent.heartbeat', { counters: { 'k"e\\y\u00e9': 7 } });
+    const hit = s.tcp({ skaddr: '0xffff888100003000', saddr: '::ffff:10.0.0.1', daddr: 'fe80::1%eth0"', sport: 65535, dport: 0, oldstate: 'TCP_CLOSE', newstate: 'TCP_SYN_SENT' });
+    Object.assign(hit.data, { comm, pid: 2 ** 31 - 1, cpu: 32767 });
+    const last = { ...s.event('agent.heartbeat', { counters: { '\\"{}[]': Number.MAX_SAFE_INTEGER } }), seq: Number.MAX_SAFE_INTEGER };
+    const result = await ingest(db, [batch([first, hit]), batch([last])]);
+    expect(result).toMatchObject({ stored: 3, duplicates: 0, deadLetters: 0 });
+
+    const rows = await db.event.findMany({ where: { host }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => fromEventRow(r).event)).toEqual([first, hit, last]);
+    expect(rows.map((r) => r.kafkaOffset)).toEqual([BigInt(offset - 2), BigInt(offset - 2), BigInt(offset - 1)]);
+    const [t] = await db.tcpTransition.findMany({ where: { host } });
+    expect(t).toMatchObject({ instance: s.instance, seq: 2n, comm, pid: 2 ** 31 - 1, cpu: 32767, saddr: '::ffff:10.0.0.1', daddr: 'fe80::1%eth0"', sport: 65535, dport: 0 });
+    expect(t!.time.toISOString()).toBe(hit.time.replace(/\d{6}Z$/, 'Z'));
+    expect(await db.tcpConnection.findMany({ where: { host } })).toMatchObject([{ daddr: 'fe80::1%eth0"', lastState: 'TCP_SYN_SENT' }]);
+    expect(await db.stream.findUnique({ where: { instance: s.instance } })).toMatchObject({ maxSeq: BigInt(Number.MAX_SAFE_INTEGER), contiguousTo: 2n });
   });
 
   it('folds probe lifecycles through the kprobe model and reports what it refuses', async () => {
