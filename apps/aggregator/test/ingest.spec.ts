@@ -1,4 +1,5 @@
 // The store against a real PostgreSQL: one Kafka batch → events + every projection, atomically.
+import { randomUUID } from 'node:crypto';
 import type { Event } from '@probefleet/events';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { ingest } from '../src/store/ingest';
@@ -105,6 +106,19 @@ describe('ingest', () => {
     expect(t!.time.toISOString()).toBe(hit.time.replace(/\d{6}Z$/, 'Z'));
     expect(await db.tcpConnection.findMany({ where: { host } })).toMatchObject([{ daddr: 'fe80::1%eth0"', lastState: 'TCP_SYN_SENT' }]);
     expect(await db.stream.findUnique({ where: { instance: s.instance } })).toMatchObject({ maxSeq: BigInt(Number.MAX_SAFE_INTEGER), contiguousTo: 2n });
+  });
+
+  it('keeps a host\'s agent row across batches: what later batches do not set stays, counts add up', async () => {
+    const s = testStream('agent-host');
+    const started = { kernelRelease: '6.1.0', arch: 'x86_64', agentVersion: '0.1.0', mode: 'kprobe' as const, capabilities: ['kprobe_events'] };
+    await ingest(db, [batch([s.event('agent.started', started), s.event('agent.heartbeat', { counters: { eventsRead: 5 } })])]);
+    await ingest(db, [batch([s.event('probe.missed', { probe: 'p', count: 2 }), s.event('agent.stopped', { reason: 'signal' })])]);
+    const agent = () => db.agent.findUnique({ where: { host: 'agent-host' } });
+    expect(await agent()).toMatchObject({ ...started, instance: s.instance, counters: { eventsRead: 5 }, events: 4n, missed: 2n, stoppedAt: expect.any(Date) });
+
+    const next = testStream('agent-host', s.bootId as ReturnType<typeof randomUUID>, 10);
+    await ingest(db, [batch([next.event('agent.started', { ...started, agentVersion: '0.2.0' })])]);
+    expect(await agent()).toMatchObject({ instance: next.instance, agentVersion: '0.2.0', capabilities: ['kprobe_events'], counters: { eventsRead: 5 }, events: 5n, missed: 2n, stoppedAt: null });
   });
 
   it('folds probe lifecycles through the kprobe model and reports what it refuses', async () => {

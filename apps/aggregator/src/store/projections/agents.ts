@@ -51,15 +51,25 @@ export async function projectAgents(tx: Tx, events: readonly StoredEvent[]): Pro
     }
   }
 
-  for (const [host, { set, add }] of changes) {
-    const { host: _host, ...update } = set;
-    await tx.agent.upsert({
-      where: { host },
-      create: { ...set, events: add.events, hits: add.hits, missed: add.missed, lost: add.lost },
-      update: {
-        ...update,
-        events: { increment: add.events }, hits: { increment: add.hits }, missed: { increment: add.missed }, lost: { increment: add.lost },
-      },
-    });
-  }
+  // Every touched host in one statement (a batch carries many hosts). Fields this batch did not set
+  // are written back as read above; the counts are increments.
+  const rows = [...changes.entries()].map(([host, { set, add }]) => {
+    const row = existing.get(host);
+    const pick = <K extends keyof Prisma.AgentUncheckedCreateInput>(k: K) => (k in set ? set[k] : row?.[k as keyof typeof row]) ?? null;
+    const time = (v: unknown) => (v instanceof Date ? v.toISOString() : null);
+    return [
+      host, set.bootId, set.instance, pick('kernelRelease'), pick('arch'), pick('agentVersion'), pick('mode'), pick('capabilities'),
+      time(pick('startedAt')), time(pick('stoppedAt')), time(set.lastSeen), add.events, add.hits, add.missed, add.lost, pick('counters'),
+    ];
+  });
+  await tx.$executeRaw`
+    INSERT INTO agents AS a (host, boot_id, instance, kernel_release, arch, agent_version, mode, capabilities, started_at, stopped_at, last_seen,
+                             events, hits, missed, lost, counters)
+    SELECT r->>0, (r->>1)::uuid, (r->>2)::uuid, r->>3, r->>4, r->>5, r->>6, nullif(r->7, 'null'), (r->>8)::timestamptz, (r->>9)::timestamptz,
+           (r->>10)::timestamptz, (r->>11)::bigint, (r->>12)::bigint, (r->>13)::bigint, (r->>14)::bigint, nullif(r->15, 'null')
+      FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) AS r
+    ON CONFLICT (host) DO UPDATE SET boot_id = excluded.boot_id, instance = excluded.instance, kernel_release = excluded.kernel_release,
+      arch = excluded.arch, agent_version = excluded.agent_version, mode = excluded.mode, capabilities = excluded.capabilities,
+      started_at = excluded.started_at, stopped_at = excluded.stopped_at, last_seen = excluded.last_seen, counters = excluded.counters,
+      events = a.events + excluded.events, hits = a.hits + excluded.hits, missed = a.missed + excluded.missed, lost = a.lost + excluded.lost`;
 }

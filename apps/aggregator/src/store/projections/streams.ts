@@ -49,11 +49,18 @@ export async function projectStreams(tx: Tx, events: readonly StoredEvent[]): Pr
     for (const gap of changes.closed) Object.assign(gapRows.get(key(event.instance, gap.from))!, { gap, closedAt: ingestedAt, changed: true });
   }
 
-  for (const [instance, s] of streams) {
-    if (s.events === 0) continue;
-    const values = { contiguousTo: BigInt(contiguousTo(s.progress)), maxSeq: BigInt(s.progress.maxSeq), firstTime: s.firstTime, lastTime: s.lastTime };
-    if (s.exists) await tx.stream.update({ where: { instance }, data: { ...values, events: { increment: s.events } } });
-    else await tx.stream.create({ data: { instance, host: s.host, bootId: s.bootId, events: s.events, ...values } });
+  // Every touched stream in one statement (a batch carries many hosts' streams): new ones inserted,
+  // known ones updated, their event count incremented.
+  const touched = [...streams.entries()].filter(([, s]) => s.events > 0).map(([instance, s]) => [
+    instance, s.host, s.bootId, contiguousTo(s.progress), s.progress.maxSeq, s.events, s.firstTime.toISOString(), s.lastTime.toISOString(),
+  ]);
+  if (touched.length > 0) {
+    await tx.$executeRaw`
+      INSERT INTO streams AS s (instance, host, boot_id, contiguous_to, max_seq, events, first_time, last_time)
+      SELECT (r->>0)::uuid, r->>1, (r->>2)::uuid, (r->>3)::bigint, (r->>4)::bigint, (r->>5)::bigint, (r->>6)::timestamptz, (r->>7)::timestamptz
+        FROM jsonb_array_elements(${JSON.stringify(touched)}::jsonb) AS r
+      ON CONFLICT (instance) DO UPDATE SET contiguous_to = excluded.contiguous_to, max_seq = excluded.max_seq,
+        first_time = excluded.first_time, last_time = excluded.last_time, events = s.events + excluded.events`;
   }
   const created = [...gapRows.entries()].filter(([, g]) => g.isNew);
   if (created.length > 0) {
