@@ -63,6 +63,22 @@ describe('ingest', () => {
     expect(Buffer.from(letters[0]!.raw).toString()).toBe('{not json');
   });
 
+  it('dead-letters events PostgreSQL could not hold instead of retrying their batch forever', async () => {
+    const s = testStream('unstorable-host');
+    const hit = s.tcp({ skaddr: '0xffff888100002000', sport: 0, dport: 5555, oldstate: 'TCP_CLOSE', newstate: 'TCP_SYN_SENT' });
+    const bad = [
+      JSON.stringify([{ ...hit, data: { ...hit.data, cpu: 40000 } }]),
+      JSON.stringify([{ ...hit, data: { ...hit.data, comm: 'a\u0000b' } }]),
+      JSON.stringify([{ ...hit, data: { ...hit.data, comm: 'a\ud800b' } }]),
+    ];
+    const result = await ingest(db, [...bad.map((b) => batch(b, 4)), batch([hit], 4)]);
+    expect(result).toMatchObject({ stored: 1, deadLetters: 3 });
+    const letters = await db.deadLetter.findMany({ where: { partition: 4 }, orderBy: { offset: 'asc' } });
+    expect(letters.map((l) => l.reason)).toEqual([
+      expect.stringContaining('[0].data.cpu'), expect.stringContaining('U+0000'), expect.stringContaining('surrogate'),
+    ]);
+  });
+
   it('builds transitions with time in the old state and tcplife-like connections', async () => {
     const s = testStream('tcp-host');
     const sk = '0xffff888100001000';

@@ -77,7 +77,7 @@ describe('probe.hit fast path', () => {
     ),
     key: fc.constantFrom('host', 'bootId', 'seq', 'time', 'monoNs', 'data', 'probe', 'cpu', 'pid', 'comm', 'ctx', 'args',
       'preemptDepth', 'nmi', 'sport', 'family', '', 'extra'),
-    value: fc.oneof(fc.jsonValue(), fc.constant(undefined), fc.integer({ min: -2, max: 70000 }), fc.constant(Number.NaN)),
+    value: fc.oneof(fc.jsonValue(), fc.constant(undefined), fc.integer({ min: -2, max: 70000 }), fc.constantFrom(Number.NaN, 2 ** 31 - 1, 2 ** 31)),
   });
 
   it('accepts exactly what the zod schema accepts', () => {
@@ -94,6 +94,29 @@ describe('probe.hit fast path', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('what the store cannot hold', () => {
+  const hit = SAMPLES['probe.hit'];
+  const withData = (data: Record<string, unknown>) => ({ ...hit, data: { ...hit.data, ...data } });
+
+  it.each([
+    ['cpu above a smallint', withData({ cpu: 32768 }), 'data.cpu'],
+    ['pid above an integer', withData({ pid: 2 ** 31 }), 'data.pid'],
+    ['U+0000 in comm', withData({ comm: 'ng\u0000inx' }), 'data.comm'],
+    ['half a surrogate pair in an arg', withData({ args: { ...hit.data.args, path: 'a\ud800b' } }), 'data.args.path'],
+    ['a lone low surrogate in a key', withData({ args: { ...hit.data.args, ['\udc00']: 1 } }), 'data.args.\udc00'],
+  ])('refuses %s, naming the field, alone and in a batch', (_name, event, field) => {
+    expect(decodeEvent(JSON.stringify(event))).toMatchObject({ ok: false, kind: 'malformed', field });
+    expect(decodeBatch(new TextEncoder().encode(JSON.stringify([event])))).toMatchObject({ ok: false, kind: 'malformed', field: `[0].${field}` });
+  });
+
+  it('takes the largest values the store holds, escaped pairs and a literal backslash-u', () => {
+    for (const event of [withData({ cpu: 32767, pid: 2 ** 31 - 1 }), withData({ comm: 'caf\u00e9 \ud83d\ude80' }), withData({ comm: '\\u0000' })]) {
+      expect(decodeEvent(JSON.stringify(event))).toEqual({ ok: true, value: event });
+      expect(decodeBatch(JSON.stringify([event]))).toEqual({ ok: true, value: [event] });
+    }
   });
 });
 

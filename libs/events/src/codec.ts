@@ -4,6 +4,8 @@ import {
   EVENT_SCHEMAS,
   EVENT_VERSION,
   isEventType,
+  MAX_CPU,
+  MAX_PID,
   TIME_PATTERN,
   UUID_PATTERN,
   type Event,
@@ -46,7 +48,34 @@ export function decodeEvent(json: string): DecodeResult<Event> {
   } catch (error) {
     return failure('malformed', '', `not JSON: ${(error as Error).message}`);
   }
-  return decodeEventValue(value);
+  return unstorableText(json, value) ?? decodeEventValue(value);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * PostgreSQL's text and jsonb hold neither U+0000 nor half a UTF-16 surrogate pair, so an event
+ * carrying one could never be stored: it is refused here (and dead-lettered) instead of failing its
+ * whole batch's transaction again and again. Such strings only arrive as \u escapes in JSON (or in a
+ * JS string), so the parsed value is walked only when the text has an escape.
+ */
+function unstorableText(text: string, parsed: unknown): DecodeFailure | undefined {
+  if (!text.includes('\\u') && !LONE_SURROGATE.test(text)) return undefined;
+  const walk = (x: unknown, path: string): DecodeFailure | undefined => {
+    if (typeof x === 'string') {
+      if (x.includes('\u0000')) return failure('malformed', path, 'contains U+0000, which PostgreSQL text cannot hold');
+      if (LONE_SURROGATE.test(x)) return failure('malformed', path, 'contains half a UTF-16 surrogate pair, which is not Unicode text');
+      return undefined;
+    }
+    if (typeof x !== 'object' || x === null) return undefined;
+    for (const [key, v] of Object.entries(x)) {
+      const at = Array.isArray(x) ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`;
+      const bad = walk(key, at) ?? walk(v, at);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  };
+  return walk(parsed, '');
 }
 
 /** Validates an already parsed JSON value as an event; never throws. */
@@ -98,7 +127,7 @@ function isValidHit(e: Record<string, unknown>): boolean {
   const { probe, cpu, pid, comm, ctx, args } = data;
   if (keyCount(data) !== (ctx === undefined ? 5 : 6)) return false;
   if (typeof probe !== 'string' || probe.length === 0) return false;
-  if (!isCount(cpu) || (cpu as number) > 65535 || !isCount(pid) || typeof comm !== 'string') return false;
+  if (!isCount(cpu) || (cpu as number) > MAX_CPU || !isCount(pid) || (pid as number) > MAX_PID || typeof comm !== 'string') return false;
   if (ctx !== undefined && !isValidContext(ctx)) return false;
   if (!isRecord(args)) return false;
   for (const key in args) {
@@ -191,6 +220,8 @@ export function decodeBatch(value: string | Uint8Array): DecodeResult<Event[]> {
     return failure('malformed', '', `not JSON: ${(error as Error).message}`);
   }
   if (!Array.isArray(parsed)) return failure('malformed', '', 'expected a JSON array of events');
+  const unstorable = unstorableText(text, parsed);
+  if (unstorable !== undefined) return unstorable;
   const events: Event[] = [];
   for (const [i, item] of parsed.entries()) {
     const decoded = decodeEventValue(item);

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { decodeEvent, encodeEvent, scanHit, TIME_PATTERN, UUID_PATTERN, type Event, type EventOf } from './index';
+import { decodeEvent, encodeEvent, MAX_CPU, MAX_PID, scanHit, TIME_PATTERN, UUID_PATTERN, type Event, type EventOf } from './index';
 import { BOOT, INSTANCE, TCP_HIT_ARGS } from '../test/samples';
 
 type Hit = EventOf<'probe.hit'>;
@@ -90,8 +90,8 @@ const hits = (name: (minLength: number) => fc.Arbitrary<string>, value: fc.Arbit
       time,
       monoNs: fc.option(fc.bigInt({ min: 0n, max: 10n ** 20n }).map(String), { nil: undefined }),
       probe: name(1),
-      cpu: fc.integer({ min: 0, max: 65535 }),
-      pid: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)),
+      cpu: fc.integer({ min: 0, max: MAX_CPU }),
+      pid: fc.oneof(fc.nat(), fc.constant(MAX_PID)),
       comm: name(0),
       ctx: fc.option(ctx, { nil: undefined }),
       args: fc.dictionary(name(1), value, { maxKeys: 6 }),
@@ -184,7 +184,7 @@ describe('scanHit', () => {
   it.each([
     ['seq 0', hit({ seq: 0 })],
     ['seq above 2^53 - 1', encodeEvent(hit()).replace('"seq":4', '"seq":9007199254740992')],
-    ['cpu 65536', hit({ data: { cpu: 65536 } })],
+    ['cpu 32768', hit({ data: { cpu: MAX_CPU + 1 } })], ['pid 2^31', hit({ data: { pid: MAX_PID + 1 } })],
     ['preemptDepth 256', hit({ data: { ctx: { ...hit().data.ctx!, preemptDepth: 256 } } })],
     ['an empty host', hit({ host: '' })],
     ['an empty probe', hit({ data: { probe: '' } })],

@@ -1,4 +1,4 @@
-import { EVENT_VERSION } from './schemas';
+import { EVENT_VERSION, MAX_CPU, MAX_PID } from './schemas';
 
 /**
  * What replay needs of a probe.hit, read straight from its JSON line. `line` is that text: replay's
@@ -110,10 +110,10 @@ export function scanHit(line: string): ScannedHit | undefined {
   if (probeStart < 0 || probeEnd <= probeStart) return undefined;
   p = integer(literal(probeEnd + 1, CPU), 5);
   const cpu = integerValue;
-  if (p < 0 || cpu > 65535) return undefined;
+  if (p < 0 || cpu > MAX_CPU) return undefined;
   p = integer(literal(p, PID), MAX_SAFE_DIGITS);
   const pid = integerValue;
-  if (p < 0 || pid > Number.MAX_SAFE_INTEGER) return undefined;
+  if (p < 0 || pid > MAX_PID) return undefined;
   const commEnd = stringEnd(literal(p, COMM));
   p = commEnd < 0 ? -1 : commEnd + 1;
   if (b[p + 2] === 99) p = context(p); // ,"c

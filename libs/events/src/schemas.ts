@@ -13,7 +13,11 @@ export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 export const DECIMAL_PATTERN = /^(?:0|[1-9]\d*)$/;
 
 const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const Cpu = z.number().int().min(0).max(65535);
+/** The store keeps cpu as a smallint and pid as an integer (Linux: NR_CPUS ≤ 8192, pid_max ≤ 2^22). */
+export const MAX_CPU = 32767;
+export const MAX_PID = 2147483647;
+const Cpu = z.number().int().min(0).max(MAX_CPU);
+const Pid = z.number().int().min(0).max(MAX_PID);
 const ProbeName = z.string().min(1);
 
 export const ProbeKindSchema = z.enum(['kprobe', 'kretprobe', 'tracepoint']);
@@ -94,7 +98,7 @@ const ProbeRefSchema = z.strictObject({ probe: ProbeName });
 export const ProbeHitDataSchema = z.strictObject({
   probe: ProbeName,
   cpu: Cpu,
-  pid: Count,
+  pid: Pid,
   comm: z.string(),
   ctx: HitContextSchema.optional(),
   args: z.record(z.string().min(1), HitArgValueSchema),
