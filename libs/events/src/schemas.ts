@@ -70,7 +70,8 @@ export const ProbeRegisteredDataSchema = z
     kind: ProbeKindSchema,
     /** Kernel function for kprobes; "group:event" for tracepoints. */
     symbol: z.string().min(1),
-    offset: Count,
+    /** Offset into the function (the store keeps an integer). */
+    offset: z.number().int().min(0).max(2147483647),
     /** Resolved address, absent when the agent cannot read kallsyms. */
     address: HexAddressSchema.optional(),
     /** Original instruction bytes at `address` (saved by the kernel before arming), lowercase hex. */
