@@ -19,6 +19,11 @@ export const AggregatorEnvSchema = z
     KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
     /** How long the group waits for a silent member before giving its partitions to another. */
     KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300000).default(30000),
+    /**
+     * The most one fetch takes of a partition: a batch, one transaction. Larger amortises the
+     * projections' per-batch cost (throughput); smaller commits sooner (kernel-to-API latency).
+     */
+    KAFKA_MAX_BYTES_PER_PARTITION: z.coerce.number().int().min(64 * 1024).max(64 << 20).default(8 << 20),
     /** Batches of this many partitions are stored at once (each in its own transaction). */
     KAFKA_PARTITIONS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
     /** Create the topic at start-up when it is missing (local stacks; clusters usually manage topics). */

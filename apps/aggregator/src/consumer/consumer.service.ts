@@ -52,8 +52,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     if (this.config.KAFKA_CREATE_TOPIC) await this.ensureTopic();
     const consumer = this.kafka.consumer({
       groupId: this.config.KAFKA_GROUP_ID,
-      // Larger fetches make larger transactions: the per-batch cost of the projections is amortised.
-      maxBytesPerPartition: 4 << 20,
+      maxBytesPerPartition: this.config.KAFKA_MAX_BYTES_PER_PARTITION,
       sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS,
       heartbeatInterval: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3),
       maxWaitTimeInMs: 250,
