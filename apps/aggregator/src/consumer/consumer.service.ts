@@ -53,6 +53,8 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     const consumer = this.kafka.consumer({
       groupId: this.config.KAFKA_GROUP_ID,
       maxBytesPerPartition: this.config.KAFKA_MAX_BYTES_PER_PARTITION,
+      // A fetch holds a full share for every partition stored at once (kafkajs' default is 10 MiB).
+      maxBytes: this.config.KAFKA_MAX_BYTES_PER_PARTITION * this.config.KAFKA_PARTITIONS_CONCURRENCY,
       sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS,
       heartbeatInterval: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3),
       maxWaitTimeInMs: 250,
