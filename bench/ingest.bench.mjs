@@ -288,8 +288,7 @@ function notes(runs, copy, prof) {
   }
   if (prof.sqlShare >= 50) {
     out.push(
-      'Suggestion: kafkajs runs one eachBatch at a time per member (consumer.run() leaves partitionsConsumedConcurrently at 1), so Node waits while PostgreSQL executes and PostgreSQL waits while Node prepares the next batch; partitionsConsumedConcurrently = the partition count overlaps them (ingests of different partitions share the projection lock and touch different streams).',
-      'Suggestion: most SQL time is the two bulk inserts; tcp_transitions carries 8 secondary indexes (host, new_state, sport, dport, saddr, daddr, time/id, instance/seq) and events 4 — each inserted row updates all of them. Drop the ones no query needs (e.g. saddr/daddr if address filters are rare), or consider a partitioned/BRIN time index; re-measure with this bench.',
+      'Most of the time is SQL, and most of that the two bulk inserts: tcp_transitions (one row per hit, updating 10 btrees — each serves an API filter, see apps/aggregator/test/api-explain.spec.ts) and events (the jsonb parse of data, the unique (instance, seq) check). The levers left trade something away: fewer indexes (slower filtered queries at 10M rows) or data stored as json (no jsonb operators). Batches already travel as one jsonb parameter and up to 3 partitions are stored at once (KAFKA_PARTITIONS_CONCURRENCY).',
     );
   } else {
     out.push('Suggestion: most of the time is CPU in Node, not SQL: see cpuProfile.byOwner and topFunctions for the owner of the hot path before tuning the database.');
