@@ -64,6 +64,23 @@ async function delivered(r: Rig, attempts: Attempt[]): Promise<void> {
   });
 }
 
+/**
+ * For the faults that do not stop observation: the workload ends, the agent stops, everything is
+ * stored, and the streams are whole and the workload's transitions and lifetimes exactly the kernel's.
+ */
+async function finishAndExpectExact(r: Rig): Promise<void> {
+  const attempts = await r.finishWorkload();
+  await stopAgent(r);
+  await r.drained({});
+
+  await expectStreamsWhole(r);
+  const loss = await kernelLoss(r);
+  const view = await workloadView(r);
+  expectWorkloadExact(view, attempts, r.agent.instance, loss);
+  if (loss === 0) await expectConnections(r, view);
+  expect(tracingInstancesOf(r.instances)).toEqual([]);
+}
+
 /** SIGTERM to the running agent: it flushes and exits 0, its stream ending with agent.stopped. */
 async function stopAgent(r: Rig): Promise<void> {
   r.agent.agent.child.kill('SIGTERM');
@@ -101,16 +118,7 @@ describe('faults during a workload, real kernel, broker and PostgreSQL', () => {
     });
     await eventually('the agent publishing again', 90_000, async () => (logCount(r, 'broker acked: publishing') > acked ? true : undefined));
     await work.moreRounds(ROUNDS);
-    const attempts = await r.finishWorkload();
-    await stopAgent(r);
-    await r.drained({});
-
-    await expectStreamsWhole(r);
-    const loss = await kernelLoss(r);
-    const view = await workloadView(r);
-    expectWorkloadExact(view, attempts, r.agent.instance, loss);
-    if (loss === 0) await expectConnections(r, view);
-    expect(tracingInstancesOf(r.instances)).toEqual([]);
+    await finishAndExpectExact(r);
   });
 
   it('kill -9 of the agent: what it spooled arrives once, its successor on the same spool sees the rest', async () => {
@@ -167,16 +175,7 @@ describe('faults during a workload, real kernel, broker and PostgreSQL', () => {
     await work.moreRounds(5);
     await r.startAggregator();
     await work.moreRounds(ROUNDS);
-    const attempts = await r.finishWorkload();
-    await stopAgent(r);
-    await r.drained({});
-
-    await expectStreamsWhole(r);
-    const loss = await kernelLoss(r);
-    const view = await workloadView(r);
-    expectWorkloadExact(view, attempts, r.agent.instance, loss);
-    if (loss === 0) await expectConnections(r, view);
-    expect(tracingInstancesOf(r.instances)).toEqual([]);
+    await finishAndExpectExact(r);
   });
 
   it('PostgreSQL restart: the aggregator retries its batches and goes on; nothing lost or doubled', async () => {
@@ -188,15 +187,6 @@ describe('faults during a workload, real kernel, broker and PostgreSQL', () => {
     await work.moreRounds(ROUNDS);
     const retried = r.aggregator.output().split('\n').filter((l) => l.includes('failed, retrying')).length;
     console.info(`PostgreSQL restart: the aggregator logged ${retried} failed batch attempts it retried`);
-    const attempts = await r.finishWorkload();
-    await stopAgent(r);
-    await r.drained({});
-
-    await expectStreamsWhole(r);
-    const loss = await kernelLoss(r);
-    const view = await workloadView(r);
-    expectWorkloadExact(view, attempts, r.agent.instance, loss);
-    if (loss === 0) await expectConnections(r, view);
-    expect(tracingInstancesOf(r.instances)).toEqual([]);
+    await finishAndExpectExact(r);
   });
 });

@@ -8,7 +8,7 @@ import { AGENT, brokers, freshTopic, startKafkaAgent, tempDir, type KafkaAgent }
 import { AGGREGATOR, createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from '../support/aggregator';
 import { REFUSED, echoThenCloseServer, exchangeOnce, freePort, refusedConnect } from '../support/loopback';
 import { expectedAccepted, short, socketOf, tracingInstancesOf, transitionsBySocket, type AgentItem, type Connection, type Transition } from '../support/pipeline';
-import { kafkaClient } from '../support/stack';
+import { deleteTopic } from '../support/stack';
 
 jest.setTimeout(30_000);
 
@@ -45,11 +45,7 @@ afterAll(async () => {
   agent?.child.kill('SIGKILL');
   await aggregator?.stop(5000);
   await db?.drop();
-  if (topic !== undefined) {
-    const admin = kafkaClient('pipeline-e2e-admin').admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [topic], timeout: 5000 }).finally(() => admin.disconnect());
-  }
+  if (topic !== undefined) await deleteTopic(topic);
   fs.rmSync(spoolDir, { recursive: true, force: true });
 }, 20_000);
 

@@ -12,7 +12,7 @@ import { AGENT, brokers, closingServer, freshTopic, loadConnections, ourInstance
 import { AGGREGATOR, createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from '../support/aggregator';
 import { echoThenCloseServer, exchangeOnce, freePort, refusedConnect } from '../support/loopback';
 import { probefleet, probesAsReplayState, projectionRows, PROJECTIONS, storedCount, topicEvents } from '../support/replay';
-import { kafkaClient } from '../support/stack';
+import { deleteTopic } from '../support/stack';
 
 jest.setTimeout(60_000);
 
@@ -60,11 +60,7 @@ afterAll(async () => {
   for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
   await aggregator?.stop(5000);
   await db?.drop();
-  if (topic !== undefined) {
-    const admin = kafkaClient('replay-e2e-admin').admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [topic], timeout: 5000 }).finally(() => admin.disconnect());
-  }
+  if (topic !== undefined) await deleteTopic(topic);
   fs.rmSync(dir, { recursive: true, force: true });
 }, 20_000);
 

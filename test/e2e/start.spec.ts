@@ -16,7 +16,7 @@ import { ourInstances, REPO, tempDir } from '../support/agent-kafka';
 import { eventually } from '../support/aggregator';
 import { echoThenCloseServer, exchangeOnce, freePort } from '../support/loopback';
 import { alive, descendants, listening, npmStart, type NpmStart } from '../support/start';
-import { databaseUrl, kafkaClient } from '../support/stack';
+import { databaseUrl, deleteTopic } from '../support/stack';
 
 jest.setTimeout(60_000);
 
@@ -64,9 +64,7 @@ afterAll(async () => {
     clearTimeout(timer);
   }
   await onServer(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-  const admin = kafkaClient('start-e2e-admin').admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: [topic], timeout: 5000 }).catch(() => undefined).finally(() => admin.disconnect());
+  await deleteTopic(topic);
   fs.rmSync(runDir, { recursive: true, force: true });
 }, 60_000);
 

@@ -14,7 +14,7 @@ import { brokers, freshTopic, REPO, sleep, startKafkaAgent, tempDir, type KafkaA
 import { createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from './aggregator';
 import { ACCEPTED, REFUSED, echoThenCloseServer, freePort, refusedConnect, type EchoServer } from './loopback';
 import { edge, endsOf, socketOf, tracingInstancesOf, transitionsBySocket, type Connection, type GapItem, type Transition } from './pipeline';
-import { checkPostgres, kafkaClient } from './stack';
+import { checkPostgres, deleteTopic } from './stack';
 
 export const HOST = os.hostname();
 const run = promisify(execFile);
@@ -303,11 +303,7 @@ export class Rig {
     for (const d of tracingInstancesOf(this.instances)) await step(() => fs.rmdirSync(`/sys/kernel/tracing/instances/${d}`));
     for (const a of this.aggregators) await step(() => a.stop(5000));
     await step(() => this.db.drop());
-    await step(async () => {
-      const admin = kafkaClient('faults-admin').admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: [this.topic], timeout: 5000 }).finally(() => admin.disconnect());
-    });
+    await step(() => deleteTopic(this.topic));
     fs.rmSync(this.spoolDir, { recursive: true, force: true });
   }
 }

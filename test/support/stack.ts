@@ -45,3 +45,10 @@ export async function checkPostgres(url = databaseUrl()): Promise<void> {
     await client.end().catch(() => undefined);
   }
 }
+
+/** Deletes a test's topic (best effort: a test's clean-up must not fail on it). */
+export async function deleteTopic(topic: string): Promise<void> {
+  const admin = kafkaClient('probefleet-test-cleanup').admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [topic], timeout: 5000 }).catch(() => undefined).finally(() => admin.disconnect());
+}
