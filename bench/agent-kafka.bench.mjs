@@ -4,41 +4,21 @@
 // Needs root, the built agent (`npx nx build @probefleet/agent`) and the local broker (`npm run stack:up`).
 //   node bench/agent-kafka.bench.mjs [seconds=20] [parallel=32] [connections/s, 0 = as fast as it goes]
 //   → bench/results/agent-kafka.json (one loopback connection = 10 TCP transitions = 10 probe.hit events)
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { startLoopbackLoad } from './lib/loopback-load.mjs';
+import { brokers, cpuSeconds, freePort, require, root, sleep } from './lib/stack.mjs';
 
-const require = createRequire(import.meta.url);
 const { Kafka, logLevel } = require('kafkajs');
 const { decodeBatch } = require('@probefleet/events');
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const seconds = Number(process.argv[2] ?? 20);
 const parallel = Number(process.argv[3] ?? 32);
 // Default: 2100 connections/s ≈ 21k events/s, just above the 20k events/s target (0 = unpaced).
 const rate = Number(process.argv[4] ?? 2100);
-const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-/** utime+stime of a process in seconds. */
-const cpuSeconds = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;
-};
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
 
 const kafka = new Kafka({ clientId: 'bench-agent-kafka', brokers, logLevel: logLevel.NOTHING });
 const topic = `bench-agent-${randomUUID().slice(0, 8)}`;
@@ -67,35 +47,14 @@ const published = async () => {
 };
 await sleep(1000);
 
-// The load generator: its own process, so its CPU is measured apart from the agent's.
-const loadSrc = `
-const net = require('node:net');
-const [seconds, parallel, rate] = process.argv.slice(1).map(Number);
-const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1', async () => {
-  const port = server.address().port;
-  const start = Date.now();
-  const end = start + seconds * 1000;
-  let n = 0;
-  let scheduled = 0;
-  // Paced: connection k starts no earlier than start + k/rate.
-  const pace = async () => { if (rate > 0) { const at = start + (scheduled++ * 1000) / rate; if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now())); } };
-  const one = () => new Promise((res) => { const c = net.connect(port, '127.0.0.1'); c.on('error', res); c.resume(); c.on('close', res); });
-  await Promise.all(Array.from({ length: parallel }, async () => { while (Date.now() < end) { await pace(); if (Date.now() >= end) break; await one(); n++; } }));
-  const u = process.cpuUsage();
-  process.stdout.write(JSON.stringify({ connections: n, cpuSeconds: (u.user + u.system) / 1e6 }));
-  server.close();
-});`;
 const agentCpu0 = cpuSeconds(agent.pid);
 const published0 = await published();
 const t0 = Date.now();
-const load = spawn(process.execPath, ['-e', loadSrc, String(seconds), String(parallel), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
-let loadOut = '';
-load.stdout.setEncoding('utf8').on('data', (d) => (loadOut += d));
-await new Promise((r) => load.on('close', r));
+// The load generator runs in its own process, so its CPU is measured apart from the agent's.
+const loadResult = await startLoopbackLoad(seconds, parallel, rate).done;
 const wall = (Date.now() - t0) / 1000;
 const agentCpu1 = cpuSeconds(agent.pid);
 const published1 = await published();
-const loadResult = JSON.parse(loadOut);
 
 agent.kill('SIGTERM');
 await exited;

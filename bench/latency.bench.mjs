@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import {
   brokers, codeVersion, connectDb, createBenchDb, freePort, log, machine, main, onCleanup, percentile, postgresVersion,
   preflight, require, root, round, sleep, startAggregator, writeResult } from './lib/stack.mjs';
+import { startLoopbackLoad } from './lib/loopback-load.mjs';
 
 const { Kafka, logLevel } = require('kafkajs');
 
@@ -30,23 +31,6 @@ const POLL_MS = Number(process.env.BENCH_LATENCY_POLL_MS || 25);
 const DRAIN_S = 60;
 const TARGET = { p99Ms: 2000, eventsPerSecond: 10_000 };
 const PARTITIONS = 6;
-
-// The background load in its own process, paced: connection k starts no earlier than start + k/rate.
-const loadSrc = `
-const net = require('node:net');
-const [seconds, parallel, rate] = process.argv.slice(1).map(Number);
-const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1', async () => {
-  const port = server.address().port;
-  const start = Date.now();
-  const end = start + seconds * 1000;
-  let n = 0;
-  let scheduled = 0;
-  const pace = async () => { const at = start + (scheduled++ * 1000) / rate; if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now())); };
-  const one = () => new Promise((res) => { const c = net.connect(port, '127.0.0.1'); c.on('error', res); c.resume(); c.on('close', res); });
-  await Promise.all(Array.from({ length: parallel }, async () => { while (Date.now() < end) { await pace(); if (Date.now() >= end) break; await one(); n++; } }));
-  process.stdout.write(JSON.stringify({ connections: n, seconds: (Date.now() - start) / 1000 }));
-  server.close();
-});`;
 
 /** One marker connection: resolves with the client's port once the connection is established. */
 const markerConnect = (port) =>
@@ -149,11 +133,8 @@ await main(async () => {
   const poller = startPoller(aggregator.url, markerPort, pending, samples);
 
   log(`load: ${RATE} connections/s for ${WARMUP_S + SECONDS} s (the first ${WARMUP_S} s unmeasured), markers ${MARKERS}/s on port ${markerPort}`);
-  const load = spawn(process.execPath, ['-e', loadSrc, String(WARMUP_S + SECONDS), '64', String(RATE)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let loadOut = '';
-  load.stdout.setEncoding('utf8').on('data', (d) => (loadOut += d));
-  const loadDone = new Promise((r) => load.on('close', r));
-  onCleanup(() => load.kill());
+  const load = startLoopbackLoad(WARMUP_S + SECONDS, 64, RATE);
+  onCleanup(() => load.child.kill());
 
   const t0 = Date.now();
   const measureFrom = t0 + WARMUP_S * 1000;
@@ -168,8 +149,7 @@ await main(async () => {
     if (measured) markers++;
     pending.set(sport, { at: sentAt, measured });
   }
-  await loadDone;
-  const loadResult = JSON.parse(loadOut);
+  const loadResult = await load.done;
   log(`load done (${loadResult.connections} connections); waiting for ${pending.size} markers still in flight`);
   for (let i = 0; pending.size > 0 && i < DRAIN_S * 10; i++) await sleep(100);
   await poller.stop();
