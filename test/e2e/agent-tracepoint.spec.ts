@@ -159,13 +159,19 @@ describe('probefleet-agent run, tracepoint mode, real kernel', () => {
     await crashed.waitFor((e) => e.type === 'probe.armed', 15_000);
     crashed.child.kill('SIGKILL');
     await crashed.exit;
+    // While no agent runs, the dead run's instance still records: the next run reports it.
+    const blind = await freePort();
+    await refusedConnect('127.0.0.1', blind);
     const next = startAgent(['run', '--sink', 'stdout', '--duration', '1']);
     expect(await next.exit).toBe(0);
     expect(next.stderr()).toContain('removed leftovers of a previous run');
     expect(ourInstances()).toEqual([]);
-    // The next run reports the crashed run's probe going away, so the host's model state follows:
-    // both streams replay without a violation.
-    expect(next.events.slice(0, 4).map((e) => `${e.type} ${'probe' in e.data ? e.data.probe : ''}`.trim())).toEqual([
+    // The next run reports those hits, then the crashed run's probe going away, so the host's model
+    // state follows: both streams replay without a violation.
+    const disarmedAt = next.events.findIndex((e) => e.type === 'probe.disarmed');
+    const recovered = next.events.slice(1, disarmedAt).filter((e) => e.type === 'probe.hit' && (e.data.args as unknown as Hit).dport === blind);
+    expect(recovered.map((e) => e.type === 'probe.hit' && `${String(e.data.args['oldstate'])}->${String(e.data.args['newstate'])}`)).toEqual(['TCP_CLOSE->TCP_SYN_SENT', 'TCP_SYN_SENT->TCP_CLOSE']);
+    expect(next.events.filter((e) => e.type !== 'probe.hit').slice(0, 4).map((e) => `${e.type} ${'probe' in e.data ? e.data.probe : ''}`.trim())).toEqual([
       'agent.started', 'probe.disarmed inet_sock_set_state', 'probe.unregistered inet_sock_set_state', 'probe.registered inet_sock_set_state',
     ]);
     const outcome = replay([...crashed.events, ...next.events].map((e) => encodeEvent(e)));

@@ -10,6 +10,8 @@ import { bootPerSeries, BootResult, KERNEL_SERIES, REPO_ROOT } from './lab';
 
 const BOOT_TIMEOUT_MS = 300_000;
 const PORTS = { v4: 41201, v6: 41202, refused4: 41203, refused6: 41204 };
+/** Refused while no agent runs (between the kill -9 and the next run). */
+const BLIND_PORT = 41205;
 const AGENT = 'apps/agent/dist/main.js';
 // From process start: under TCG with both guests booting, start-up alone has taken 10 s.
 const RUN_SECONDS = 25;
@@ -50,6 +52,7 @@ i=0
 while [ $i -lt 100 ] && [ "$(grep -c '"type":"probe.armed"' /share/crash-run.ndjson)" -lt 2 ]; do sleep 1; i=$((i+1)); done
 kill -9 $CRASH_PID; wait $CRASH_PID
 cat $T/kprobe_events > /share/kprobe_events.crashed
+inhost "$NODE" -e "require('net').connect(${BLIND_PORT}, '127.0.0.1').on('error', () => {})"
 inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/good.yaml" --sink stdout --format json --duration ${RUN_SECONDS} > /share/restart-run.ndjson 2> /share/restart-run.log
 echo $? > /share/restart-run.rc
 cat $T/kprobe_events > /share/kprobe_events.restart-after
@@ -175,7 +178,7 @@ describe.each(KERNEL_SERIES)('probefleet-agent in kprobe mode on the Debian %s g
     expect(r.read('instances.after')).toBe('');
   });
 
-  it('after a kill -9, the next run takes down the crashed run\'s probes and reports it: both streams replay', () => {
+  it('after a kill -9, the next run reports what the crashed run\'s probes recorded since, takes them down and says so: both streams replay', () => {
     const crashed = parseEvents(r.read('crash-run.ndjson'));
     const armed = crashed.filter((e) => e.type === 'probe.armed').length;
     if (armed !== 2) throw new Error(`the run was killed with ${armed} of 2 probes armed; its log:\n${r.read('crash-run.log')}`);
@@ -189,6 +192,9 @@ describe.each(KERNEL_SERIES)('probefleet-agent in kprobe mode on the Debian %s g
       `probe.disarmed ${USER_PROBE}`, `probe.unregistered ${USER_PROBE}`,
       'probe.registered tcp_set_state',
     ]);
+    // What the dead run's probes recorded while no agent ran is reported before they are disarmed.
+    const beforeDisarm = next.slice(0, next.findIndex((e) => e.type === 'probe.disarmed'));
+    expect(bySocket(beforeDisarm, BLIND_PORT)).toEqual(REFUSED);
     expect(replay([...crashed, ...next].map((e) => encodeEvent(e)))).toMatchObject({ ok: true });
     expect(r.read('kprobe_events.restart-after')).toBe('');
     expect(r.read('instances.restart-after')).toBe('');

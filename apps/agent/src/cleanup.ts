@@ -1,8 +1,8 @@
 // Leftovers of a crashed run: our group's kprobes and the instances/probefleet-* of runs that are
-// gone. Shared by the `cleanup` command and the start of `run` (so a kill -9 never leaves probes
-// armed for long). An instance is named after its owner's pid, so another agent still running on
-// this host (a test, a second stack) keeps its instance.
-import { Tracefs, TracingInstance } from '@probefleet/tracefs';
+// gone. The `cleanup` command removes them; `run` first reads what such an instance recorded after
+// its run died (its probes stay enabled until removed), reports it, then takes the probes down. An
+// instance is named after its owner's pid, so another agent still running on this host keeps its own.
+import { Tracefs, TracingInstance, type KprobeDefinition } from '@probefleet/tracefs';
 import { PROBE_GROUP, TCP_TRACEPOINT } from './probes';
 
 export interface CleanupResult {
@@ -10,10 +10,19 @@ export interface CleanupResult {
   instances: string[];
 }
 
-/** A probe of a crashed run that this cleanup took down: `run` reports it so the model's host state follows. */
+/** A probe of a crashed run: where it was still enabled (`group:event`), if anywhere. */
 export interface LeftoverProbe {
   name: string;
-  armed: boolean;
+  group: string;
+  event: string;
+  armedIn: TracingInstance[];
+}
+
+export interface Leftovers {
+  instances: TracingInstance[];
+  kprobes: KprobeDefinition[];
+  /** The tracepoint and our kprobes as the crashed runs left them; the tracepoint only when armed. */
+  probes: LeftoverProbe[];
 }
 
 /** The tracing instance id of this run: `<pid>-<stream instance uuid>`. */
@@ -35,22 +44,27 @@ export function isStale(name: string, self = process.pid): boolean {
   }
 }
 
-export async function removeLeftovers(tracefs: Tracefs): Promise<CleanupResult & { probes: LeftoverProbe[] }> {
-  // What was armed is read before the instances go: a crashed run's probes were armed in its instance.
+export async function findLeftovers(tracefs: Tracefs): Promise<Leftovers> {
   const left = await tracefs.listLeftovers(PROBE_GROUP);
-  const stale = left.instances.filter((name) => isStale(name));
+  const instances = left.instances.filter((name) => isStale(name)).map((name) => new TracingInstance(tracefs, name));
   const armedIn = async (group: string, event: string) => {
-    for (const name of stale) if (await new TracingInstance(tracefs, name).isEventEnabled(group, event)) return true;
-    return false;
+    const out: TracingInstance[] = [];
+    for (const inst of instances) if (await inst.isEventEnabled(group, event)) out.push(inst);
+    return out;
   };
-  const tracepointArmed = await armedIn(TCP_TRACEPOINT.group, TCP_TRACEPOINT.event);
-  const kprobeArmed = new Map<string, boolean>();
-  for (const k of left.kprobes) kprobeArmed.set(k.event, await armedIn(k.group, k.event));
+  const probes: LeftoverProbe[] = [];
+  const tracepoint = await armedIn(TCP_TRACEPOINT.group, TCP_TRACEPOINT.event);
+  if (tracepoint.length > 0) probes.push({ name: TCP_TRACEPOINT.event, ...TCP_TRACEPOINT, armedIn: tracepoint });
+  // A live agent's kprobes are not ours to take: they stay while any live instance remains.
+  const spared = left.instances.length > instances.length;
+  const kprobes = spared ? [] : left.kprobes;
+  for (const k of kprobes) probes.push({ name: k.event, group: k.group, event: k.event, armedIn: await armedIn(k.group, k.event) });
+  return { instances, kprobes, probes };
+}
 
-  const removed = await tracefs.cleanLeftovers(PROBE_GROUP, (name) => stale.includes(name));
-  const probes: LeftoverProbe[] = [
-    ...(tracepointArmed ? [{ name: TCP_TRACEPOINT.event, armed: true }] : []),
-    ...removed.kprobes.map((k) => ({ name: k.event, armed: kprobeArmed.get(k.event) ?? false })),
-  ];
-  return { kprobes: removed.kprobes.map((k) => `${k.group}/${k.event}`), instances: removed.instances, probes };
+/** Removes the stale instances, then our group's kprobes (none are left enabled once they are gone). */
+export async function removeLeftovers(tracefs: Tracefs, left: Leftovers): Promise<CleanupResult> {
+  for (const inst of left.instances) await inst.remove();
+  for (const k of left.kprobes) await tracefs.removeKprobe(k.group, k.event);
+  return { kprobes: left.kprobes.map((k) => `${k.group}/${k.event}`), instances: left.instances.map((i) => i.name) };
 }

@@ -2,7 +2,7 @@
 // probefleet-agent: wiring only (flags → config, signals → abort, exit codes).
 import { Btf, KprobeDefinitionError, Tracefs } from '@probefleet/tracefs';
 import { Command, Option } from 'commander';
-import { removeLeftovers } from './cleanup';
+import { findLeftovers, removeLeftovers } from './cleanup';
 import { ConfigError, loadConfig, type AgentConfig } from './config';
 import { discoverHost, doctorReport, formatDoctor } from './host';
 import { createLogger } from './log';
@@ -141,9 +141,10 @@ program
     const cfg = config(opts);
     const report = await discoverHost(cfg.tracefs);
     if (!report.tracefs) throw new RefusedError('tracefs is not mounted');
-    const { kprobes, instances } = await removeLeftovers(new Tracefs(report.tracefs));
-    log.info({ kprobes, instances }, 'cleanup done');
-    out(JSON.stringify({ kprobes, instances }));
+    const tracefs = new Tracefs(report.tracefs);
+    const removed = await removeLeftovers(tracefs, await findLeftovers(tracefs));
+    log.info(removed, 'cleanup done');
+    out(JSON.stringify(removed));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

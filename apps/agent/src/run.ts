@@ -17,7 +17,7 @@ import {
   type TracingInstance,
 } from '@probefleet/tracefs';
 import type { Event, EventData, EventType } from '@probefleet/events';
-import { instanceDirId, removeLeftovers } from './cleanup';
+import { findLeftovers, instanceDirId, removeLeftovers, type Leftovers } from './cleanup';
 import { WallClock } from './clock';
 import { CommResolver } from './comm';
 import type { AgentConfig } from './config';
@@ -84,8 +84,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     tail = tail.then(() => sink.write(ev));
   };
 
-  const leftovers = await removeLeftovers(tracefs);
-  if (leftovers.kprobes.length + leftovers.instances.length > 0) log.warn({ kprobes: leftovers.kprobes, instances: leftovers.instances }, 'removed leftovers of a previous run');
+  const leftovers = await findLeftovers(tracefs);
 
   let inst: TracingInstance | null = null;
   const probes: Armed[] = [];
@@ -101,11 +100,8 @@ export async function runAgent(o: RunOptions): Promise<number> {
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
 
     emit('agent.started', { kernelRelease: release(), arch: arch(), agentVersion: AGENT_VERSION, mode, capabilities: capabilities(report) });
-    // The probes a crashed run left, taken down above, leave the host's model state too.
-    for (const p of leftovers.probes) {
-      if (p.armed) emit('probe.disarmed', { probe: p.name });
-      emit('probe.unregistered', { probe: p.name });
-    }
+    const handle = hitHandler(mode, planned, new CommResolver(() => tracefs.readSavedCmdlines()), emit, log);
+    await takeDownLeftovers(tracefs, leftovers, mode, handle, emit, log);
     heartbeat = setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000);
 
     if (mode === 'kprobe') {
@@ -138,7 +134,6 @@ export async function runAgent(o: RunOptions): Promise<number> {
     // Logged once tracing: tests and the bench take it as the signal to start their load.
     log.info({ mode, reason: choice.reason, instance: instanceId }, 'agent started');
 
-    const handle = hitHandler(mode, planned, new CommResolver(() => tracefs.readSavedCmdlines()), emit, log);
     const poller = new StatsPoller(tracefs, main, probes, emit, log);
     stats = poller;
     await poller.poll(); // baseline
@@ -192,6 +187,31 @@ export async function runAgent(o: RunOptions): Promise<number> {
     await sink.close();
   }
   return exitCode;
+}
+
+/**
+ * A crashed run's probes stay enabled in its instance, recording, until removed: what they recorded
+ * after it died is read and reported first (hits this run decodes, i.e. of the same mode), then
+ * the probes are disarmed and unregistered, in the stream too, so the host's model state follows.
+ */
+async function takeDownLeftovers(tracefs: Tracefs, left: Leftovers, mode: RunMode, handle: (items: RawItem[]) => Promise<void>, emit: Emit, log: Logger): Promise<void> {
+  if (left.instances.length + left.kprobes.length === 0) return;
+  const ours = (p: Leftovers['probes'][number]) => (mode === 'tracepoint' ? p.group === TCP_TRACEPOINT.group : p.group === PROBE_GROUP);
+  let recovered = 0;
+  for (const inst of left.instances) {
+    const events = left.probes.filter((p) => ours(p) && p.armedIn.includes(inst));
+    if (events.length === 0) continue;
+    for (const p of events) await inst.disableEvent(p.group, p.event);
+    const items = await (await RawTraceReader.open(inst.dir, events.map((p) => `${p.group}:${p.event}`))).drain();
+    recovered += items.length;
+    await handle(items);
+  }
+  for (const p of left.probes) {
+    if (p.armedIn.length > 0) emit('probe.disarmed', { probe: p.name });
+    emit('probe.unregistered', { probe: p.name });
+  }
+  const removed = await removeLeftovers(tracefs, left);
+  log.warn({ ...removed, recovered }, 'removed leftovers of a previous run, after reporting what they recorded since it stopped');
 }
 
 /** Best effort on every step: a failure is logged and the rest is still removed. */

@@ -209,24 +209,6 @@ export class Tracefs {
     const names = await readdir(join(this.dir, 'instances')).catch(() => [] as string[]);
     return { kprobes, instances: names.filter((n) => n.startsWith(INSTANCE_PREFIX)).sort() };
   }
-
-  /**
-   * Removes the probefleet-* instances `stale` selects (default: all) and, when no instance is left
-   * that may still use them, our group's probes (a live run's enabled probe cannot be removed anyway).
-   * Returns what it removed.
-   */
-  async cleanLeftovers(
-    group: string,
-    stale: (instance: string) => boolean = () => true,
-  ): Promise<{ kprobes: KprobeDefinition[]; instances: string[] }> {
-    const left = await this.listLeftovers(group);
-    const instances = left.instances.filter(stale);
-    for (const name of instances) await new TracingInstance(this, name).remove();
-    const spared = left.instances.length - instances.length;
-    const kprobes = spared === 0 ? left.kprobes : [];
-    for (const k of kprobes) await this.removeKprobe(k.group, k.event);
-    return { kprobes, instances };
-  }
 }
 
 export interface StreamOptions {

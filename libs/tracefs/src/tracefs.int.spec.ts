@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { discover } from './discovery';
-import { Tracefs, type TracingInstance } from './instance';
+import { Tracefs, TracingInstance } from './instance';
 import { parseTraceLine } from './parser';
 import { decodeInetSockSetState, type TcpStateChange } from './tcp';
 
@@ -103,12 +103,11 @@ describe('tracefs on this host', () => {
     expect((await tracefs.listLeftovers('probefleet')).instances).not.toContain(`probefleet-${id}`);
   });
 
-  it('refuses a second instance with the same id and cleans leftovers', async () => {
+  it('refuses a second instance with the same id and lists it among leftovers until removed', async () => {
     const inst = await tracefs.createInstance(`${id}b`);
     await expect(tracefs.createInstance(`${id}b`)).rejects.toThrow(/EEXIST/);
     expect((await tracefs.listLeftovers('probefleet')).instances).toContain(inst.name);
-    // Other runs on this host may own probefleet-* instances: only clean ours.
-    await tracefs.cleanLeftovers('probefleet', (name) => name === inst.name);
+    await new TracingInstance(tracefs, inst.name).remove();
     expect((await tracefs.listLeftovers('probefleet')).instances).not.toContain(inst.name);
   });
 
