@@ -46,10 +46,14 @@ inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/bad.yaml" --si
 echo $? > /share/bad-run.rc
 cat $T/kprobe_events > /share/kprobe_events.bad-after
 ls $T/instances > /share/instances.bad-after
-inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/good.yaml" --sink stdout --format json --duration 120 > /share/crash-run.ndjson 2> /share/crash-run.log &
+# The files exist before the background job opens them (ash redirects in the child): the wait
+# below must not read a missing file as "done".
+: > /share/crash-run.ndjson; : > /share/crash-run.log
+inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/good.yaml" --sink stdout --format json --duration 120 >> /share/crash-run.ndjson 2>> /share/crash-run.log &
 CRASH_PID=$!
 i=0
-while [ $i -lt 100 ] && [ "$(grep -c '"type":"probe.armed"' /share/crash-run.ndjson)" -lt 2 ]; do sleep 1; i=$((i+1)); done
+armed() { n=$(grep -c '"type":"probe.armed"' /share/crash-run.ndjson 2>/dev/null); echo "\${n:-0}"; }
+while [ $i -lt 100 ] && [ "$(armed)" -lt 2 ]; do sleep 1; i=$((i+1)); done
 kill -9 $CRASH_PID; wait $CRASH_PID
 cat $T/kprobe_events > /share/kprobe_events.crashed
 inhost "$NODE" -e "require('net').connect(${BLIND_PORT}, '127.0.0.1').on('error', () => {})"
