@@ -164,9 +164,10 @@ describe('deploy/systemd', () => {
 
   it('runs the agent with commands it has and the shipped config, which run accepts with the example environment', () => {
     const [start] = directives('ExecStart');
-    const [stopPost] = directives('ExecStopPost');
     expect(commandOf(start!.split(/\s+/).slice(1))).toBe('run');
-    expect(commandOf(stopPost!.split(/\s+/).slice(1))).toBe('cleanup');
+    // Leftovers of a crash are the restarted run's to report and remove, not a stop hook's.
+    expect(directives('ExecStopPost')).toEqual([]);
+    expect(directives('Restart')).toEqual(['on-failure']);
     expect(configFlag(start!.split(/\s+/))).toBe('/etc/probefleet/agent.yaml');
 
     const example = Object.fromEntries(
