@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { AGENT, brokers, freshTopic, startKafkaAgent, tempDir, type KafkaAgent } from '../support/agent-kafka';
-import { AGGREGATOR, createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from '../support/aggregator';
+import { AGGREGATOR, createMigratedDatabase, eventually, startAggregator, whenReady, type Aggregator, type TempDatabase } from '../support/aggregator';
 import { REFUSED, echoThenCloseServer, exchangeOnce, freePort, refusedConnect } from '../support/loopback';
 import { expectedAccepted, short, socketOf, tracingInstancesOf, transitionsBySocket, type AgentItem, type Connection, type Transition } from '../support/pipeline';
 import { deleteTopic } from '../support/stack';
@@ -35,10 +35,7 @@ beforeAll(async () => {
   topic = await freshTopic('pipeline-e2e');
   db = await createMigratedDatabase();
   aggregator = await startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic });
-  const agg = aggregator;
-  await eventually(`aggregator /readyz; output:\n${agg.output()}`, 20_000, async () =>
-    (await fetch(`${agg.url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined,
-  );
+  await whenReady(aggregator);
 }, 45_000);
 
 afterAll(async () => {

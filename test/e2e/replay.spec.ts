@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { AGENT, brokers, closingServer, freshTopic, loadConnections, ourInstances, REPO, sleep, startKafkaAgent, tempDir, type KafkaAgent } from '../support/agent-kafka';
-import { AGGREGATOR, createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from '../support/aggregator';
+import { AGGREGATOR, createMigratedDatabase, eventually, startAggregator, whenReady, type Aggregator, type TempDatabase } from '../support/aggregator';
 import { echoThenCloseServer, exchangeOnce, freePort, refusedConnect } from '../support/loopback';
 import { probefleet, probesAsReplayState, projectionRows, PROJECTIONS, storedCount, topicEvents } from '../support/replay';
 import { deleteTopic } from '../support/stack';
@@ -50,10 +50,7 @@ beforeAll(async () => {
   topic = await freshTopic('replay-e2e');
   db = await createMigratedDatabase();
   aggregator = await startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic });
-  const agg = aggregator;
-  await eventually(`aggregator /readyz; output:\n${agg.output()}`, 20_000, async () =>
-    (await fetch(`${agg.url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined,
-  );
+  await whenReady(aggregator);
 }, 45_000);
 
 afterAll(async () => {

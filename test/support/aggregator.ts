@@ -127,3 +127,10 @@ export async function eventually<T>(what: string, ms: number, probe: () => Promi
     await sleep(200);
   }
 }
+
+/** Until /readyz answers 200: the service is a consumer-group member and its database answers. */
+export function whenReady(agg: Aggregator, ms = 20_000): Promise<true> {
+  return eventually(`aggregator /readyz; output:\n${agg.output()}`, ms, async () =>
+    (await fetch(`${agg.url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined,
+  );
+}

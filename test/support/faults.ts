@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { brokers, freshTopic, REPO, sleep, startKafkaAgent, tempDir, type KafkaAgent } from './agent-kafka';
-import { createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from './aggregator';
+import { createMigratedDatabase, eventually, startAggregator, whenReady, type Aggregator, type TempDatabase } from './aggregator';
 import { ACCEPTED, REFUSED, echoThenCloseServer, freePort, refusedConnect, type EchoServer } from './loopback';
 import { edge, endsOf, socketOf, tracingInstancesOf, transitionsBySocket, type Connection, type GapItem, type Transition } from './pipeline';
 import { checkPostgres, deleteTopic } from './stack';
@@ -221,9 +221,7 @@ export class Rig {
   async startAggregator(): Promise<Aggregator> {
     const agg = await startAggregator({ DATABASE_URL: this.db.url, KAFKA_TOPIC: this.topic, KAFKA_GROUP_ID: this.groupId, KAFKA_SESSION_TIMEOUT_MS: '6000' });
     this.aggregators.push(agg);
-    await eventually(`aggregator /readyz; output:\n${agg.output()}`, 60_000, async () =>
-      (await fetch(`${agg.url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined,
-    );
+    await whenReady(agg, 60_000);
     return agg;
   }
 
