@@ -59,8 +59,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * whole batch's transaction again and again. Such strings only arrive as \u escapes in JSON (or in a
  * JS string), so the parsed value is walked only when the text has an escape.
  */
-function unstorableText(text: string, parsed: unknown): DecodeFailure | undefined {
-  if (!text.includes('\\u') && !LONE_SURROGATE.test(text)) return undefined;
+function unstorableText(text: string, parsed: unknown, fromBytes = false): DecodeFailure | undefined {
+  // Text decoded from (valid) UTF-8 bytes cannot hold a raw lone surrogate: only escapes to look for.
+  if (!text.includes('\\u') && (fromBytes || !LONE_SURROGATE.test(text))) return undefined;
   const walk = (x: unknown, path: string): DecodeFailure | undefined => {
     if (typeof x === 'string') {
       if (x.includes('\u0000')) return failure('malformed', path, 'contains U+0000, which PostgreSQL text cannot hold');
@@ -220,7 +221,7 @@ export function decodeBatch(value: string | Uint8Array): DecodeResult<Event[]> {
     return failure('malformed', '', `not JSON: ${(error as Error).message}`);
   }
   if (!Array.isArray(parsed)) return failure('malformed', '', 'expected a JSON array of events');
-  const unstorable = unstorableText(text, parsed);
+  const unstorable = unstorableText(text, parsed, typeof value !== 'string');
   if (unstorable !== undefined) return unstorable;
   const events: Event[] = [];
   for (const [i, item] of parsed.entries()) {
