@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { parse as parseYaml } from 'yaml';
 import { createPrisma, type Db } from '../src/store/prisma';
-import { ingest } from '../src/store/ingest';
+import { ingest } from './test-ingest';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { record, testStream } from './streams';
 

@@ -1,7 +1,7 @@
 // `rebuild` folds the event store through the live code and must give the live projections back.
 import type { Event } from '@probefleet/events';
 import { rebuild } from '../src/commands/rebuild';
-import { ingest } from '../src/store/ingest';
+import { ingest } from './test-ingest';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { record, testStream } from './streams';
