@@ -9,7 +9,7 @@ import type { PoolClient } from 'pg';
 import type { Event } from '@probefleet/events';
 import { DEFAULT_DATABASE_URL } from '../store/database-url';
 import { envelopesBetween, storeWindows } from '../store/envelopes';
-import { project, PROJECTION_TABLES } from '../store/project';
+import { project, PROJECTION_RESETS, PROJECTION_TABLES } from '../store/project';
 import { inTransaction, PROJECTION_LOCK } from '../store/pg';
 import { storeStart } from '../store/partitions';
 import { createPrisma, type Db } from '../store/prisma';
@@ -19,6 +19,7 @@ export async function rebuild(db: Db, log: (line: string) => void = () => undefi
   return inTransaction(db.pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [PROJECTION_LOCK]);
     await client.query(`TRUNCATE ${PROJECTION_TABLES.map((t) => `"${t}"`).join(', ')} RESTART IDENTITY`);
+    for (const reset of PROJECTION_RESETS) await client.query(reset);
     let events = 0;
     let violations = 0;
     let retimed = 0;

@@ -10,8 +10,10 @@ import { projectTcp, Rollups } from './projections/tcp';
 
 export type { ModelViolation };
 
+// A streams row is also the stream's identity (host, boot): the typed rows keep only the instance.
+// So rebuild resets its progress instead of emptying it.
 export const PROJECTIONS = [
-  { name: 'streams', tables: ['streams', 'stream_gaps'], handles: 'every event (seq progress and gaps; the exactly-once gate)' },
+  { name: 'streams', tables: ['stream_gaps'], handles: 'every event (seq progress and gaps; the exactly-once gate)' },
   { name: 'agents', tables: ['agents'], handles: 'every event (the fleet and its counters)' },
   { name: 'tcp', tables: ['tcp_connections', 'tcp_rollups'], handles: 'TCP probe.hit (lifetimes; per-minute/hour counts)' },
   { name: 'probes', tables: ['probes'], handles: PROBE_EVENT_TYPES.join(', ') },
@@ -19,6 +21,8 @@ export const PROJECTIONS = [
 
 /** The projection tables, which `rebuild` empties before folding the store again. */
 export const PROJECTION_TABLES = PROJECTIONS.flatMap((p) => p.tables);
+/** And what it resets: the streams' progress, their identity kept. */
+export const PROJECTION_RESETS = ['UPDATE streams SET contiguous_to = 0, max_seq = 0, events = 0'];
 
 /** What the TCP projection computed for the batch's TCP hits, for the caller to store with them. */
 export interface TcpBatch { hits: TcpHitEvent[]; msInOldState: (number | null)[]; isTcp: Set<Event> }

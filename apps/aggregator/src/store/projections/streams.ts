@@ -111,7 +111,8 @@ export async function projectStreams(client: PoolClient, s: Streams, events: rea
          FROM jsonb_array_elements($1::jsonb) AS r
        ON CONFLICT (instance) DO UPDATE SET contiguous_to = excluded.contiguous_to, max_seq = excluded.max_seq,
          first_time = least(CASE WHEN s.events = 0 THEN excluded.first_time ELSE s.first_time END, excluded.first_time),
-         last_time = greatest(s.last_time, excluded.last_time), events = s.events + excluded.events`, [JSON.stringify(touched)]);
+         last_time = CASE WHEN s.events = 0 THEN excluded.last_time ELSE greatest(s.last_time, excluded.last_time) END,
+         events = s.events + excluded.events`, [JSON.stringify(touched)]);
   }
   const changed = [...s.gaps.entries()].filter(([, g]) => g.changed).map(([k, g]) => {
     const instance = k.slice(0, k.indexOf('/'));
