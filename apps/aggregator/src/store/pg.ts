@@ -4,7 +4,13 @@ import { Pool, type PoolClient } from 'pg';
 
 export function createPool(databaseUrl: string): Pool {
   // A bounded connect: a dead server is an error, not a hang.
-  return new Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 10000, max: 10 });
+  const pool = new Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 10000, max: 10 });
+  // An idle connection the server ends (a restart) is dropped from the pool; the next query
+  // reconnects. Without a listener the pool's 'error' event would end the process.
+  pool.on('error', () => undefined);
+  // Likewise for a checked-out connection between two queries: the next query fails instead.
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return pool;
 }
 
 /** Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
