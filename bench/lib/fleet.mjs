@@ -13,7 +13,10 @@ export const simCli = join(root, 'apps/fleet-sim/dist/main.js');
  * Creates `topic` (deleted at cleanup) and publishes `events` events of `agents` virtual agents as
  * fast as the broker takes them; resolves to the simulator's report (what the broker acked).
  */
-export async function publishFleet({ topic, agents, events, partitions, seed = 1, start = '2026-11-25T10:00:00.000000000Z', extraArgs = [] }) {
+// The fleet's clock starts two hours ago, on the hour: within the store's retention whatever the day.
+const recentHour = () => new Date(Math.floor(Date.now() / 3600_000) * 3600_000 - 7200_000).toISOString().replace('.000Z', '.000000000Z');
+
+export async function publishFleet({ topic, agents, events, partitions, seed = 1, start = recentHour(), extraArgs = [] }) {
   if (!existsSync(simCli)) throw new Error(`build missing (${simCli}): run \`npm run build\` first`);
   const { Kafka, logLevel } = require('kafkajs');
   const admin = new Kafka({ clientId: 'bench-fleet-admin', brokers, logLevel: logLevel.NOTHING }).admin();

@@ -110,6 +110,20 @@ export async function append(client: PoolClient, events: readonly Event[], nowMs
   return { stored: outcome.stored, duplicates: events.length - outcome.stored, violations: outcome.violations };
 }
 
+/**
+ * The COPY rows the store writes for these events (ids from `base`, no time in the old state):
+ * what bench/ingest copies raw into the same tables to compare with.
+ */
+export function copyRows(events: readonly Event[], base: bigint): { transitions: { columns: string[]; lines: string[] }; events: { columns: string[]; lines: string[] } } {
+  const transitions: string[] = [];
+  const generic: string[] = [];
+  events.forEach((e, i) => {
+    if (e.type === 'probe.hit' && isTcpHit(e)) transitions.push(transitionLine(base + BigInt(i), e, null));
+    else generic.push(eventLine(base + BigInt(i), e));
+  });
+  return { transitions: { columns: TRANSITION_COLUMNS, lines: transitions }, events: { columns: EVENT_COLUMNS, lines: generic } };
+}
+
 /** What a batch's events need to exist before it is stored: each row's partition. */
 export function partitionsNeeded(events: readonly Event[]): [PartitionedTable, number][] {
   const wanted = new Map<string, [PartitionedTable, number]>();
