@@ -328,10 +328,11 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
   beforeAll(async () => {
     seeded.from = Date.now();
     if (SEED_THROUGH_V1_INGEST) {
-      ({ db: tmp } = await createV1FilledDatabase('probefleet_grafana', async (url) => {
-        db = createPrisma(url);
+      ({ db: tmp } = await createV1FilledDatabase('probefleet_grafana', async (v1) => {
+        db = v1;
         await seed();
       }));
+      db = createPrisma(tmp.url);
     } else {
       tmp = await createMigratedDatabase('probefleet_grafana');
       db = createPrisma(tmp.url);
