@@ -11,9 +11,10 @@ import { HealthController } from './health/health.controller';
 import { Metrics } from './metrics/metrics';
 import { MetricsController } from './metrics/metrics.controller';
 import { PrismaService } from './store/prisma.service';
+import { RetentionService } from './store/retention.service';
 
 @Global()
-@Module({ providers: [PrismaService, Metrics], exports: [PrismaService, Metrics] })
+@Module({ providers: [PrismaService, Metrics, RetentionService], exports: [PrismaService, Metrics, RetentionService] })
 class StoreModule {}
 
 @Module({})

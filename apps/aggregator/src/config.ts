@@ -2,6 +2,7 @@
 // stops the service with a message naming it, instead of failing later somewhere deep.
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from './store/database-url';
+import type { RetentionPolicy } from './store/partitions';
 
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -29,6 +30,24 @@ export const AggregatorEnvSchema = z
     /** Create the topic at start-up when it is missing (local stacks; clusters usually manage topics). */
     KAFKA_CREATE_TOPIC: flag.default(true),
     KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10000).default(6),
+    /** Kafka messages larger than this are dead-lettered unread (kind oversize); the broker's default limit. */
+    KAFKA_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(256 << 20).default(1048588),
+    /** Days of raw rows kept (transitions, generic events, closed connections); whole day partitions are dropped. */
+    RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(14),
+    RETENTION_DAYS_TCP_TRANSITIONS: z.coerce.number().int().min(1).max(36500).optional(),
+    RETENTION_DAYS_EVENTS: z.coerce.number().int().min(1).max(36500).optional(),
+    RETENTION_DAYS_TCP_CONNECTIONS: z.coerce.number().int().min(1).max(36500).optional(),
+    /** Days of per-minute/per-hour rollups kept (month partitions). */
+    ROLLUP_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
+    /** Partitions are created this many days ahead. */
+    PARTITIONS_AHEAD_DAYS: z.coerce.number().int().min(1).max(60).default(2),
+    /** How often partitions are created ahead and expired ones dropped. */
+    RETENTION_INTERVAL_S: z.coerce.number().int().min(1).max(86400).default(3600),
+    /**
+     * The retention clock: `wall` (this host's), or `data` (the newest event time stored; for replaying
+     * weeks of fleet time in fast time, e.g. bench/retention).
+     */
+    RETENTION_CLOCK: z.enum(['wall', 'data']).default('wall'),
     /** Leave consumption off (API only), e.g. for a read replica of the API. */
     CONSUMER_ENABLED: flag.default(true),
     HOST: z.string().min(1).default('127.0.0.1'),
@@ -44,6 +63,18 @@ export const AggregatorEnvSchema = z
   });
 
 export type AggregatorConfig = z.infer<typeof AggregatorEnvSchema>;
+
+/** Retention per table, overrides falling back to RETENTION_DAYS. */
+export function retentionPolicy(c: AggregatorConfig): RetentionPolicy {
+  return {
+    days: {
+      tcp_transitions: c.RETENTION_DAYS_TCP_TRANSITIONS ?? c.RETENTION_DAYS,
+      events: c.RETENTION_DAYS_EVENTS ?? c.RETENTION_DAYS,
+      tcp_connections: c.RETENTION_DAYS_TCP_CONNECTIONS ?? c.RETENTION_DAYS,
+      tcp_rollups: c.ROLLUP_RETENTION_DAYS,
+    },
+  };
+}
 
 export class ConfigError extends Error {}
 

@@ -2,7 +2,7 @@
 // contain written down independently of the store: every transition and every socket lifetime.
 import { randomUUID } from 'node:crypto';
 import type { Event, TcpArgs } from '@probefleet/events';
-import { ingest } from '../src/store/ingest';
+import { ingest } from './test-ingest';
 import type { Db } from '../src/store/prisma';
 import { record, testStream, type TestStream } from './streams';
 

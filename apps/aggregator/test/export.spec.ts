@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeEvent, encodeEvent, type Event } from '@probefleet/events';
-import { ingest } from '../src/store/ingest';
+import { ingest } from './test-ingest';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { record, testStream } from './streams';

@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { parse as parseYaml } from 'yaml';
 import { createPrisma, type Db } from '../src/store/prisma';
-import { ingest } from '../src/store/ingest';
-import { createMigratedDatabase, createV1FilledDatabase, type TempDatabase } from './temp-database';
+import { ingest } from './test-ingest';
+import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { record, testStream } from './streams';
 
 const GRAFANA_DIR = join(__dirname, '..', '..', '..', 'deploy', 'grafana');
@@ -310,14 +310,6 @@ const EXPECTED: Record<string, { columns: string[]; check?: (r: Result) => void 
 const BUCKETS = ['< 1 ms', '1-10 ms', '10-100 ms', '0.1-1 s', '1-10 s', '10-60 s', '>= 1 min'];
 const sum = (r: Result, column: string) => r.rows.reduce((n, x) => n + Number(x[column]), 0);
 
-/**
- * The seeding switch. true while this branch's ingest() is still the v1 one: the seed goes through it
- * into a store migrated up to before store v2, and the store v2 migration then moves it (rollups and
- * ingest_lag included) as it does in production. Set to false once the store v2 ingest ("store:
- * ingest ...") is merged from main: the seed then goes through it into a fully migrated store.
- */
-const SEED_THROUGH_V1_INGEST = true;
-
 describe('Grafana dashboards against a seeded store, as probefleet_reader', () => {
   let tmp: TempDatabase;
   let db: Db;
@@ -327,17 +319,9 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
 
   beforeAll(async () => {
     seeded.from = Date.now();
-    if (SEED_THROUGH_V1_INGEST) {
-      ({ db: tmp } = await createV1FilledDatabase('probefleet_grafana', async (v1) => {
-        db = v1;
-        await seed();
-      }));
-      db = createPrisma(tmp.url);
-    } else {
-      tmp = await createMigratedDatabase('probefleet_grafana');
-      db = createPrisma(tmp.url);
-      await seed();
-    }
+    tmp = await createMigratedDatabase('probefleet_grafana');
+    db = createPrisma(tmp.url);
+    await seed();
     seeded.to = Date.now();
     reader = new Client({ connectionString: tmp.url });
     await reader.connect();

@@ -1,7 +1,7 @@
 // `rebuild` folds the event store through the live code and must give the live projections back.
 import type { Event } from '@probefleet/events';
 import { rebuild } from '../src/commands/rebuild';
-import { ingest } from '../src/store/ingest';
+import { ingest } from './test-ingest';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { record, testStream } from './streams';
@@ -15,7 +15,12 @@ async function projections(db: Db) {
     agents: await db.agent.findMany({ orderBy: { host: 'asc' } }),
     probes: await db.probe.findMany({ orderBy: [{ host: 'asc' }, { name: 'asc' }] }),
     transitions: strip(await db.tcpTransition.findMany({ orderBy: [{ instance: 'asc' }, { seq: 'asc' }] })),
-    connections: strip(await db.tcpConnection.findMany({ orderBy: [{ host: 'asc' }, { openedAt: 'asc' }, { skaddr: 'asc' }] })),
+    // Prisma ignores tcp_connections (no key of required fields): read with SQL.
+    connections: await db.$queryRaw`
+      SELECT host, boot_id, instance, skaddr, family, host(saddr) AS saddr, host(daddr) AS daddr, sport, dport, opened_at, closed_at, duration_ms,
+             last_state::text, states::text[], entered_ns::text[], state_ms, last_seq
+        FROM tcp_connections ORDER BY host, opened_at, skaddr`,
+    rollups: await db.tcpRollup.findMany({ orderBy: [{ host: 'asc' }, { resolution: 'asc' }, { bucket: 'asc' }, { oldState: 'asc' }, { newState: 'asc' }, { servicePort: 'asc' }] }),
   };
 }
 

@@ -2,3 +2,5 @@ export * from './tcp';
 export * from './schemas';
 export * from './codec';
 export * from './hit-scan';
+export * from './inet';
+export * from './tcp-hit';

@@ -88,3 +88,10 @@ function removeSeqs(range: SeqRange, sortedSeqs: readonly number[]): SeqRange[] 
   if (from <= range.to) pieces.push({ from, to: range.to });
   return pieces;
 }
+
+/** Whether `seq` of the stream is stored already: at or below maxSeq and in no open gap. */
+export function isSeen(p: StreamProgress, seq: number): boolean {
+  if (seq > p.maxSeq) return false;
+  for (const gap of p.gaps) for (const r of gap.remaining) if (seq >= r.from && seq <= r.to) return false;
+  return true;
+}

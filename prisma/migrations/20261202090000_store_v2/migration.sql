@@ -1,7 +1,8 @@
 -- The store at fleet scale (issue 12): each fact written once, typed and compact, partitioned by
 -- time with retention by dropping partitions, and rollups. A TCP probe.hit's typed row in
--- tcp_transitions IS its stored form; every other event stays a generic row in events. One id
--- sequence serves both tables, so "store order" is id order across them (export merges by id).
+-- tcp_transitions IS its stored form; every other event stays a generic row in events. Both take
+-- their ids from one numbering: (batch << 20) + position in the batch, so "store order" is id
+-- order across them, and store_batches lets readers walk the store batch by batch.
 -- Data stored by the previous layout is moved in place (the *_v1 tables), then dropped.
 
 -- The kernel's TCP states, declared in kernel number order (include/net/tcp_states.h: 1..12), so
@@ -10,7 +11,7 @@ CREATE TYPE "tcp_state" AS ENUM ('TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_SYN_REC
   'TCP_TIME_WAIT', 'TCP_CLOSE', 'TCP_CLOSE_WAIT', 'TCP_LAST_ACK', 'TCP_LISTEN', 'TCP_CLOSING', 'TCP_NEW_SYN_RECV');
 CREATE TYPE "address_family" AS ENUM ('AF_INET', 'AF_INET6');
 
-CREATE SEQUENCE "store_id_seq" AS BIGINT;
+CREATE SEQUENCE "store_batch_seq" AS BIGINT;
 
 DROP VIEW "ingest_lag";
 ALTER TABLE "events" RENAME TO "events_v1";
@@ -31,7 +32,7 @@ ALTER TABLE "tcp_connections_v1" RENAME CONSTRAINT "tcp_connections_pkey" TO "tc
 -- are kept (LIST partition "kept"); the rest (heartbeats, loss, misses, user-probe hits) is
 -- range-partitioned by day and dropped by retention.
 CREATE TABLE "events" (
-    "id" BIGINT NOT NULL DEFAULT nextval('store_id_seq'),
+    "id" BIGINT NOT NULL,
     "host" TEXT NOT NULL,
     "instance" UUID NOT NULL,
     "seq" BIGINT NOT NULL,
@@ -52,7 +53,7 @@ CREATE INDEX "events_id_idx" ON "events" USING BRIN ("id");
 -- One row per TCP state change (tcpstates), the stored form of a TCP probe.hit. The envelope's
 -- bootId and v come from its stream (streams row); in_irq is ctx's hardirq|softirq|nmi.
 CREATE TABLE "tcp_transitions" (
-    "id" BIGINT NOT NULL DEFAULT nextval('store_id_seq'),
+    "id" BIGINT NOT NULL,
     "host" TEXT NOT NULL,
     "instance" UUID NOT NULL,
     "seq" BIGINT NOT NULL,
@@ -150,6 +151,18 @@ CREATE TABLE "ingest_lag" (
 );
 CREATE INDEX "ingest_lag_minute_idx" ON "ingest_lag"("minute");
 
+-- One row per stored batch: its number (its events' ids are number << 20 + position), size and time span.
+CREATE TABLE "store_batches" (
+    "id" BIGINT NOT NULL,
+    "rows" INTEGER NOT NULL,
+    "min_time" TIMESTAMPTZ(6) NOT NULL,
+    "max_time" TIMESTAMPTZ(6) NOT NULL,
+    "stored_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "store_batches_pkey" PRIMARY KEY ("id")
+);
+CREATE INDEX "store_batches_max_time_idx" ON "store_batches"("max_time");
+
 -- What retention dropped: a whole partition, its range, and when. export/replay/rebuild and the
 -- gaps read it to know that the store starts later.
 CREATE TABLE "retention_drops" (
@@ -216,7 +229,10 @@ SELECT e.id, e.host, e.instance, e.seq,
   FROM events_v1 e
  WHERE NOT EXISTS (SELECT 1 FROM tcp_transitions_v1 t WHERE t.instance = e.instance AND t.seq = e.seq);
 
-SELECT setval('store_id_seq', greatest((SELECT max(id) FROM events_v1), 1));
+-- The moved events keep their ids (< 2^20 per former batch number 0.. below): one pseudo-batch per 2^20 ids.
+INSERT INTO "store_batches" (id, rows, min_time, max_time)
+SELECT id >> 20, count(*), min(time), max(time) FROM events_v1 GROUP BY id >> 20;
+SELECT setval('store_batch_seq', greatest((SELECT max(id) FROM events_v1) >> 20, 0) + 1, false);
 
 INSERT INTO "tcp_connections" (id, host, boot_id, instance, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms,
                                last_state, states, entered_ns, state_ms, last_seq)

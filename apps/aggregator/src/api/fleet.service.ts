@@ -1,8 +1,9 @@
 // The fleet and the store's own records: agents, probes, raw events per stream, gaps, dead letters.
 // Small tables or one-stream reads: the Prisma query builder over their primary keys is enough.
-import { Injectable, NotImplementedException } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { PrismaService } from '../store/prisma.service';
+import { streamEnvelopes } from '../store/envelopes';
 import { toPage, type Page } from './cursor';
 import { boolParam, idCursor, intParam, limitParam, uuidParam } from './params';
 
@@ -71,23 +72,32 @@ export const EventsQuery = z.strictObject({
 export type EventsQuery = z.output<typeof EventsQuery>;
 
 export const EventItem = z.object({
-  id: bigintText('Row id'), v: z.number().int(), type: z.string(), host: z.string(), bootId: z.uuid(), instance: z.uuid(),
+  id: bigintText('Row id (store order)'), v: z.number().int(), type: z.string(), host: z.string(), bootId: z.uuid(), instance: z.uuid(),
   seq: bigintText('Position in the stream'), time: z.string().describe('As the agent wrote it (RFC 3339, nanoseconds).'),
-  monoNs: z.string().nullable(), data: z.unknown(), kafkaPartition: z.number().int().nullable(), kafkaOffset: z.string().nullable(),
-  ingestedAt: z.string(),
+  monoNs: z.string().nullable(), data: z.unknown(),
+  kafkaPartition: z.number().int().nullable().describe('Always null: the store keeps no Kafka position per event (dead letters keep theirs).'),
+  kafkaOffset: z.string().nullable().describe('Always null (see kafkaPartition).'),
+  ingestedAt: z.string().nullable().describe('Always null: arrival is kept per host and minute (ingest_lag), not per event.'),
 });
 export const EventsResponse = z.object({ instance: z.uuid().nullable().describe('The stream read; null when the host has none.'), items: z.array(EventItem), nextCursor: z.string().nullable() });
 
-/**
- * TODO(issue 12, store engineer): one stream in store order from the new layout — generic `events`
- * rows merged by id with its `tcp_transitions` rows, each rebuilt as the envelope the agent sent
- * (the same code as `export`). Until that lands this answers 501 after validating the query, so the
- * contract above (parameters and item shape) stays as it was.
- */
 @Injectable()
 export class EventsService {
-  page(_q: EventsQuery): Promise<z.infer<typeof EventsResponse>> {
-    return Promise.reject(new NotImplementedException('GET /api/v1/events is being moved to the new store layout (issue 12)'));
+  constructor(private readonly db: PrismaService) {}
+
+  /** One stream in seq order, TCP hits (typed rows) and other events merged. */
+  async page(q: EventsQuery): Promise<z.infer<typeof EventsResponse>> {
+    const instance = q.instance ?? (await this.db.stream.findFirst({ where: { host: q.host }, orderBy: { firstTime: 'desc' }, select: { instance: true } }))?.instance;
+    if (instance === undefined) return { instance: null, items: [], nextCursor: null };
+    const after = q.cursor === undefined ? (q.fromSeq ?? 1) - 1 : Number(q.cursor);
+    const rows = await streamEnvelopes(this.db.pool, instance, after, q.limit + 1);
+    return {
+      instance,
+      ...toPage(rows, q.limit, (r) => [String(r.event.seq)], ({ id, event: e }) => ({
+        id: id.toString(), v: e.v, type: e.type, host: e.host, bootId: e.bootId, instance: e.instance, seq: String(e.seq),
+        time: e.time, monoNs: e.monoNs ?? null, data: e.data, kafkaPartition: null, kafkaOffset: null, ingestedAt: null,
+      })),
+    };
   }
 }
 

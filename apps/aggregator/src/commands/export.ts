@@ -1,7 +1,8 @@
 // `probefleet export [-o FILE] [--host H] [--instance UUID] [--from T] [--to T]`: the event store as
-// NDJSON, one envelope per line, in store order (id) — the input `probefleet replay` folds. Rows are
-// read in keyset pages (id > last) so memory stays bounded on any store size, and each page is
-// written with backpressure before the next is read.
+// NDJSON, one envelope per line as the agent sent it, in store order (id) — the input `probefleet
+// replay` folds. Rows are read in id windows so memory stays bounded on any store size, and each
+// chunk is written with backpressure before the next is read. After retention dropped partitions,
+// the export starts later (retention_drops says where); lifecycle events are kept, so it replays.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -9,9 +10,8 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { encodeEvent, type Event } from '@probefleet/events';
 import { DEFAULT_DATABASE_URL } from '../store/database-url';
-import { fromEventRow } from '../store/event-rows';
+import { storedEnvelopes } from '../store/envelopes';
 import { createPrisma, type Db } from '../store/prisma';
-import { Prisma } from '../generated/prisma/client';
 
 const PAGE = 5000;
 
@@ -41,55 +41,9 @@ export function parseExportFilter(options: unknown): { ok: true; filter: ExportF
   return { ok: false, problems: parsed.error.issues.map((i) => `--${i.path.join('.') || 'options'}: ${i.message}`) };
 }
 
-interface ExportRow {
-  id: bigint; v: number; type: string; host: string; bootId: string; instance: string; seq: bigint;
-  timeText: string; monoNs: bigint | null; data: unknown; ingestedAt: Date;
-}
-
-/**
- * Each stored event in store order, `PAGE` rows at a time. The time filter is on the `time` column
- * (the agent's time to the microsecond), compared by PostgreSQL to the option's text.
- */
+/** Each stored event in store order (both tables merged by id), in the agent's spelling. */
 export async function* storedEvents(db: Db, filter: ExportFilter): AsyncGenerator<Event> {
-  const where: Prisma.Sql[] = [];
-  if (filter.host !== undefined) where.push(Prisma.sql`host = ${filter.host}`);
-  if (filter.instance !== undefined) where.push(Prisma.sql`instance = ${filter.instance}::uuid`);
-  if (filter.from !== undefined) where.push(Prisma.sql`time >= ${filter.from}::timestamptz`);
-  if (filter.to !== undefined) where.push(Prisma.sql`time < ${filter.to}::timestamptz`);
-  let after = 0n;
-  for (;;) {
-    const rows = await db.$queryRaw<ExportRow[]>`
-      SELECT id, v, type, host, boot_id::text AS "bootId", instance::text AS instance, seq, time_text AS "timeText",
-             mono_ns AS "monoNs", data, ingested_at AS "ingestedAt"
-      FROM events WHERE ${Prisma.join([Prisma.sql`id > ${after}`, ...where], ' AND ')}
-      ORDER BY id LIMIT ${PAGE}`;
-    for (const row of rows) yield agentSpelling(fromEventRow(row).event);
-    if (rows.length < PAGE) return;
-    after = rows[rows.length - 1]!.id;
-  }
-}
-
-// The agent's spelling (encodeEvent of the envelope as apps/agent builds it), so that an exported line
-// is byte for byte what the agent sent and replay reads hits on its fast path (scanHit reads that
-// spelling only). Decoding a row gives the values but not that order: the envelope comes out of its
-// zod schema with `type` moved, and a hit's `data` out of jsonb, which orders keys shortest first.
-// Records of free-form keys (heartbeat counters, user probe args) keep jsonb's order: equal values.
-const TCP_ARG_ORDER = ['skaddr', 'family', 'saddr', 'daddr', 'sport', 'dport', 'oldstate', 'newstate'];
-
-export function agentSpelling(e: Event): Event {
-  const envelope = { v: e.v, type: e.type, host: e.host, bootId: e.bootId, instance: e.instance, seq: e.seq, time: e.time };
-  const mono = e.monoNs === undefined ? {} : { monoNs: e.monoNs };
-  if (e.type !== 'probe.hit') return { ...envelope, ...mono, data: e.data } as Event;
-  const { probe, cpu, pid, comm, ctx, args } = e.data;
-  const tcp = Object.keys(args).length === TCP_ARG_ORDER.length && TCP_ARG_ORDER.every((k) => k in args);
-  const data = {
-    probe, cpu, pid, comm,
-    ...(ctx === undefined ? {} : {
-      ctx: { irqsOff: ctx.irqsOff, needResched: ctx.needResched, hardirq: ctx.hardirq, softirq: ctx.softirq, nmi: ctx.nmi, preemptDepth: ctx.preemptDepth },
-    }),
-    args: tcp ? Object.fromEntries(TCP_ARG_ORDER.map((k) => [k, args[k]])) : args,
-  };
-  return { ...envelope, ...mono, data } as Event;
+  for await (const { event } of storedEnvelopes(db.pool, filter)) yield event;
 }
 
 /** Writes every matching event to `out` as NDJSON; resolves to the number written. */

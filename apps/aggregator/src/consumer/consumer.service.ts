@@ -6,8 +6,10 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { Consumer, EachBatchPayload, Kafka, logLevel, SASLOptions } from 'kafkajs';
 import { CONFIG } from '../config.module';
 import type { AggregatorConfig } from '../config';
-import { ingest, type KafkaRecord } from '../store/ingest';
+import { ingest } from '../store/ingest';
 import { PrismaService } from '../store/prisma.service';
+import { RetentionService } from '../store/retention.service';
+import type { KafkaRecord } from './kafka-record';
 import { Metrics } from '../metrics/metrics';
 
 const BACKOFF_MS = { initial: 200, max: 10000 };
@@ -38,6 +40,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     @Inject(CONFIG) private readonly config: AggregatorConfig,
     private readonly db: PrismaService,
     private readonly metrics: Metrics,
+    private readonly retention: RetentionService,
   ) {
     this.kafka = kafkaClient(config);
   }
@@ -113,12 +116,13 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
       if (!isRunning() || isStale()) return; // shutting down or rebalanced: the next owner re-reads from the last commit
       const timer = this.metrics.batchSeconds.startTimer();
       try {
-        const result = await ingest(this.db, records);
+        const result = await ingest(this.db, records, this.retention.ingestOptions);
+        this.retention.clock.saw(result.newestMs);
         timer();
         this.metrics.batches.inc();
         this.metrics.events.inc({ result: 'stored' }, result.stored);
         this.metrics.events.inc({ result: 'duplicate' }, result.duplicates);
-        this.metrics.deadLetters.inc(result.deadLetters);
+        for (const [kind, n] of Object.entries(result.deadLetterKinds)) this.metrics.deadLetters.inc({ kind }, n);
         this.metrics.violations.inc(result.violations.length);
         for (const v of result.violations) this.log.warn(`kprobe model refused ${v.host}/${v.instance} seq ${v.seq}: ${v.reason}`);
         break;

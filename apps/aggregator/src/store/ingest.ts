@@ -1,69 +1,190 @@
-// One Kafka batch into the store, atomically: decodes every message, appends the new events (the
-// unique (instance, seq) absorbs redeliveries), updates every projection with them, and stores the
-// messages that cannot be events as dead letters with the reason — all in one transaction.
-import { decodeBatch, formatDecodeFailure, type Event } from '@probefleet/events';
-import { Prisma } from '../generated/prisma/client';
-import { insertEvents } from './event-rows';
-import { project } from './project';
-import { PROJECTION_LOCK, type Db } from './prisma';
-import type { ModelViolation } from './projections/probes';
-
-export interface KafkaRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-}
+// One Kafka batch into the store, atomically: decodes every message; locks the batch's streams
+// (the exactly-once gate) and keeps only positions not stored yet; appends TCP hits as typed
+// tcp_transitions rows and every other event as a generic events row, both by COPY; updates every
+// projection; stores the messages that cannot be events as dead letters — all in one transaction.
+// A row PostgreSQL refuses fails its transaction: the batch is then split in halves until the
+// refused message is alone, which is dead-lettered, so a poison row never stalls its partition.
+import { isTcpHit, packContext, skaddrToInt64, type Event, type TcpHitEvent } from '@probefleet/events';
+import type { Pool, PoolClient } from 'pg';
+import type { KafkaRecord } from '../consumer/kafka-record';
+import { copyLine, copyLines } from './copy';
+import { insertDeadLetters, type DeadLetter } from './dead-letters';
+import { decodeRecords, type Positioned } from './decode';
+import { Partitions, type PartitionedTable, type RetentionPolicy } from './partitions';
+import { inTransaction, PROJECTION_LOCK } from './pg';
+import { KEPT_TYPES } from './kept';
+import { project, type ModelViolation } from './project';
+import type { Db } from './prisma';
 
 export interface IngestResult {
   stored: number;
   duplicates: number;
   deadLetters: number;
+  /** Dead letters by kind. */
+  deadLetterKinds: Record<string, number>;
   violations: ModelViolation[];
+  /** The newest event time of the batch (ms since the epoch; 0 when none). */
+  newestMs: number;
 }
 
-interface Positioned { event: Event; partition: number; offset: bigint }
+export interface IngestOptions {
+  policy: RetentionPolicy;
+  /** Messages larger than this are dead-lettered unread (kind oversize). */
+  maxMessageBytes: number;
+  /** The store's clock (retention horizon, ingest lag); injected by tests. */
+  now: () => number;
+}
 
-export function decodeRecords(records: readonly KafkaRecord[]): { events: Positioned[]; deadLetters: Prisma.DeadLetterCreateManyInput[] } {
-  const events: Positioned[] = [];
-  const deadLetters: Prisma.DeadLetterCreateManyInput[] = [];
-  for (const r of records) {
-    const offset = BigInt(r.offset);
-    const where = { topic: r.topic, partition: r.partition, offset, key: r.key?.toString('utf8') ?? null };
-    if (r.value === null || r.value.length === 0) {
-      deadLetters.push({ ...where, raw: new Uint8Array(0), kind: 'malformed', reason: 'empty message' });
-      continue;
+export const DEFAULT_INGEST_OPTIONS: IngestOptions = {
+  policy: { days: { tcp_transitions: 14, events: 14, tcp_connections: 14, tcp_rollups: 400 } },
+  maxMessageBytes: 1 << 20,
+  now: () => Date.now(),
+};
+
+const partitionsOf = new WeakMap<Pool, Partitions>();
+
+export function partitionsFor(pool: Pool): Partitions {
+  let p = partitionsOf.get(pool);
+  if (!p) partitionsOf.set(pool, (p = new Partitions(pool)));
+  return p;
+}
+
+/** `ingest(db, records)`: the store's one write path (the consumer, tests and benchmarks alike). */
+export async function ingest(db: Db | Pool, records: readonly KafkaRecord[], options: IngestOptions = DEFAULT_INGEST_OPTIONS): Promise<IngestResult> {
+  const pool = 'pool' in db ? db.pool : db;
+  const decoded = decodeRecords(records, options);
+  await partitionsFor(pool).ensure(partitionsNeeded(decoded.events.map((p) => p.event)));
+  return storeOrSplit(pool, records, decoded, options);
+}
+
+async function storeOrSplit(pool: Pool, records: readonly KafkaRecord[], decoded: ReturnType<typeof decodeRecords>, options: IngestOptions): Promise<IngestResult> {
+  try {
+    return await inTransaction(pool, (client) => store(client, decoded.events, decoded.deadLetters, options));
+  } catch (err) {
+    if (!isRowRefusal(err)) throw err;
+    if (records.length === 1) {
+      const deadLetters: DeadLetter[] = [{ record: records[0]!, kind: 'rejected', reason: `the store refused it: ${(err as Error).message}` }];
+      return inTransaction(pool, (client) => store(client, [], deadLetters, options));
     }
-    const decoded = decodeBatch(r.value);
-    if (!decoded.ok) {
-      deadLetters.push({ ...where, raw: new Uint8Array(r.value), kind: decoded.kind, reason: formatDecodeFailure(decoded) });
-      continue;
-    }
-    for (const event of decoded.value) events.push({ event, partition: r.partition, offset });
+    const half = Math.ceil(records.length / 2);
+    const parts = [records.slice(0, half), records.slice(half)];
+    const results: IngestResult[] = [];
+    for (const part of parts) results.push(await storeOrSplit(pool, part, decodeRecords(part, options), options));
+    return results.reduce((a, b) => ({
+      stored: a.stored + b.stored, duplicates: a.duplicates + b.duplicates, deadLetters: a.deadLetters + b.deadLetters,
+      deadLetterKinds: Object.fromEntries([...new Set([...Object.keys(a.deadLetterKinds), ...Object.keys(b.deadLetterKinds)])]
+        .map((k) => [k, (a.deadLetterKinds[k] ?? 0) + (b.deadLetterKinds[k] ?? 0)])),
+      violations: [...a.violations, ...b.violations], newestMs: Math.max(a.newestMs, b.newestMs),
+    }));
   }
-  return { events, deadLetters };
 }
 
-export async function ingest(db: Db, records: readonly KafkaRecord[]): Promise<IngestResult> {
-  const { events, deadLetters } = decodeRecords(records);
-  // A redelivery may repeat a stream position inside one batch too: keep its first copy.
-  const seen = new Set<string>();
-  const unique = events.filter((e) => {
-    const position = `${e.event.instance}/${e.event.seq}`;
-    if (seen.has(position)) return false;
-    seen.add(position);
-    return true;
-  });
-  return db.$transaction(
-    async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${PROJECTION_LOCK})`;
-      if (deadLetters.length > 0) await tx.deadLetter.createMany({ data: deadLetters, skipDuplicates: true });
-      if (unique.length === 0) return { stored: 0, duplicates: events.length, deadLetters: deadLetters.length, violations: [] };
-      const fresh = await insertEvents(tx, unique);
-      const violations = await project(tx, fresh);
-      return { stored: fresh.length, duplicates: events.length - fresh.length, deadLetters: deadLetters.length, violations };
+/** A row PostgreSQL refused (data exception, integrity, a limit): the batch's fault, not the server's. */
+function isRowRefusal(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return /^(22|23|54)/.test(code);
+}
+
+async function store(client: PoolClient, events: readonly Positioned[], deadLetters: readonly DeadLetter[], options: IngestOptions): Promise<IngestResult> {
+  await client.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK]);
+  await insertDeadLetters(client, deadLetters);
+  const result = await append(client, events.map((p) => p.event), Date.now());
+  const deadLetterKinds: Record<string, number> = {};
+  for (const d of deadLetters) deadLetterKinds[d.kind] = (deadLetterKinds[d.kind] ?? 0) + 1;
+  let newestMs = 0;
+  for (const { event } of events) newestMs = Math.max(newestMs, Date.parse(event.time.slice(0, 23) + 'Z'));
+  return { ...result, deadLetters: deadLetters.length, deadLetterKinds, newestMs };
+}
+
+/** Appends the events the store does not hold yet and projects them; `nowMs` is their arrival (lag). */
+export async function append(client: PoolClient, events: readonly Event[], nowMs: number): Promise<Pick<IngestResult, 'stored' | 'duplicates' | 'violations'>> {
+  if (events.length === 0) return { stored: 0, duplicates: 0, violations: [] };
+  const outcome = await project(client, events, {
+    write: async (fresh, tcp) => {
+      const ids = await numberBatch(client, fresh);
+      await copyLines(client, 'tcp_transitions', TRANSITION_COLUMNS, tcp.hits.map((h, i) => transitionLine(ids.get(h)!, h, tcp.msInOldState[i]!)));
+      await copyLines(client, 'events', EVENT_COLUMNS, fresh.filter((e) => !tcp.isTcp.has(e)).map((e) => eventLine(ids.get(e)!, e)));
+      await recordLag(client, fresh, nowMs);
     },
-    { maxWait: 10000, timeout: 120000 },
-  );
+  });
+  return { stored: outcome.stored, duplicates: events.length - outcome.stored, violations: outcome.violations };
+}
+
+/** What a batch's events need to exist before it is stored: each row's partition. */
+export function partitionsNeeded(events: readonly Event[]): [PartitionedTable, number][] {
+  const wanted = new Map<string, [PartitionedTable, number]>();
+  const add = (t: PartitionedTable, time: string) => {
+    const ms = Date.parse(time.slice(0, 19) + 'Z');
+    wanted.set(`${t}|${Math.floor(ms / 86_400_000)}`, [t, ms]);
+  };
+  for (const e of events) {
+    if (e.type === 'probe.hit' && isTcpHit(e)) {
+      add('tcp_transitions', e.time);
+      add('tcp_rollups', e.time);
+      if (e.data.args.newstate === 'TCP_CLOSE') add('tcp_connections', e.time);
+    } else if (!KEPT_TYPES.has(e.type)) add('events', e.time);
+  }
+  return [...wanted.values()];
+}
+
+
+/** Positions in a batch: ids are (batch number << 20) + position, so store order is (batch, position). */
+export const BATCH_BITS = 20n;
+
+/** Numbers the batch (one sequence call) and records it; each event's id in batch order. */
+async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise<Map<Event, bigint>> {
+  if (fresh.length >= 1 << Number(BATCH_BITS)) throw new Error(`a batch of ${fresh.length} events is over the ${1 << Number(BATCH_BITS)} a batch number spans`);
+  let min = fresh[0]!.time;
+  let max = min;
+  for (const e of fresh) {
+    if (e.time < min) min = e.time;
+    if (e.time > max) max = e.time;
+  }
+  const { rows } = await client.query(
+    `WITH n AS (SELECT nextval('store_batch_seq') AS id)
+     INSERT INTO store_batches (id, rows, min_time, max_time) SELECT id, $1, $2, $3 FROM n RETURNING id::text`,
+    [fresh.length, micros(min), micros(max)]);
+  const base = BigInt(rows[0].id) << BATCH_BITS;
+  return new Map(fresh.map((e, i) => [e, base + BigInt(i)]));
+}
+
+const TRANSITION_COLUMNS = ['id', 'host', 'instance', 'seq', 'time', 'time_ns', 'mono_ns', 'probe', 'cpu', 'pid', 'comm', 'ctx', 'skaddr', 'family',
+  'saddr', 'daddr', 'sport', 'dport', 'old_state', 'new_state', 'ms_in_old_state'];
+
+// PostgreSQL keeps microseconds (and would round the nanoseconds): they travel apart.
+const micros = (time: string) => `${time.slice(0, 26)}Z`;
+const nanos = (time: string) => Number(time.slice(26, 29));
+
+function transitionLine(id: bigint, h: TcpHitEvent, msInOldState: number | null): string {
+  const d = h.data;
+  const a = d.args;
+  return copyLine([id, h.host, h.instance, h.seq, micros(h.time), nanos(h.time), h.monoNs ?? null, d.probe, d.cpu, d.pid, d.comm, packContext(d.ctx),
+    skaddrToInt64(a.skaddr), a.family, a.saddr, a.daddr, a.sport, a.dport, a.oldstate, a.newstate, msInOldState]);
+}
+
+const EVENT_COLUMNS = ['id', 'host', 'instance', 'seq', 'kept', 'time', 'time_ns', 'mono_ns', 'type', 'data'];
+
+function eventLine(id: bigint, e: Event): string {
+  return copyLine([id, e.host, e.instance, e.seq, KEPT_TYPES.has(e.type), micros(e.time), nanos(e.time), e.monoNs ?? null, e.type, JSON.stringify(e.data)]);
+}
+
+/** Per host and minute of arrival: how many events came, and how late (for Grafana's lag panel). */
+async function recordLag(client: PoolClient, events: readonly Event[], nowMs: number): Promise<void> {
+  const minute = new Date(nowMs - (nowMs % 60000)).toISOString();
+  const byHost = new Map<string, { n: number; sum: number; max: number }>();
+  for (const e of events) {
+    const lag = nowMs - Date.parse(e.time.slice(0, 23) + 'Z');
+    const h = byHost.get(e.host) ?? { n: 0, sum: 0, max: -Infinity };
+    h.n++;
+    h.sum += lag;
+    if (lag > h.max) h.max = lag;
+    byHost.set(e.host, h);
+  }
+  const rows = [...byHost].sort(([a], [b]) => (a < b ? -1 : 1)).map(([host, h]) => [minute, host, h.n, h.sum, h.max]);
+  if (rows.length === 0) return;
+  await client.query(
+    `INSERT INTO ingest_lag AS l (minute, host, events, sum_ms, max_ms)
+     SELECT (r->>0)::timestamptz, r->>1, (r->>2)::bigint, (r->>3)::float8, (r->>4)::float8 FROM jsonb_array_elements($1::jsonb) r
+     ON CONFLICT (host, minute) DO UPDATE SET events = l.events + excluded.events, sum_ms = l.sum_ms + excluded.sum_ms,
+       max_ms = greatest(l.max_ms, excluded.max_ms)`, [JSON.stringify(rows)]);
 }

@@ -1,22 +1,23 @@
 // The Prisma client (Rust-free: the generated `prisma-client` over node-postgres through
-// @prisma/adapter-pg), and the transaction type the store's functions take.
+// @prisma/adapter-pg) for the schema and the API's typed reads, over the store's pg pool, which the
+// hot path (COPY, bulk statements) uses directly: a process holds one set of connections.
 import { PrismaPg } from '@prisma/adapter-pg';
-import { Prisma, PrismaClient } from '../generated/prisma/client';
+import type { Pool } from 'pg';
+import { PrismaClient } from '../generated/prisma/client';
+import { createPool } from './pg';
 
-export type Db = PrismaClient;
-export type Tx = Prisma.TransactionClient;
+export type Db = PrismaClient & { readonly pool: Pool };
 
-/** node-postgres under Prisma, with a bounded connect so a dead server is an error, not a hang. */
-export function pgAdapter(databaseUrl: string): PrismaPg {
-  return new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: 10000 });
+/** Prisma and its pool over `databaseUrl`; $disconnect() ends both. */
+export function createPrisma(databaseUrl: string): Db {
+  const pool = createPool(databaseUrl);
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const disconnect = prisma.$disconnect.bind(prisma);
+  return Object.assign(prisma, {
+    pool,
+    $disconnect: async () => {
+      await disconnect();
+      if (!pool.ended) await pool.end();
+    },
+  });
 }
-
-export function createPrisma(databaseUrl: string): PrismaClient {
-  return new PrismaClient({ adapter: pgAdapter(databaseUrl) });
-}
-
-/**
- * Ingest transactions share this lock, `rebuild` takes it exclusively: a rebuild never interleaves
- * with live ingestion, and concurrent ingesters (one per partition) never wait on each other.
- */
-export const PROJECTION_LOCK = 0x70726f6a; // "proj"

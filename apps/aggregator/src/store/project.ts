@@ -1,19 +1,50 @@
-// Every projection, fed the same way by live ingestion and by `probefleet rebuild`: events in store
-// order, each with the time its transaction stored it.
-import type { StoredEvent } from './event-rows';
-import type { Tx } from './prisma';
+// Every projection, fed the same way by live ingestion and by `probefleet rebuild`: a batch's
+// events in store order, behind the streams gate. Each projection declares its tables and what it
+// handles; `rebuild` empties exactly those tables.
+import { isTcpHit, type Event, type TcpHitEvent } from '@probefleet/events';
+import type { PoolClient } from 'pg';
 import { projectAgents } from './projections/agents';
-import { projectProbes, type ModelViolation } from './projections/probes';
-import { projectStreams } from './projections/streams';
-import { projectTcp } from './projections/tcp';
+import { PROBE_EVENT_TYPES, projectProbes, type ModelViolation } from './projections/probes';
+import { lockStreams, projectStreams, unseen } from './projections/streams';
+import { projectTcp, Rollups } from './projections/tcp';
 
-export async function project(tx: Tx, events: readonly StoredEvent[]): Promise<ModelViolation[]> {
-  if (events.length === 0) return [];
-  await projectStreams(tx, events);
-  await projectAgents(tx, events);
-  await projectTcp(tx, events);
-  return projectProbes(tx, events);
+export type { ModelViolation };
+
+// A streams row is also the stream's identity (host, boot): the typed rows keep only the instance.
+// So rebuild resets its progress instead of emptying it.
+export const PROJECTIONS = [
+  { name: 'streams', tables: ['stream_gaps'], handles: 'every event (seq progress and gaps; the exactly-once gate)' },
+  { name: 'agents', tables: ['agents'], handles: 'every event (the fleet and its counters)' },
+  { name: 'tcp', tables: ['tcp_connections', 'tcp_rollups'], handles: 'TCP probe.hit (lifetimes; per-minute/hour counts)' },
+  { name: 'probes', tables: ['probes'], handles: PROBE_EVENT_TYPES.join(', ') },
+] as const;
+
+/** The projection tables, which `rebuild` empties before folding the store again. */
+export const PROJECTION_TABLES = PROJECTIONS.flatMap((p) => p.tables);
+/** And what it resets: the streams' progress, their identity kept. */
+export const PROJECTION_RESETS = ['UPDATE streams SET contiguous_to = 0, max_seq = 0, events = 0'];
+
+/** What the TCP projection computed for the batch's TCP hits, for the caller to store with them. */
+export interface TcpBatch { hits: TcpHitEvent[]; msInOldState: (number | null)[]; isTcp: Set<Event> }
+
+export interface ProjectHooks {
+  /** Stores (live) or reconciles (rebuild) the fresh events, after the gate and the TCP fold. */
+  write(fresh: readonly Event[], tcp: TcpBatch): Promise<void>;
+  /** Rebuild after retention: where the store starts now (RFC 3339); seqs dropped before it are no gap. */
+  storeStart?: string;
 }
 
-/** The projection tables, which `rebuild` empties before folding the event store again. */
-export const PROJECTION_TABLES = ['streams', 'stream_gaps', 'agents', 'probes', 'tcp_transitions', 'tcp_connections'] as const;
+export async function project(client: PoolClient, events: readonly Event[], hooks: ProjectHooks): Promise<{ stored: number; violations: ModelViolation[] }> {
+  const streams = await lockStreams(client, events);
+  const fresh = unseen(streams, events.map((event) => ({ event }))).map((x) => x.event);
+  if (fresh.length === 0) return { stored: 0, violations: [] };
+  const hits = fresh.filter((e): e is TcpHitEvent => e.type === 'probe.hit' && isTcpHit(e));
+  const rollups = new Rollups();
+  const { msInOldState } = await projectTcp(client, hits, rollups);
+  await hooks.write(fresh, { hits, msInOldState, isTcp: new Set(hits) });
+  await projectStreams(client, streams, fresh, hooks.storeStart);
+  await projectAgents(client, fresh);
+  await rollups.write(client);
+  const violations = await projectProbes(client, fresh);
+  return { stored: fresh.length, violations };
+}

@@ -2,39 +2,48 @@
 // probe. Each batch hydrates the hosts it touches from their rows, applies their lifecycle events
 // in order through the model, and saves them back. Events the model refuses are reported, not applied.
 import { applyToHost, hostAfterBoot, hydrateHost, kprobeBucket, savedProbes, type HostState } from '@probefleet/kprobe-model';
-import type { ProbeKind } from '@probefleet/events';
-import type { Tx } from '../prisma';
-import type { StoredEvent } from '../event-rows';
+import type { Event, ProbeKind } from '@probefleet/events';
+import type { PoolClient } from 'pg';
+import { rfc3339 } from '../sql-time';
 
 export interface ModelViolation { host: string; instance: string; seq: number; reason: string }
 
-const LIFECYCLE = new Set(['probe.registered', 'probe.armed', 'probe.disarmed', 'probe.unregistered', 'probe.hit', 'probe.missed', 'agent.started']);
+export const PROBE_EVENT_TYPES = ['probe.registered', 'probe.armed', 'probe.disarmed', 'probe.unregistered', 'probe.hit', 'probe.missed', 'agent.started'] as const;
+const LIFECYCLE = new Set<string>(PROBE_EVENT_TYPES);
 
-export async function projectProbes(tx: Tx, events: readonly StoredEvent[]): Promise<ModelViolation[]> {
-  const relevant = events.filter((e) => LIFECYCLE.has(e.event.type));
-  const hosts = [...new Set(relevant.map((e) => e.event.host))];
+interface ProbeRow {
+  host: string; name: string; kind: string; symbol: string; offset: number; address: string | null; insn: string | null; armed: boolean;
+  hits: string; missed: string; definition: string | null; boot_id: string; instance: string; registered_at: string;
+}
+
+export async function projectProbes(client: PoolClient, events: readonly Event[]): Promise<ModelViolation[]> {
+  const relevant = events.filter((e) => LIFECYCLE.has(e.type));
+  const hosts = [...new Set(relevant.map((e) => e.host))];
   if (hosts.length === 0) return [];
-  const rows = await tx.probe.findMany({ where: { host: { in: hosts } }, orderBy: { registeredAt: 'asc' } });
+  const { rows } = await client.query<ProbeRow>(
+    `SELECT host, name, kind, symbol, "offset", address, insn, armed, hits::text, missed::text, definition, boot_id::text, instance::text,
+            ${rfc3339('registered_at')} AS registered_at
+       FROM probes WHERE host = ANY($1) ORDER BY registered_at`, [hosts]);
   const violations: ModelViolation[] = [];
-  const states = new Map<string, { state: HostState; registeredAt: Map<string, Date>; definitions: Map<string, string | null>; instance: string; at: Date }>();
+  const states = new Map<string, { state: HostState; registeredAt: Map<string, string>; definitions: Map<string, string | null>; instance: string; at: string }>();
 
   for (const host of hosts) {
     const mine = rows.filter((r) => r.host === host);
-    const first = relevant.find((e) => e.event.host === host)!;
-    const state = hydrateHost(host, mine[0]?.bootId ?? first.event.bootId, mine.map((r) => ({
+    const first = relevant.find((e) => e.host === host)!;
+    const state = hydrateHost(host, mine[0]?.boot_id ?? first.bootId, mine.map((r) => ({
       name: r.name, kind: r.kind as ProbeKind, symbol: r.symbol, offset: r.offset, address: r.address, insn: r.insn,
       armed: r.armed, hits: Number(r.hits), missed: Number(r.missed),
     })));
     states.set(host, {
       state,
-      registeredAt: new Map(mine.map((r) => [r.name, r.registeredAt])),
+      registeredAt: new Map(mine.map((r) => [r.name, r.registered_at])),
       definitions: new Map(mine.map((r) => [r.name, r.definition])),
-      instance: mine[0]?.instance ?? first.event.instance,
-      at: first.ingestedAt,
+      instance: mine[0]?.instance ?? first.instance,
+      at: first.time,
     });
   }
 
-  for (const { event, ingestedAt } of relevant) {
+  for (const event of relevant) {
     const h = states.get(event.host)!;
     if (event.bootId !== h.state.bootId) {
       const next = hostAfterBoot(h.state, event);
@@ -49,23 +58,28 @@ export async function projectProbes(tx: Tx, events: readonly StoredEvent[]): Pro
       violations.push({ host: event.host, instance: event.instance, seq: event.seq, reason });
       continue;
     }
-    h.at = ingestedAt;
+    // Dated by the event last applied (a fact of the stream, so a rebuild dates it the same).
+    h.at = event.time;
     if (event.type === 'probe.registered') {
-      h.registeredAt.set(event.data.probe, new Date(event.time));
+      h.registeredAt.set(event.data.probe, event.time);
       h.definitions.set(event.data.probe, event.data.definition ?? null);
       h.instance = event.instance;
     }
   }
 
-  await tx.probe.deleteMany({ where: { host: { in: hosts } } });
+  await client.query('DELETE FROM probes WHERE host = ANY($1)', [hosts]);
   const data = [...states.entries()].flatMap(([host, h]) =>
-    savedProbes(h.state).map((p) => ({
-      host, name: p.name, kind: p.kind, symbol: p.symbol, offset: p.offset, address: p.address, insn: p.insn,
-      bucket: p.address === null ? null : kprobeBucket(p.address), armed: p.armed, hits: BigInt(p.hits), missed: BigInt(p.missed),
-      definition: h.definitions.get(p.name) ?? null, bootId: h.state.bootId, instance: h.instance,
-      registeredAt: h.registeredAt.get(p.name)!, updatedAt: h.at,
-    })),
+    savedProbes(h.state).map((p) => [
+      host, p.name, p.kind, p.symbol, p.offset, p.address, p.insn, p.address === null ? null : kprobeBucket(p.address), p.armed,
+      p.hits, p.missed, h.definitions.get(p.name) ?? null, h.state.bootId, h.instance, h.registeredAt.get(p.name)!, h.at,
+    ]),
   );
-  if (data.length > 0) await tx.probe.createMany({ data });
+  if (data.length > 0) {
+    await client.query(
+      `INSERT INTO probes (host, name, kind, symbol, "offset", address, insn, bucket, armed, hits, missed, definition, boot_id, instance, registered_at, updated_at)
+       SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::int, r->>5, r->>6, (r->>7)::smallint, (r->>8)::boolean, (r->>9)::bigint, (r->>10)::bigint,
+              r->>11, (r->>12)::uuid, (r->>13)::uuid, (r->>14)::timestamptz, (r->>15)::timestamptz
+         FROM jsonb_array_elements($1::jsonb) AS r`, [JSON.stringify(data)]);
+  }
   return violations;
 }

@@ -1,115 +1,142 @@
-// tcp_transitions (tcpstates) and tcp_connections (tcplife) from TCP probe hits of either source.
-// Sockets are keyed by (host, boot, skaddr): the kernel reuses socket memory across lifetimes
-// (libs/projections starts a new lifetime after TCP_CLOSE) and every boot starts afresh.
-import { TcpArgsSchema, type EventOf, type TcpArgs } from '@probefleet/events';
-import { applyTransition, durationMs, type Connection } from '@probefleet/projections';
-import type { Tx } from '../prisma';
-import type { StoredEvent } from '../event-rows';
-import { Prisma } from '../../generated/prisma/client';
+// tcp_connections (tcplife) and tcp_rollups from the TCP hits a batch stores. Sockets are keyed by
+// (host, boot, skaddr): the kernel reuses socket memory across lifetimes (libs/projections starts
+// a new lifetime after TCP_CLOSE) and every boot starts afresh. Each hit's time in its old state is
+// handed back: the transition row (the hit's stored form) carries it.
+import { skaddrFromInt64, skaddrToInt64, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
+import { applyTransition, durationMs, nsToTime, timeToNs, type Connection, type StateVisit } from '@probefleet/projections';
+import type { PoolClient } from 'pg';
+import { arrayLiteral, copyLine, copyLines } from '../copy';
+import { rfc3339 } from '../sql-time';
 
-interface OpenConnection { id: bigint | null; conn: Connection; bootId: string; host: string; instance: string; lastSeq: number }
+interface OpenConnection { id: string | null; conn: Connection; bootId: string; host: string; instance: string; lastSeq: number }
 
-/** The TCP state change a hit carries, if it is one (both sources decode to the same args). */
-export function tcpArgs(event: StoredEvent['event']): TcpArgs | undefined {
-  if (event.type !== 'probe.hit' || !('newstate' in event.data.args)) return undefined;
-  const parsed = TcpArgsSchema.safeParse(event.data.args);
-  return parsed.success ? parsed.data : undefined;
+const INBOUND_FIRST = new Set<TcpStateName>(['TCP_LISTEN', 'TCP_SYN_RECV', 'TCP_NEW_SYN_RECV']);
+
+/** The port a connection serves: a listener's or an accepted socket's own port, else the remote one; -1 unknown. */
+export function servicePort(c: Connection): number {
+  const port = c.dport === 0 || INBOUND_FIRST.has(c.states[0]!.state) ? c.sport : c.dport;
+  return port === 0 ? -1 : port;
 }
 
-export async function projectTcp(tx: Tx, events: readonly StoredEvent[]): Promise<void> {
-  const hits: { event: EventOf<'probe.hit'>; args: TcpArgs }[] = [];
-  for (const { event } of events) {
-    const args = tcpArgs(event);
-    if (args) hits.push({ event: event as EventOf<'probe.hit'>, args });
-  }
-  if (hits.length === 0) return;
+export interface TcpOutcome {
+  /** Per hit, in order: the ms it spent in its old state, when known. */
+  msInOldState: (number | null)[];
+}
 
+export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[], rollups: Rollups): Promise<TcpOutcome> {
+  if (hits.length === 0) return { msInOldState: [] };
   const key = (host: string, bootId: string, skaddr: string) => `${host}|${bootId}|${skaddr}`;
-  const wanted = [...new Map(hits.map((h) => [key(h.event.host, h.event.bootId, h.args.skaddr), h])).values()]
-    .map(({ event, args }) => [event.host, event.bootId, args.skaddr]);
-  const rows = await tx.$queryRaw<{ id: bigint; host: string; boot_id: string; skaddr: string; family: string; saddr: string; daddr: string; sport: number; dport: number; opened_at: Date; states: Connection['states']; last_seq: bigint; instance: string }[]>`
-    SELECT c.id, c.host, c.boot_id::text, c.skaddr, c.family, c.saddr, c.daddr, c.sport, c.dport, c.opened_at, c.states, c.last_seq, c.instance::text
-      FROM tcp_connections c
-      JOIN jsonb_array_elements(${JSON.stringify(wanted)}::jsonb) AS k
-        ON c.host = k->>0 AND c.boot_id = (k->>1)::uuid AND c.skaddr = k->>2
-     WHERE c.closed_at IS NULL`;
+  const wanted = [...new Map(hits.map((h) => [key(h.host, h.bootId, h.data.args.skaddr), h])).values()]
+    .map((h) => [h.host, h.bootId, skaddrToInt64(h.data.args.skaddr).toString()]);
+  // Open lifetimes live in the default partition (closed_at IS NULL prunes to it).
+  const { rows } = await client.query(
+    `SELECT c.id::text, c.host, c.boot_id::text, c.skaddr::text, c.family::text, host(c.saddr) AS saddr, host(c.daddr) AS daddr, c.sport, c.dport,
+            c.states::text[] AS states, c.entered_ns::text[] AS entered_ns, c.state_ms, c.last_seq, c.instance::text,
+            ${rfc3339('c.opened_at')} AS opened_text
+       FROM tcp_connections c
+       JOIN jsonb_array_elements($1::jsonb) AS k ON c.host = k->>0 AND c.boot_id = (k->>1)::uuid AND c.skaddr = (k->>2)::bigint
+      WHERE c.closed_at IS NULL`,
+    [JSON.stringify(wanted)]);
   const open = new Map<string, OpenConnection>();
   for (const r of rows) {
-    open.set(key(r.host, r.boot_id, r.skaddr), {
+    const skaddr = skaddrFromInt64(BigInt(r.skaddr));
+    const states: StateVisit[] = (r.states as TcpStateName[]).map((state, i) => ({
+      state, enteredAt: r.entered_ns[i] === null ? null : nsToTime(BigInt(r.entered_ns[i])), ms: r.state_ms[i],
+    }));
+    open.set(key(r.host, r.boot_id, skaddr), {
       id: r.id, host: r.host, bootId: r.boot_id, instance: r.instance, lastSeq: Number(r.last_seq),
       conn: {
-        skaddr: r.skaddr, family: r.family as Connection['family'], saddr: r.saddr, daddr: r.daddr, sport: r.sport, dport: r.dport,
-        openedAt: r.states.find((s) => s.enteredAt !== null)?.enteredAt ?? r.opened_at.toISOString(), closedAt: null, states: r.states,
+        skaddr, family: r.family, saddr: r.saddr, daddr: r.daddr, sport: r.sport, dport: r.dport,
+        openedAt: states.find((s) => s.enteredAt !== null)?.enteredAt ?? r.opened_text, closedAt: null, states,
       },
     });
   }
 
-  const transitions: TransitionRow[] = [];
+  const msInOldState: (number | null)[] = [];
   const touched = new Set<OpenConnection>();
-  for (const { event, args } of hits) {
-    const k = key(event.host, event.bootId, args.skaddr);
+  for (const h of hits) {
+    const args = h.data.args;
+    const k = key(h.host, h.bootId, args.skaddr);
     const current = open.get(k);
-    const out = applyTransition(current?.conn, args, event.time);
-    const ctx = event.data.ctx;
-    transitions.push({ event, args, msInOldState: out.msInOldState, inIrq: ctx !== undefined && (ctx.softirq || ctx.hardirq || ctx.nmi) });
+    const out = applyTransition(current?.conn, args, h.time);
+    msInOldState.push(out.msInOldState);
     const next: OpenConnection = out.opened || !current
-      ? { id: null, conn: out.connection, bootId: event.bootId, host: event.host, instance: event.instance, lastSeq: event.seq }
-      : Object.assign(current, { conn: out.connection, instance: event.instance, lastSeq: event.seq });
+      ? { id: null, conn: out.connection, bootId: h.bootId, host: h.host, instance: h.instance, lastSeq: h.seq }
+      : Object.assign(current, { conn: out.connection, instance: h.instance, lastSeq: h.seq });
     touched.add(next);
     open.set(k, next);
+    rollups.count(h, servicePort(out.connection));
   }
 
-  await insertTransitions(tx, transitions);
   const created = [...touched].filter((o) => o.id === null);
-  if (created.length > 0) await upsertConnections(tx, created, 'insert');
+  await copyLines(client, 'tcp_connections', CONNECTION_COLUMNS, created.map(connectionLine));
   const updated = [...touched].filter((o) => o.id !== null);
-  if (updated.length > 0) await upsertConnections(tx, updated, 'update');
+  if (updated.length > 0) {
+    // A lifetime that closes moves from the default partition into its closing day's.
+    await client.query(
+      `UPDATE tcp_connections AS c SET saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, closed_at = u.closed_at,
+              duration_ms = u.duration_ms, last_state = u.last_state, states = u.states, entered_ns = u.entered_ns, state_ms = u.state_ms,
+              last_seq = u.last_seq, instance = u.instance
+         FROM (SELECT (r->>0)::bigint AS id, r->>1 AS host, (r->>2)::inet AS saddr, (r->>3)::inet AS daddr, (r->>4)::int AS sport,
+                      (r->>5)::int AS dport, (r->>6)::timestamptz AS closed_at, (r->>7)::float8 AS duration_ms, (r->>8)::tcp_state AS last_state,
+                      (r->>9)::tcp_state[] AS states, (r->>10)::bigint[] AS entered_ns, (r->>11)::float8[] AS state_ms,
+                      (r->>12)::bigint AS last_seq, (r->>13)::uuid AS instance
+                 FROM jsonb_array_elements($1::jsonb) AS r) AS u
+        WHERE c.closed_at IS NULL AND c.host = u.host AND c.id = u.id`,
+      [JSON.stringify(updated.map(({ id, host, instance, lastSeq, conn: c }) => {
+        const a = stateArrays(c.states);
+        return [id, host, c.saddr, c.daddr, c.sport, c.dport, micros(c.closedAt), durationMs(c), c.states[c.states.length - 1]!.state,
+          a.states, a.enteredNs, a.ms, lastSeq, instance];
+      }))]);
+  }
+  return { msInOldState };
 }
 
-interface TransitionRow { event: EventOf<'probe.hit'>; args: TcpArgs; msInOldState: number | null; inIrq: boolean }
+const CONNECTION_COLUMNS = ['host', 'boot_id', 'instance', 'skaddr', 'family', 'saddr', 'daddr', 'sport', 'dport', 'opened_at', 'closed_at',
+  'duration_ms', 'last_state', 'states', 'entered_ns', 'state_ms', 'last_seq'];
 
-// Bulk writes as one statement over ONE jsonb parameter, an array per row (columns by position):
-// for batches of thousands of rows this is several times cheaper than Prisma's createMany (its query
-// compiler works row by row) and than per-column array parameters (pg escapes every element, and the
-// garbage shows).
-
-/**
- * No ON CONFLICT here: only events this transaction newly stored are projected (the events table's
- * ON CONFLICT is the one gate), so a transition cannot exist yet; the unique (instance, seq) stays as
- * a guard that fails the batch instead. ON CONFLICT's speculative insertion cost ~40 % more PostgreSQL
- * CPU on this table of many indexes.
- */
-function insertTransitions(tx: Tx, rows: readonly TransitionRow[]): Promise<number> {
-  const json = JSON.stringify(rows.map(({ event: e, args: a, msInOldState, inIrq }) => [
-    e.host, e.instance, e.seq, e.time, a.skaddr, a.family, a.saddr, a.daddr, a.sport, a.dport, a.oldstate, a.newstate,
-    msInOldState, e.data.pid, e.data.comm, e.data.cpu, inIrq,
-  ]));
-  return tx.$executeRaw`
-    INSERT INTO tcp_transitions (host, instance, seq, time, skaddr, family, saddr, daddr, sport, dport, old_state, new_state,
-                                 ms_in_old_state, pid, comm, cpu, in_irq)
-    SELECT r->>0, (r->>1)::uuid, (r->>2)::bigint, (r->>3)::timestamptz, r->>4, r->>5, r->>6, r->>7, (r->>8)::int, (r->>9)::int, r->>10, r->>11,
-           (r->>12)::float8, (r->>13)::int, r->>14, (r->>15)::smallint, (r->>16)::boolean
-      FROM jsonb_array_elements(${json}::jsonb) AS r`;
+function connectionLine({ host, bootId, instance, lastSeq, conn: c }: OpenConnection): string {
+  const a = stateArrays(c.states);
+  return copyLine([host, bootId, instance, skaddrToInt64(c.skaddr), c.family, c.saddr, c.daddr, c.sport, c.dport, micros(c.openedAt),
+    micros(c.closedAt), durationMs(c), c.states[c.states.length - 1]!.state, a.states, a.enteredNs, a.ms, lastSeq]);
 }
 
-/** New lifetimes are inserted; continued ones (they have an id) updated in place. */
-function upsertConnections(tx: Tx, rows: readonly OpenConnection[], how: 'insert' | 'update'): Promise<number> {
-  const json = JSON.stringify(rows.map(({ id, host, bootId, instance, lastSeq, conn: c }) => [
-    id?.toString() ?? null, host, bootId, c.skaddr, c.family, c.saddr, c.daddr, c.sport, c.dport,
-    c.openedAt, c.closedAt, durationMs(c), c.states[c.states.length - 1]!.state, c.states, lastSeq, instance,
-  ]));
-  const values = Prisma.sql`(
-    SELECT (r->>0)::bigint AS id, r->>1 AS host, (r->>2)::uuid AS boot_id, r->>3 AS skaddr, r->>4 AS family, r->>5 AS saddr, r->>6 AS daddr,
-           (r->>7)::int AS sport, (r->>8)::int AS dport, (r->>9)::timestamptz AS opened_at, (r->>10)::timestamptz AS closed_at,
-           (r->>11)::float8 AS duration_ms, r->>12 AS last_state, r->13 AS states, (r->>14)::bigint AS last_seq, (r->>15)::uuid AS instance
-      FROM jsonb_array_elements(${json}::jsonb) AS r) AS u`;
-  return how === 'insert'
-    ? tx.$executeRaw`
-        INSERT INTO tcp_connections (host, boot_id, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms, last_state, states, last_seq, instance)
-        SELECT host, boot_id, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms, last_state, states, last_seq, instance FROM ${values}`
-    : tx.$executeRaw`
-        UPDATE tcp_connections AS c SET
-          saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, closed_at = u.closed_at, duration_ms = u.duration_ms,
-          last_state = u.last_state, states = u.states, last_seq = u.last_seq, instance = u.instance
-        FROM ${values} WHERE c.id = u.id`;
+function stateArrays(states: readonly StateVisit[]): { states: string; enteredNs: string; ms: string } {
+  return {
+    states: arrayLiteral(states.map((s) => s.state)),
+    enteredNs: arrayLiteral(states.map((s) => (s.enteredAt === null ? null : timeToNs(s.enteredAt)))),
+    ms: arrayLiteral(states.map((s) => s.ms)),
+  };
+}
+
+/** An envelope time as PostgreSQL takes it to the microsecond (it would round the nanoseconds). */
+function micros(time: string | null): string | null {
+  return time === null ? null : `${time.slice(0, 26)}Z`;
+}
+
+/** Per-minute and per-hour transition counts of a batch, written as increments. */
+export class Rollups {
+  private readonly counts = new Map<string, number>();
+
+  count(h: TcpHitEvent, port: number): void {
+    const ms = Date.parse(h.time.slice(0, 19) + 'Z');
+    for (const resolution of [60, 3600]) {
+      const bucket = new Date(ms - (ms % (resolution * 1000))).toISOString();
+      const k = `${resolution}|${bucket}|${h.host}|${h.data.args.oldstate}|${h.data.args.newstate}|${port}`;
+      this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    }
+  }
+
+  async write(client: PoolClient): Promise<void> {
+    if (this.counts.size === 0) return;
+    const rows = [...this.counts].map(([k, n]) => [...k.split('|'), n]);
+    // Sorted by key: concurrent batches of different hosts never meet, and of one host lock in one order.
+    rows.sort((a, b) => (a.join('|') < b.join('|') ? -1 : 1));
+    await client.query(
+      `INSERT INTO tcp_rollups AS t (resolution, bucket, host, old_state, new_state, service_port, count)
+       SELECT (r->>0)::int, (r->>1)::timestamptz, r->>2, (r->>3)::tcp_state, (r->>4)::tcp_state, (r->>5)::int, (r->>6)::bigint
+         FROM jsonb_array_elements($1::jsonb) AS r
+       ON CONFLICT (host, resolution, bucket, old_state, new_state, service_port) DO UPDATE SET count = t.count + excluded.count`,
+      [JSON.stringify(rows)]);
+  }
 }

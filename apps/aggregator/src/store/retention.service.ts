@@ -1,0 +1,62 @@
+// Partitions ahead of time and retention, in the service: at start and every RETENTION_INTERVAL_S.
+// One aggregator at a time does it (a session advisory lock); the others skip that round.
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { CONFIG } from '../config.module';
+import { retentionPolicy, type AggregatorConfig } from '../config';
+import { Metrics } from '../metrics/metrics';
+import type { IngestOptions } from './ingest';
+import { partitionsFor } from './ingest';
+import { PrismaService } from './prisma.service';
+import { StoreClock } from './store-clock';
+
+const RETENTION_LOCK = 0x72657465; // "rete"
+
+@Injectable()
+export class RetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger(RetentionService.name);
+  readonly clock: StoreClock;
+  readonly ingestOptions: IngestOptions;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(@Inject(CONFIG) private readonly config: AggregatorConfig, private readonly db: PrismaService, private readonly metrics: Metrics) {
+    this.clock = new StoreClock(config.RETENTION_CLOCK);
+    this.ingestOptions = { policy: retentionPolicy(config), maxMessageBytes: config.KAFKA_MAX_MESSAGE_BYTES, now: this.clock.now };
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.clock.init(this.db.pool);
+    await this.run();
+    this.timer = setInterval(() => void this.run(), this.config.RETENTION_INTERVAL_S * 1000);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Creates partitions ahead and drops expired ones; a failure is logged and counted, retried next round. */
+  async run(): Promise<string[]> {
+    const client = await this.db.pool.connect();
+    try {
+      const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS mine', [RETENTION_LOCK]);
+      if (!rows[0].mine) return [];
+      try {
+        const partitions = partitionsFor(this.db.pool);
+        const now = this.clock.now();
+        await partitions.ahead(now, this.config.PARTITIONS_AHEAD_DAYS);
+        const dropped = await partitions.dropExpired(this.ingestOptions.policy, now);
+        this.metrics.partitionsDropped.inc(dropped.length);
+        if (dropped.length > 0) this.log.log(`retention dropped ${dropped.join(', ')}`);
+        return dropped;
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]);
+      }
+    } catch (err) {
+      this.metrics.retentionFailures.inc();
+      this.log.error(`partition maintenance failed: ${(err as Error).message}`);
+      return [];
+    } finally {
+      client.release();
+    }
+  }
+}
