@@ -22,8 +22,8 @@ describe('transitions query plan', () => {
     await db.$executeRaw`SELECT probefleet_partition('tcp_transitions', TIMESTAMPTZ '2026-11-25T00:00:00Z')`;
     await db.$executeRaw`SELECT setseed(0.42)`;
     await db.$executeRaw`
-      INSERT INTO tcp_transitions (host, instance, seq, time, time_ns, probe, cpu, pid, comm, skaddr, family, saddr, daddr, sport, dport, old_state, new_state)
-      SELECT 'host-' || h, md5('instance' || h)::uuid, g, TIMESTAMPTZ '2026-11-25T00:00:00Z' + g * INTERVAL '400 milliseconds', 0, 'tcp_set_state', 0, 1, 'curl',
+      INSERT INTO tcp_transitions (id, host, instance, seq, time, time_ns, probe, cpu, pid, comm, skaddr, family, saddr, daddr, sport, dport, old_state, new_state)
+      SELECT g, 'host-' || h, md5('instance' || h)::uuid, g, TIMESTAMPTZ '2026-11-25T00:00:00Z' + g * INTERVAL '400 milliseconds', 0, 'tcp_set_state', 0, 1, 'curl',
              -123349791571968 + g % 5000, 'AF_INET', ('10.0.' || h || '.1')::inet, ('10.1.' || (g % 250) || '.1')::inet,
              32768 + (random() * 28000)::int, (ARRAY[80, 443, 5432, 6379, 8080, 9092])[1 + floor(random() * 6)::int],
              states[1 + floor(random() * 12)::int]::tcp_state, states[1 + floor(random() * 12)::int]::tcp_state

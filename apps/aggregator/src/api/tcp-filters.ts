@@ -29,11 +29,20 @@ export function endpointConditions(f: EndpointFilter): Prisma.Sql[] {
   const conditions: Prisma.Sql[] = [];
   if (f.host !== undefined) conditions.push(Prisma.sql`host = ${f.host}`);
   if (f.port !== undefined) conditions.push(Prisma.sql`(sport = ${f.port} OR dport = ${f.port})`);
-  // <<= (is contained by or equals): a plain address is a /32 or /128, so it is an exact match.
-  if (f.saddr !== undefined) conditions.push(Prisma.sql`saddr <<= ${f.saddr}::inet`);
-  if (f.daddr !== undefined) conditions.push(Prisma.sql`daddr <<= ${f.daddr}::inet`);
+  if (f.saddr !== undefined) conditions.push(addressCondition('saddr', f.saddr));
+  if (f.daddr !== undefined) conditions.push(addressCondition('daddr', f.daddr));
   if (f.family !== undefined) conditions.push(Prisma.sql`family = ${f.family}::address_family`);
   return conditions;
+}
+
+/**
+ * A CIDR as <<= (contained by or equal), which the btree on (addr, time) serves as a range. A plain
+ * address as = (stored addresses are all /32 or /128, so it is the same rows): equality lets that
+ * index also give the time order, and PostgreSQL estimates it far better than <<=.
+ */
+function addressCondition(column: 'saddr' | 'daddr', value: string): Prisma.Sql {
+  const col = Prisma.raw(column);
+  return value.includes('/') ? Prisma.sql`${col} <<= ${value}::inet` : Prisma.sql`${col} = ${value}::inet`;
 }
 
 export function whereAll(conditions: readonly Prisma.Sql[]): Prisma.Sql {
