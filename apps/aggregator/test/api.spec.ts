@@ -222,7 +222,7 @@ describe('query API', () => {
       [{ from: '2026-11-25T10:00:30Z', to: span.to, bucket: '1m' }, 'a bound off the minute'],
       [{ from: '2026-11-25T10:00:00.000001Z', to: span.to, bucket: '1m' }, 'a bound a microsecond off'],
       [{ ...span, bucket: '90s' }, 'a bucket of no whole minutes'],
-    ])('%j: raw rows (%s)', (params) => {
+    ])('%j: raw rows (%s)', (params, _why) => {
       expect(statsSql(StatsQuery.parse(params)).source).toBe('raw');
     });
 
