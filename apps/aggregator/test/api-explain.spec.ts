@@ -1,4 +1,5 @@
-// The transitions page query on ~200k rows: PostgreSQL must answer it from an index, not a scan.
+// The transitions page query on ~200k rows of the store v2 layout: PostgreSQL must answer it from an
+// index, not a scan.
 import { Prisma } from '../src/generated/prisma/client';
 import { TransitionsQuery, transitionsSql } from '../src/api/transitions.service';
 import { encodeCursor } from '../src/api/cursor';
@@ -16,14 +17,16 @@ describe('transitions query plan', () => {
   beforeAll(async () => {
     tmp = await createMigratedDatabase('probefleet_api_explain');
     db = createPrisma(tmp.url);
-    // 200k transitions over ~22 hours: 10 hosts, 12 states, a handful of service ports and many ephemeral ones.
+    // 200k transitions over ~22 hours (one day partition): 10 hosts, 12 states, a handful of service
+    // ports and many ephemeral ones, IPv4 sources per host and 250 destination networks.
+    await db.$executeRaw`SELECT probefleet_partition('tcp_transitions', TIMESTAMPTZ '2026-11-25T00:00:00Z')`;
     await db.$executeRaw`SELECT setseed(0.42)`;
     await db.$executeRaw`
-      INSERT INTO tcp_transitions (host, instance, seq, time, skaddr, family, saddr, daddr, sport, dport, old_state, new_state)
-      SELECT 'host-' || h, md5('instance' || h)::uuid, g, TIMESTAMPTZ '2026-11-25T00:00:00Z' + g * INTERVAL '400 milliseconds',
-             '0xffff8881' || to_hex(g % 5000), 'AF_INET', '10.0.' || h || '.1', '10.1.' || (g % 250) || '.1',
+      INSERT INTO tcp_transitions (id, host, instance, seq, time, time_ns, probe, cpu, pid, comm, skaddr, family, saddr, daddr, sport, dport, old_state, new_state)
+      SELECT g, 'host-' || h, md5('instance' || h)::uuid, g, TIMESTAMPTZ '2026-11-25T00:00:00Z' + g * INTERVAL '400 milliseconds', 0, 'tcp_set_state', 0, 1, 'curl',
+             -123349791571968 + g % 5000, 'AF_INET', ('10.0.' || h || '.1')::inet, ('10.1.' || (g % 250) || '.1')::inet,
              32768 + (random() * 28000)::int, (ARRAY[80, 443, 5432, 6379, 8080, 9092])[1 + floor(random() * 6)::int],
-             states[1 + floor(random() * 12)::int], states[1 + floor(random() * 12)::int]
+             states[1 + floor(random() * 12)::int]::tcp_state, states[1 + floor(random() * 12)::int]::tcp_state
         FROM (SELECT g, floor(random() * 10)::int AS h FROM generate_series(1, 200000) AS g) AS rows,
              (SELECT ARRAY['TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_SYN_RECV', 'TCP_FIN_WAIT1', 'TCP_FIN_WAIT2', 'TCP_TIME_WAIT',
                                    'TCP_CLOSE', 'TCP_CLOSE_WAIT', 'TCP_LAST_ACK', 'TCP_LISTEN', 'TCP_CLOSING', 'TCP_NEW_SYN_RECV'] AS states) AS s`;
@@ -55,6 +58,9 @@ describe('transitions query plan', () => {
     ['host + port + newState, a later page', { host: 'host-7', port: '443', newState: 'TCP_ESTABLISHED', cursor: encodeCursor(['2026-11-25T12:00:00.000000Z', '100000']) }],
     ['host + port + newState, oldest first', { host: 'host-7', port: '443', newState: 'TCP_ESTABLISHED', order: 'asc' }],
     ['no filter, a later page', { cursor: encodeCursor(['2026-11-25T12:00:00.000000Z', '100000']) }],
+    ['daddr, exactly', { daddr: '10.1.7.1' }],
+    ['daddr as a narrow CIDR', { daddr: '10.1.7.0/24' }],
+    ['saddr as a CIDR + newState', { saddr: '10.0.3.0/24', newState: 'TCP_CLOSE' }],
   ])('%s: index scans only', async (_name, params) => {
     const { types, indexes, ms } = await explain({ limit: '100', ...params });
     console.info(`EXPLAIN ${JSON.stringify(params)}: ${types.join(' > ')} [${indexes.join(', ')}] ${ms.toFixed(2)} ms`);

@@ -82,6 +82,8 @@ export async function seedFleet(db: Db): Promise<Seed> {
     const ends = { skaddr: `0xffff8881000b000${i}`, family: 'AF_INET6' as const, saddr: '2001:db8::1', daddr: '2001:db8::2', sport: 50000 + i, dport: i % 2 ? 5432 : 80 };
     b1Events.push(...socket(b1, ends, i < 3 ? CLIENT_CLOSED : CLIENT_OPEN));
   }
+  // IPv4-compatible and IPv4-mapped IPv6, which PostgreSQL spells apart from the agent (the first).
+  b1Events.push(...socket(b1, { skaddr: '0xffff8881000b0100', family: 'AF_INET6', saddr: '::102:304', daddr: '::ffff:10.9.9.9', sport: 50100, dport: 443 }, CLIENT_CLOSED));
   await ingest(db, [batch(b1Events)]);
 
   const a2Events = [agentStarted(a2)];

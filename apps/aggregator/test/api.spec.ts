@@ -1,5 +1,6 @@
 // The query API against a real PostgreSQL seeded through ingest(): filters, keyset pages, 400s, 401s.
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { rawStatsSql, rollupStatsSql, statsSql, StatsQuery, type StatsRow } from '../src/api/stats.service';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { startApi, type ApiUnderTest } from './api-app';
 import { seedFleet, type Seed, type SeededConnection, type SeededTransition } from './api-seed';
@@ -15,8 +16,8 @@ describe('query API', () => {
 
   beforeAll(async () => {
     tmp = await createMigratedDatabase('probefleet_api');
+    seed = await seedFleet(createPrisma(tmp.url));
     db = createPrisma(tmp.url);
-    seed = await seedFleet(db);
     api = await startApi(tmp.url);
   });
   afterAll(async () => {
@@ -55,6 +56,14 @@ describe('query API', () => {
       ['port as sport', { port: 8080 }, (t) => t.sport === 8080 || t.dport === 8080],
       ['saddr', { saddr: '2001:db8::1' }, (t) => t.saddr === '2001:db8::1'],
       ['daddr', { daddr: '10.0.0.9' }, (t) => t.daddr === '10.0.0.9'],
+      ['saddr as an IPv4 CIDR', { saddr: '10.0.0.0/8' }, (t) => t.saddr.startsWith('10.')],
+      ['daddr as a narrow IPv4 CIDR', { daddr: '10.0.0.2/31' }, (t) => ['10.0.0.2', '10.0.0.3'].includes(t.daddr)],
+      ['daddr as an IPv6 CIDR', { daddr: '2001:db8::/32' }, (t) => t.daddr.startsWith('2001:db8:')],
+      ['saddr as the IPv4-compatible address, in the agent spelling', { saddr: '::102:304' }, (t) => t.saddr === '::102:304'],
+      ['saddr as the same address, dotted', { saddr: '::1.2.3.4' }, (t) => t.saddr === '::102:304'],
+      ['daddr inside ::ffff:0:0/96 (IPv4-mapped)', { daddr: '::ffff:0.0.0.0/96' }, (t) => t.daddr === '::ffff:10.9.9.9'],
+      ['saddr ::/0 (every IPv6 source)', { saddr: '::/0' }, (t) => t.family === 'AF_INET6'],
+      ['family + daddr CIDR', { family: 'AF_INET', daddr: '10.0.0.8/29' }, (t) => t.family === 'AF_INET' && t.daddr === '10.0.0.9'],
       ['oldState', { oldState: 'TCP_ESTABLISHED' }, (t) => t.oldState === 'TCP_ESTABLISHED'],
       ['newState', { newState: 'TCP_CLOSE' }, (t) => t.newState === 'TCP_CLOSE'],
       // from is inclusive and to exclusive; both fall exactly on transition times.
@@ -91,6 +100,14 @@ describe('query API', () => {
       expect(pages).toBe(Math.ceil(seed.transitions.length / limit));
     });
 
+    it('serves addresses as the agent wrote them (IPv4-compatible IPv6 too)', async () => {
+      const { body } = await api.get('/api/v1/transitions', { port: 50100 });
+      expect(body.items.length).toBe(5);
+      for (const t of body.items) expect(t).toMatchObject({ family: 'AF_INET6', saddr: '::102:304', daddr: '::ffff:10.9.9.9' });
+      const { body: c } = await api.get('/api/v1/connections', { port: 50100 });
+      expect(c.items).toEqual([expect.objectContaining({ saddr: '::102:304', daddr: '::ffff:10.9.9.9', skaddr: '0xffff8881000b0100' })]);
+    });
+
     it('pages a filtered result the same way', async () => {
       const { items } = await allPages('/api/v1/transitions', { host: 'api-a', port: 80, limit: 3 });
       expect(items.map(transitionKey)).toEqual(newestFirst(seed.transitions.filter((t) => t.host === 'api-a' && (t.sport === 80 || t.dport === 80))));
@@ -113,6 +130,8 @@ describe('query API', () => {
       ['port', { port: 80 }, (c) => c.sport === 80 || c.dport === 80],
       ['family + daddr', { family: 'AF_INET', daddr: '10.0.0.3' }, (c) => c.family === 'AF_INET' && c.daddr === '10.0.0.3'],
       ['saddr', { saddr: '2001:db8::1' }, (c) => c.saddr === '2001:db8::1'],
+      ['daddr as a CIDR', { daddr: '10.0.0.0/30' }, (c) => ['10.0.0.2', '10.0.0.3'].includes(c.daddr)],
+      ['saddr as an IPv6 CIDR', { saddr: '2001:db8::/48' }, (c) => c.saddr === '2001:db8::1'],
       ['from (openedAt)', { from: '2026-11-25T10:01:00Z' }, (c) => c.openedAt >= '2026-11-25T10:01:00.000000Z'],
       ['to (openedAt, exclusive)', { to: thirdA1Opened }, (c) => c.openedAt < thirdA1Opened],
     ];
@@ -168,7 +187,9 @@ describe('query API', () => {
     }
     const span = { from: '2026-11-25T10:00:00Z', to: '2026-11-25T10:05:00Z' };
 
-    it.each([['1m', 60_000], ['30s', 30_000], ['1h', 3600_000], ['1s', 1000]] as const)('counts exactly per %s bucket', async (bucket, ms) => {
+    // Whole minutes are served by the minute rollups (1h too: the span is minute- but not hour-aligned).
+    it.each([['1m', 60_000, 'rollup'], ['30s', 30_000, 'raw'], ['1h', 3600_000, 'rollup'], ['1s', 1000, 'raw']] as const)('counts exactly per %s bucket (from %s rows)', async (bucket, ms, source) => {
+      expect(statsSql(StatsQuery.parse({ ...span, bucket })).source).toBe(source);
       const { status, body } = await api.get('/api/v1/stats/transitions', { ...span, bucket });
       expect(status).toBe(200);
       expect(body).toEqual({ ...span, bucket, bucketSeconds: ms / 1000, items: expectedCounts(ms) });
@@ -179,6 +200,30 @@ describe('query API', () => {
       const { body } = await api.get('/api/v1/stats/transitions', { host: 'api-a', port: 80, from: '2026-11-25T10:01:00Z', to: span.to, bucket: '1m' });
       expect(body.items).toEqual(expectedCounts(60_000, (t) => t.host === 'api-a' && t.dport === 80 && t.time >= '2026-11-25T10:01'));
       expect(body.items.reduce((n: number, i: { count: number }) => n + i.count, 0)).toBe(15);
+    });
+
+    it.each([
+      [{ ...span, bucket: '1m' }, 60], [{ ...span, bucket: '5m', host: 'api-a' }, 60], [{ from: '2026-11-25T10:00:00Z', to: '2026-11-25T11:00:00Z', bucket: '1h' }, 3600],
+      [{ from: '2026-11-25T09:00:00+01:00', to: '2026-11-25T12:00:00Z', bucket: '2h', newState: 'TCP_CLOSE' }, 3600],
+      [{ ...span, bucket: '1m', oldState: 'TCP_ESTABLISHED', host: 'api-b' }, 60],
+    ] as const)('%j: the rollups (resolution %i) count what raw rows count', async (params, resolution) => {
+      const q = StatsQuery.parse(params);
+      expect(statsSql(q).source).toBe('rollup');
+      const [rollup, raw] = await Promise.all([db.$queryRaw<StatsRow[]>(rollupStatsSql(q, resolution)), db.$queryRaw<StatsRow[]>(rawStatsSql(q))]);
+      const plain = (rows: StatsRow[]) => rows.map((r) => ({ ...r, count: Number(r.count) }));
+      expect(raw.length).toBeGreaterThan(0);
+      expect(plain(rollup)).toEqual(plain(raw));
+    });
+
+    it.each([
+      [{ ...span, bucket: '1m', port: '80' }, 'a port (sport or dport, not the rollups\' service port)'],
+      [{ ...span, bucket: '1m', daddr: '10.0.0.0/8' }, 'an address'],
+      [{ ...span, bucket: '1m', family: 'AF_INET' }, 'a family'],
+      [{ from: '2026-11-25T10:00:30Z', to: span.to, bucket: '1m' }, 'a bound off the minute'],
+      [{ from: '2026-11-25T10:00:00.000001Z', to: span.to, bucket: '1m' }, 'a bound a microsecond off'],
+      [{ ...span, bucket: '90s' }, 'a bucket of no whole minutes'],
+    ])('%j: raw rows (%s)', (params, _why) => {
+      expect(statsSql(StatsQuery.parse(params)).source).toBe('raw');
     });
 
     it('defaults to the last hour in 1m buckets', async () => {
@@ -283,6 +328,13 @@ describe('query API', () => {
       ['/api/v1/transitions', { cursor: 'bm90IGEgY3Vyc29y' }, 'cursor: expected a nextCursor of a previous page'],
       ['/api/v1/transitions', { cursor: '!!' }, 'cursor: expected a nextCursor of a previous page'],
       ['/api/v1/transitions', { family: 'AF_UNIX' }, 'family: expected AF_INET or AF_INET6'],
+      ['/api/v1/transitions', { saddr: 'localhost' }, 'saddr: expected an address or CIDR like 10.0.0.0/8'],
+      ['/api/v1/transitions', { daddr: '10.0.0.0/8x' }, 'daddr: expected an address or CIDR like 10.0.0.0/8'],
+      ['/api/v1/transitions', { daddr: '10.0.0.300' }, 'daddr: expected an address or CIDR like 10.0.0.0/8'],
+      ['/api/v1/transitions', { saddr: '10.0.0.0/33' }, 'saddr: expected a prefix length of at most 32'],
+      ['/api/v1/transitions', { saddr: '10.0.0.1/8' }, 'saddr: 10.0.0.1/8 has host bits set: expected the network 10.0.0.0/8, or 10.0.0.1 alone for the one address'],
+      ['/api/v1/connections', { daddr: 'fd00::1/8' }, 'daddr: fd00::1/8 has host bits set: expected the network fd00::/8, or fd00::1 alone for the one address'],
+      ['/api/v1/stats/transitions', { saddr: '::g' }, 'saddr: expected an address or CIDR like 10.0.0.0/8'],
       ['/api/v1/transitions', { order: 'newest' }, 'order: expected asc or desc'],
       ['/api/v1/transitions', { hots: 'api-a' }, 'hots: unknown parameter'],
       ['/api/v1/connections', { state: 'half' }, 'state: expected open or closed'],

@@ -1,11 +1,13 @@
 // GET /api/v1/connections: socket lifetimes (tcp_connections), in keyset pages on (openedAt, id).
+// Open lifetimes live in the default partition, closed ones in their closing day's.
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
 import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor';
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
-import { endpointConditions, endpointFilterShape, whereAll } from './tcp-filters';
+import { inetText } from './inet-text';
+import { endpointConditions, endpointFilterShape, SKADDR_TEXT, whereAll } from './tcp-filters';
 
 export const ConnectionsQuery = z.strictObject({
   ...endpointFilterShape,
@@ -47,7 +49,26 @@ export type ConnectionItem = z.infer<typeof ConnectionItem>;
 interface ConnectionRow {
   id: bigint; host: string; boot_id: string; instance: string; skaddr: string; family: 'AF_INET' | 'AF_INET6'; saddr: string; daddr: string;
   sport: number; dport: number; opened_text: string; closed_text: string | null; duration_ms: number | null; last_state: string;
-  states: z.infer<typeof StateVisit>[];
+  states: string[]; entered_ns: (string | null)[]; state_ms: (number | null)[];
+}
+
+const NS_PER_S = 1_000_000_000n;
+
+/** Nanoseconds since the epoch (text of a BIGINT) as RFC 3339 UTC with exactly 9 fractional digits. */
+export function nsText(ns: string): string {
+  const n = BigInt(ns);
+  let s = n / NS_PER_S;
+  let frac = n % NS_PER_S;
+  if (frac < 0n) [s, frac] = [s - 1n, frac + NS_PER_S];
+  return `${new Date(Number(s) * 1000).toISOString().slice(0, 19)}.${frac.toString().padStart(9, '0')}Z`;
+}
+
+/** The visited states from the three parallel arrays of a tcp_connections row. */
+function statesOf(r: ConnectionRow): z.infer<typeof StateVisit>[] {
+  return r.states.map((state, i) => {
+    const ns = r.entered_ns[i];
+    return { state, enteredAt: ns == null ? null : nsText(ns), ms: r.state_ms[i] ?? null };
+  });
 }
 
 export function connectionsSql(q: ConnectionsQuery): Prisma.Sql {
@@ -55,12 +76,13 @@ export function connectionsSql(q: ConnectionsQuery): Prisma.Sql {
   if (q.from !== undefined) conditions.push(Prisma.sql`opened_at >= ${q.from}::timestamptz`);
   if (q.to !== undefined) conditions.push(Prisma.sql`opened_at < ${q.to}::timestamptz`);
   if (q.state !== undefined) conditions.push(q.state === 'open' ? Prisma.sql`closed_at IS NULL` : Prisma.sql`closed_at IS NOT NULL`);
-  if (q.lastState !== undefined) conditions.push(Prisma.sql`last_state = ${q.lastState}`);
+  if (q.lastState !== undefined) conditions.push(Prisma.sql`last_state = ${q.lastState}::tcp_state`);
   if (q.cursor !== undefined) conditions.push(afterTimeCursor('opened_at', q.cursor, q.order));
   return Prisma.sql`
-    SELECT id, host, boot_id::text, instance::text, skaddr, family, saddr, daddr, sport, dport,
+    SELECT id, host, boot_id::text, instance::text, ${SKADDR_TEXT} AS skaddr, family::text,
+           host(saddr) AS saddr, host(daddr) AS daddr, sport, dport,
            ${utcText('opened_at')} AS opened_text, ${utcText('closed_at')} AS closed_text,
-           duration_ms, last_state, states
+           duration_ms, last_state::text, states::text[], entered_ns::text[], state_ms
       FROM tcp_connections
       ${whereAll(conditions)}
      ORDER BY ${timeOrder('opened_at', q.order)}
@@ -75,8 +97,8 @@ export class ConnectionsService {
     const rows = await this.db.$queryRaw<ConnectionRow[]>(connectionsSql(q));
     return toPage(rows, q.limit, (r) => [r.opened_text, r.id.toString()], (r) => ({
       id: r.id.toString(), host: r.host, bootId: r.boot_id, instance: r.instance, skaddr: r.skaddr, family: r.family,
-      saddr: r.saddr, daddr: r.daddr, sport: r.sport, dport: r.dport, openedAt: r.opened_text, closedAt: r.closed_text,
-      durationMs: r.duration_ms, lastState: r.last_state, states: r.states,
+      saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport, openedAt: r.opened_text, closedAt: r.closed_text,
+      durationMs: r.duration_ms, lastState: r.last_state, states: statesOf(r),
     }));
   }
 }

@@ -1,6 +1,8 @@
-// GET /api/v1/stats/transitions: transition counts per (oldState, newState) per time bucket.
+// GET /api/v1/stats/transitions: transition counts per (oldState, newState) per time bucket, from the
+// per-minute/per-hour rollups when they give the exact answer, else from raw rows.
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
+import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
 import { whereAll } from './tcp-filters';
 import { transitionConditions, transitionFilterShape } from './transitions.service';
@@ -49,21 +51,72 @@ export const StatsResponse = z.object({
 });
 export type StatsResponse = z.infer<typeof StatsResponse>;
 
+/**
+ * The tcp_rollups resolution that answers q exactly, or undefined (then raw rows do). Rollups count
+ * per host and states only (service_port is not the `port` filter's sport-or-dport), and a rollup
+ * bucket must fall wholly inside one answer bucket and inside [from, to): the width and both bounds
+ * are multiples of the resolution. Rollups outlive raw rows (ROLLUP_RETENTION_DAYS > RETENTION_DAYS):
+ * past raw retention only this path still counts.
+ */
+export function rollupResolution(q: StatsQuery): 60 | 3600 | undefined {
+  if (q.port !== undefined || q.saddr !== undefined || q.daddr !== undefined || q.family !== undefined) return undefined;
+  return ([3600, 60] as const).find((res) => q.bucketSeconds % res === 0 && alignedTo(q.from, res) && alignedTo(q.to, res));
+}
+
+/** An RFC 3339 time on a multiple of `seconds` since the epoch (no fraction but zeros). */
+function alignedTo(time: string, seconds: number): boolean {
+  const fraction = /\.(\d+)/.exec(time)?.[1] ?? '';
+  const ms = Date.parse(time);
+  return /^0*$/.test(fraction) && ms % (seconds * 1000) === 0;
+}
+
+const EPOCH = Prisma.raw(`TIMESTAMPTZ '1970-01-01T00:00:00Z'`);
+// Text order of the state names, as the answers always had it (the enum sorts in kernel order).
+const ORDER = Prisma.raw(`ORDER BY 1, old_state::text COLLATE "C", new_state::text COLLATE "C"`);
+
+/** Counts from raw rows: any filter, any bucket. */
+export function rawStatsSql(q: StatsQuery): Prisma.Sql {
+  return Prisma.sql`
+    SELECT date_bin(${q.bucketSeconds}::int * INTERVAL '1 second', time, ${EPOCH}) AS start,
+           old_state::text, new_state::text, count(*) AS count
+      FROM tcp_transitions
+      ${whereAll(transitionConditions(q))}
+     GROUP BY 1, old_state, new_state
+     ${ORDER}`;
+}
+
+/** Counts from the rollups of one resolution (see rollupResolution for when they are exact). */
+export function rollupStatsSql(q: StatsQuery, resolution: 60 | 3600): Prisma.Sql {
+  const conditions = [Prisma.sql`resolution = ${resolution}`, Prisma.sql`bucket >= ${q.from}::timestamptz`, Prisma.sql`bucket < ${q.to}::timestamptz`];
+  if (q.host !== undefined) conditions.push(Prisma.sql`host = ${q.host}`);
+  if (q.oldState !== undefined) conditions.push(Prisma.sql`old_state = ${q.oldState}::tcp_state`);
+  if (q.newState !== undefined) conditions.push(Prisma.sql`new_state = ${q.newState}::tcp_state`);
+  return Prisma.sql`
+    SELECT date_bin(${q.bucketSeconds}::int * INTERVAL '1 second', bucket, ${EPOCH}) AS start,
+           old_state::text, new_state::text, sum(count) AS count
+      FROM tcp_rollups
+      ${whereAll(conditions)}
+     GROUP BY 1, old_state, new_state
+     ${ORDER}`;
+}
+
+/** The SQL that answers q: rollups when they are exact for it, else raw rows. */
+export function statsSql(q: StatsQuery): { source: 'rollup' | 'raw'; sql: Prisma.Sql } {
+  const resolution = rollupResolution(q);
+  return resolution === undefined ? { source: 'raw', sql: rawStatsSql(q) } : { source: 'rollup', sql: rollupStatsSql(q, resolution) };
+}
+
+export interface StatsRow { start: Date; old_state: string; new_state: string; count: bigint | number | string }
+
 @Injectable()
 export class StatsService {
   constructor(private readonly db: PrismaService) {}
 
   async transitions(q: StatsQuery): Promise<StatsResponse> {
-    const rows = await this.db.$queryRaw<{ start: Date; old_state: string; new_state: string; count: number }[]>`
-      SELECT date_bin(${q.bucketSeconds}::int * INTERVAL '1 second', time, TIMESTAMPTZ '1970-01-01T00:00:00Z') AS start,
-             old_state, new_state, count(*)::int AS count
-        FROM tcp_transitions
-        ${whereAll(transitionConditions(q))}
-       GROUP BY 1, 2, 3
-       ORDER BY 1, 2, 3`;
+    const rows = await this.db.$queryRaw<StatsRow[]>(statsSql(q).sql);
     return {
       from: q.from, to: q.to, bucket: q.bucket, bucketSeconds: q.bucketSeconds,
-      items: rows.map((r) => ({ start: r.start.toISOString(), oldState: r.old_state, newState: r.new_state, count: r.count })),
+      items: rows.map((r) => ({ start: r.start.toISOString(), oldState: r.old_state, newState: r.new_state, count: Number(r.count) })),
     };
   }
 }

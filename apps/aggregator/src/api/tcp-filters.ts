@@ -1,13 +1,25 @@
-// Filters shared by tcp_transitions and tcp_connections (same column names in both tables).
+// Filters shared by tcp_transitions and tcp_connections (same column names and types in both).
+// States and families are enums and addresses inet: parameters are cast in SQL, so the indexes on
+// the typed columns serve them.
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
+import { checkAddressOrCidr } from './inet-text';
 import { familyParam, intParam } from './params';
+
+/** An address (exact match) or a CIDR (every address inside it), IPv4 or IPv6. */
+export const addressParam = z.string().superRefine((s, ctx) => {
+  const check = checkAddressOrCidr(s);
+  if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message });
+});
+
+const addressDescription = (end: string) =>
+  `${end} address ("10.0.0.1", "::1") or CIDR ("10.0.0.0/8", "fd00::/8"); a CIDR with host bits set is refused. IPv4-mapped addresses (::ffff:a.b.c.d) are IPv6.`;
 
 export const endpointFilterShape = {
   host: z.string().min(1, 'expected a host name').optional().describe('Host name, exactly.'),
   port: intParam(0, 65535).optional().describe('Matches sport or dport.'),
-  saddr: z.string().min(1, 'expected an address').optional().describe('Source address as text ("10.0.0.1", "::1").'),
-  daddr: z.string().min(1, 'expected an address').optional().describe('Destination address as text.'),
+  saddr: addressParam.optional().describe(addressDescription('Source')),
+  daddr: addressParam.optional().describe(addressDescription('Destination')),
   family: familyParam.optional(),
 };
 
@@ -17,12 +29,25 @@ export function endpointConditions(f: EndpointFilter): Prisma.Sql[] {
   const conditions: Prisma.Sql[] = [];
   if (f.host !== undefined) conditions.push(Prisma.sql`host = ${f.host}`);
   if (f.port !== undefined) conditions.push(Prisma.sql`(sport = ${f.port} OR dport = ${f.port})`);
-  if (f.saddr !== undefined) conditions.push(Prisma.sql`saddr = ${f.saddr}`);
-  if (f.daddr !== undefined) conditions.push(Prisma.sql`daddr = ${f.daddr}`);
-  if (f.family !== undefined) conditions.push(Prisma.sql`family = ${f.family}`);
+  if (f.saddr !== undefined) conditions.push(addressCondition('saddr', f.saddr));
+  if (f.daddr !== undefined) conditions.push(addressCondition('daddr', f.daddr));
+  if (f.family !== undefined) conditions.push(Prisma.sql`family = ${f.family}::address_family`);
   return conditions;
+}
+
+/**
+ * A CIDR as <<= (contained by or equal), which the btree on (addr, time) serves as a range. A plain
+ * address as = (stored addresses are all /32 or /128, so it is the same rows): equality lets that
+ * index also give the time order, and PostgreSQL estimates it far better than <<=.
+ */
+function addressCondition(column: 'saddr' | 'daddr', value: string): Prisma.Sql {
+  const col = Prisma.raw(column);
+  return value.includes('/') ? Prisma.sql`${col} <<= ${value}::inet` : Prisma.sql`${col} = ${value}::inet`;
 }
 
 export function whereAll(conditions: readonly Prisma.Sql[]): Prisma.Sql {
   return conditions.length === 0 ? Prisma.empty : Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}`;
 }
+
+/** The kernel pointer back as the agent's text: skaddr is its signed 64-bit two's complement. */
+export const SKADDR_TEXT = Prisma.raw(`'0x' || to_hex(skaddr)`);

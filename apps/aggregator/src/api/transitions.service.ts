@@ -1,11 +1,13 @@
-// GET /api/v1/transitions: tcp_transitions, filtered, in keyset pages on (time, id).
+// GET /api/v1/transitions: tcp_transitions, filtered, in keyset pages on (time, id). id is the store's
+// shared sequence (events and transitions), so (time, id) is also store order among equal times.
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
 import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor';
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
-import { endpointConditions, endpointFilterShape, whereAll } from './tcp-filters';
+import { inetText } from './inet-text';
+import { endpointConditions, endpointFilterShape, SKADDR_TEXT, whereAll } from './tcp-filters';
 
 export const transitionFilterShape = {
   ...endpointFilterShape,
@@ -47,13 +49,16 @@ interface TransitionRow {
   ms_in_old_state: number | null; pid: number | null; comm: string | null; cpu: number | null; in_irq: boolean;
 }
 
+/** ctx's hardirq | softirq | nmi bits: in irq context, pid/comm are whoever was on the cpu. */
+const CTX_IRQ_BITS = 4 | 8 | 16;
+
 /** The filter's conditions on tcp_transitions; stats use them too. */
 export function transitionConditions(f: TransitionFilter): Prisma.Sql[] {
   const conditions = endpointConditions(f);
   if (f.from !== undefined) conditions.push(Prisma.sql`time >= ${f.from}::timestamptz`);
   if (f.to !== undefined) conditions.push(Prisma.sql`time < ${f.to}::timestamptz`);
-  if (f.oldState !== undefined) conditions.push(Prisma.sql`old_state = ${f.oldState}`);
-  if (f.newState !== undefined) conditions.push(Prisma.sql`new_state = ${f.newState}`);
+  if (f.oldState !== undefined) conditions.push(Prisma.sql`old_state = ${f.oldState}::tcp_state`);
+  if (f.newState !== undefined) conditions.push(Prisma.sql`new_state = ${f.newState}::tcp_state`);
   return conditions;
 }
 
@@ -62,8 +67,9 @@ export function transitionsSql(q: TransitionsQuery): Prisma.Sql {
   const conditions = transitionConditions(q);
   if (q.cursor !== undefined) conditions.push(afterTimeCursor('time', q.cursor, q.order));
   return Prisma.sql`
-    SELECT id, host, instance::text, seq, ${utcText('time')} AS time_text,
-           skaddr, family, saddr, daddr, sport, dport, old_state, new_state, ms_in_old_state, pid, comm, cpu, in_irq
+    SELECT id, host, instance::text, seq, ${utcText('time')} AS time_text, ${SKADDR_TEXT} AS skaddr, family::text,
+           host(saddr) AS saddr, host(daddr) AS daddr, sport, dport, old_state::text, new_state::text, ms_in_old_state,
+           pid, comm, cpu, coalesce((ctx & ${Prisma.raw(String(CTX_IRQ_BITS))}) <> 0, false) AS in_irq
       FROM tcp_transitions
       ${whereAll(conditions)}
      ORDER BY ${timeOrder('time', q.order)}
@@ -78,7 +84,7 @@ export class TransitionsService {
     const rows = await this.db.$queryRaw<TransitionRow[]>(transitionsSql(q));
     return toPage(rows, q.limit, (r) => [r.time_text, r.id.toString()], (r) => ({
       id: r.id.toString(), host: r.host, instance: r.instance, seq: r.seq.toString(), time: r.time_text,
-      skaddr: r.skaddr, family: r.family, saddr: r.saddr, daddr: r.daddr, sport: r.sport, dport: r.dport,
+      skaddr: r.skaddr, family: r.family, saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport,
       oldState: r.old_state, newState: r.new_state, msInOldState: r.ms_in_old_state,
       pid: r.pid, comm: r.comm, cpu: r.cpu, inIrq: r.in_irq,
     }));
