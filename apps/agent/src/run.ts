@@ -3,7 +3,7 @@
 // error, --duration) disarm, drain, unregister, remove the instance and emit agent.stopped.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { arch, release } from 'node:os';
+import { machine, release } from 'node:os';
 import {
   Btf,
   decodeInetSockSetStateRaw,
@@ -99,7 +99,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     // A small buffer overruns sooner under load or backpressure (tests use it to force agent.loss).
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
 
-    emit('agent.started', { kernelRelease: release(), arch: arch(), agentVersion: AGENT_VERSION, mode, capabilities: capabilities(report) });
+    emit('agent.started', { kernelRelease: release(), arch: machine(), agentVersion: AGENT_VERSION, mode, capabilities: capabilities(report) });
     const handle = hitHandler(mode, planned, new CommResolver(() => tracefs.readSavedCmdlines()), emit, log);
     await takeDownLeftovers(tracefs, leftovers, mode, handle, emit, log);
     heartbeat = setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000);

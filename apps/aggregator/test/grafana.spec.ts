@@ -125,7 +125,12 @@ interface Panel { id: number; type: string; title: string; datasource?: { uid?: 
 interface Dashboard { uid: string; title: string; panels: Panel[]; templating: { list: (VariableModel & { current?: { value?: string | string[] } })[] } }
 
 const dashboardFiles = readdirSync(join(GRAFANA_DIR, 'dashboards')).filter((f) => f.endsWith('.json')).sort();
-const dashboards: Dashboard[] = dashboardFiles.map((f) => JSON.parse(readFileSync(join(GRAFANA_DIR, 'dashboards', f), 'utf8')) as Dashboard);
+const everyDashboard: Dashboard[] = dashboardFiles.map((f) => JSON.parse(readFileSync(join(GRAFANA_DIR, 'dashboards', f), 'utf8')) as Dashboard);
+/** The store's dashboards (SQL); pipeline health reads Prometheus (test/deploy/grafana-import.unit.spec.ts). */
+const dashboards = everyDashboard.filter((d) => d.templating.list.some((v) => v.type === 'datasource' && v.query === 'grafana-postgresql-datasource'));
+/** Panels and variables name the data source through the dashboard's `datasource` variable (importable anywhere). */
+const sourceOf = (d: Dashboard, ref: { uid?: string } | undefined) =>
+  ref?.uid === '${datasource}' ? d.templating.list.find((v) => v.name === 'datasource')?.current?.value : ref?.uid;
 const allPanels = (d: Dashboard): Panel[] => d.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
 
 describe('Grafana macro and variable expansion (as documented by Grafana)', () => {
@@ -167,17 +172,17 @@ describe('Grafana dashboards (JSON)', () => {
       const panels = allPanels(d);
       expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
       for (const p of panels) {
-        expect({ panel: p.title, uid: p.datasource?.uid }).toEqual({ panel: p.title, uid: DATASOURCE_UID });
+        expect({ panel: p.title, uid: sourceOf(d, p.datasource) }).toEqual({ panel: p.title, uid: DATASOURCE_UID });
         expect(p.targets?.length).toBeGreaterThan(0);
-        for (const t of p.targets!) expect({ panel: p.title, uid: t.datasource?.uid }).toEqual({ panel: p.title, uid: DATASOURCE_UID });
+        for (const t of p.targets!) expect({ panel: p.title, uid: sourceOf(d, t.datasource) }).toEqual({ panel: p.title, uid: DATASOURCE_UID });
       }
-      for (const v of d.templating.list.filter((x) => x.type === 'query')) expect({ variable: v.name, uid: v.datasource?.uid }).toEqual({ variable: v.name, uid: DATASOURCE_UID });
+      for (const v of d.templating.list.filter((x) => x.type === 'query')) expect({ variable: v.name, uid: sourceOf(d, v.datasource) }).toEqual({ variable: v.name, uid: DATASOURCE_UID });
     }
   });
 
   it('defaults every variable to All', () => {
     for (const d of dashboards) {
-      for (const v of d.templating.list) expect({ dashboard: d.uid, variable: v.name, current: v.current?.value }).toEqual({ dashboard: d.uid, variable: v.name, current: [ALL] });
+      for (const v of d.templating.list.filter((x) => x.type !== 'datasource')) expect({ dashboard: d.uid, variable: v.name, current: v.current?.value }).toEqual({ dashboard: d.uid, variable: v.name, current: [ALL] });
     }
   });
 
@@ -409,6 +414,7 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
       let options: string[];
       if (model.type === 'custom') options = model.query!.split(',').map((s) => s.trim());
       else if (model.type === 'query') options = (await run(expand(model.query!, vars, tr))).rows.map((row) => String(Object.values(row)[0]));
+      else if (model.type === 'datasource') continue; // which data source, not part of any SQL
       else throw new Error(`variable type ${model.type} is not modelled by this test`);
       vars.set(model.name, { model, options, current: selection[model.name] ?? [ALL] });
     }

@@ -1,9 +1,20 @@
 import type { z } from 'zod';
 import {
-  DECIMAL_PATTERN,
+  fitsKernelText,
+  fitsUtf8,
+  utf8Length,
+  MAX_ARG_NAME_LEN,
+  MAX_COMM_BYTES,
+  MAX_HOST_BYTES,
+  MAX_PROBE_NAME_LEN,
+  MAX_STRING_ARG_BYTES,
+  MAX_TRACE_ARGS,
+} from './limits';
+import {
   EVENT_SCHEMAS,
   EVENT_VERSION,
   isEventType,
+  isMonoNs,
   MAX_CPU,
   MAX_PID,
   TIME_PATTERN,
@@ -11,7 +22,14 @@ import {
   type Event,
 } from './schemas';
 
-export type DecodeFailureKind = 'malformed' | 'unknown-version' | 'unknown-type' | 'mixed-stream' | 'not-consecutive';
+export type DecodeFailureKind =
+  | 'malformed'
+  | 'unknown-version'
+  | 'unknown-type'
+  | 'mixed-stream'
+  | 'not-consecutive'
+  | 'oversize'
+  | 'key-mismatch';
 
 /**
  * Why bytes are not a valid event (or batch). `field` is the path of the offending field
@@ -115,26 +133,34 @@ function keyCount(o: object): number {
 
 const isCount = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
 
-function isValidHit(e: Record<string, unknown>): boolean {
+/**
+ * The probe.hit fast path of decodeEventValue (`v` and `type` already checked): true only for a hit
+ * the schema accepts. Exported for the property tests that hold it to the schema.
+ */
+export function isValidHit(e: Record<string, unknown>): boolean {
   const { host, bootId, instance, seq, time, monoNs, data } = e;
   if (keyCount(e) !== (monoNs === undefined ? 8 : 9)) return false;
-  if (typeof host !== 'string' || host.length === 0) return false;
+  if (typeof host !== 'string' || host.length === 0 || !fitsUtf8(host, MAX_HOST_BYTES)) return false;
   if (typeof bootId !== 'string' || !UUID_PATTERN.test(bootId)) return false;
   if (typeof instance !== 'string' || !UUID_PATTERN.test(instance)) return false;
   if (!Number.isSafeInteger(seq) || (seq as number) < 1) return false;
   if (typeof time !== 'string' || !TIME_PATTERN.test(time)) return false;
-  if (monoNs !== undefined && (typeof monoNs !== 'string' || !DECIMAL_PATTERN.test(monoNs))) return false;
+  if (monoNs !== undefined && (typeof monoNs !== 'string' || !isMonoNs(monoNs))) return false;
   if (!isRecord(data)) return false;
   const { probe, cpu, pid, comm, ctx, args } = data;
   if (keyCount(data) !== (ctx === undefined ? 5 : 6)) return false;
-  if (typeof probe !== 'string' || probe.length === 0) return false;
-  if (!isCount(cpu) || (cpu as number) > MAX_CPU || !isCount(pid) || (pid as number) > MAX_PID || typeof comm !== 'string') return false;
+  if (typeof probe !== 'string' || probe.length === 0 || !fitsUtf8(probe, MAX_PROBE_NAME_LEN)) return false;
+  if (!isCount(cpu) || (cpu as number) > MAX_CPU || !isCount(pid) || (pid as number) > MAX_PID) return false;
+  if (typeof comm !== 'string' || !fitsKernelText(comm, MAX_COMM_BYTES)) return false;
   if (ctx !== undefined && !isValidContext(ctx)) return false;
   if (!isRecord(args)) return false;
+  let n = 0;
   for (const key in args) {
     const arg = args[key];
-    if (key === '') return false;
-    if (typeof arg === 'number' ? !Number.isFinite(arg) : arg !== null && typeof arg !== 'string' && typeof arg !== 'boolean') {
+    if (++n > MAX_TRACE_ARGS || key === '' || !fitsUtf8(key, MAX_ARG_NAME_LEN)) return false;
+    if (typeof arg === 'string') {
+      if (!fitsKernelText(arg, MAX_STRING_ARG_BYTES)) return false;
+    } else if (typeof arg === 'number' ? !Number.isFinite(arg) : arg !== null && typeof arg !== 'boolean') {
       return false;
     }
   }
@@ -206,8 +232,37 @@ export function batchHeaders(events: readonly Event[]): BatchHeaders {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** What the consumer knows of a message besides its value. */
+export interface BatchDecodeOptions {
+  /** Larger values are `oversize`, refused before parsing (the consumer's limit per message). */
+  maxBytes?: number;
+  /** The Kafka message key, which must be the events' host (`key-mismatch` otherwise; null: no key). */
+  key?: string | Uint8Array | null;
+}
+
 /** Decodes a Kafka message value (UTF-8 bytes or text) into its events; never throws. */
-export function decodeBatch(value: string | Uint8Array): DecodeResult<Event[]> {
+export function decodeBatch(value: string | Uint8Array, options: BatchDecodeOptions = {}): DecodeResult<Event[]> {
+  const { maxBytes, key } = options;
+  if (maxBytes !== undefined) {
+    const size = typeof value === 'string' ? utf8Length(value) : value.byteLength;
+    if (size > maxBytes) return failure('oversize', '', `${size} bytes, over the limit of ${maxBytes}`);
+  }
+  const decoded = decodeBatchValue(value);
+  if (!decoded.ok || !('key' in options)) return decoded;
+  let keyText: string | null = null;
+  try {
+    keyText = key === null || key === undefined ? null : typeof key === 'string' ? key : utf8.decode(key);
+  } catch {
+    return failure('key-mismatch', '', 'the message key is not valid UTF-8');
+  }
+  const host = (decoded.value[0] as Event).host;
+  if (keyText !== host) {
+    return failure('key-mismatch', '[0].host', `"${host}" is not the message key ${keyText === null ? '(none)' : `"${keyText}"`}`);
+  }
+  return decoded;
+}
+
+function decodeBatchValue(value: string | Uint8Array): DecodeResult<Event[]> {
   let text: string;
   let parsed: unknown;
   try {

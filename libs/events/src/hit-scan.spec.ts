@@ -88,7 +88,7 @@ const hits = (name: (minLength: number) => fc.Arbitrary<string>, value: fc.Arbit
       instance: uuid,
       seq: fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.constant(Number.MAX_SAFE_INTEGER)),
       time,
-      monoNs: fc.option(fc.bigInt({ min: 0n, max: 10n ** 20n }).map(String), { nil: undefined }),
+      monoNs: fc.option(fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }).map(String), { nil: undefined }),
       probe: name(1),
       cpu: fc.integer({ min: 0, max: MAX_CPU }),
       pid: fc.oneof(fc.nat(), fc.constant(MAX_PID)),

@@ -1,4 +1,5 @@
-import { EVENT_VERSION, MAX_CPU, MAX_PID } from './schemas';
+import { MAX_ARG_NAME_LEN, MAX_COMM_BYTES, MAX_HOST_BYTES, MAX_PROBE_NAME_LEN, MAX_STRING_ARG_BYTES, MAX_TRACE_ARGS } from './limits';
+import { EVENT_VERSION, MAX_CPU, MAX_MONO_NS, MAX_PID } from './schemas';
 
 /**
  * What replay needs of a probe.hit, read straight from its JSON line. `line` is that text: replay's
@@ -17,7 +18,8 @@ export interface ScannedHit {
 
 // The scanner reads one spelling only: the key order and compact form of `encodeEvent` (JSON.stringify)
 // of a hit as the agent builds it, ASCII only, strings without escapes, integers without sign, fraction
-// or exponent where the schema wants integers. Anything else is left to `decodeEvent`, so the scanner
+// or exponent where the schema wants integers; every length within limits.ts (ASCII: characters are
+// bytes). Anything else is left to `decodeEvent`, so the scanner
 // never has to diagnose: it only has to be sure that decodeEvent accepts the line with the same values.
 //
 // Speed is the point (replay's budget is ~1 µs a line, JSON.parse alone takes 2): it reads the line's
@@ -94,7 +96,7 @@ export function scanHit(line: string): ScannedHit | undefined {
 
   let p = literal(0, HEAD);
   const hostEnd = stringEnd(p);
-  if (p < 0 || hostEnd <= p) return undefined;
+  if (p < 0 || hostEnd <= p || hostEnd - p > MAX_HOST_BYTES) return undefined;
   const bootStart = literal(hostEnd, BOOT_ID);
   const bootId = uuid(line, bootStart);
   const instanceStart = bootId === undefined ? -1 : literal(bootStart + 36, INSTANCE);
@@ -107,15 +109,16 @@ export function scanHit(line: string): ScannedHit | undefined {
   if (b[p + 2] === 109) p = decimal(literal(p, MONO_NS)); // ,"m
   const probeStart = literal(p, DATA);
   const probeEnd = stringEnd(probeStart);
-  if (probeStart < 0 || probeEnd <= probeStart) return undefined;
+  if (probeStart < 0 || probeEnd <= probeStart || probeEnd - probeStart > MAX_PROBE_NAME_LEN) return undefined;
   p = integer(literal(probeEnd + 1, CPU), 5);
   const cpu = integerValue;
   if (p < 0 || cpu > MAX_CPU) return undefined;
   p = integer(literal(p, PID), MAX_SAFE_DIGITS);
   const pid = integerValue;
   if (p < 0 || pid > MAX_PID) return undefined;
-  const commEnd = stringEnd(literal(p, COMM));
-  p = commEnd < 0 ? -1 : commEnd + 1;
+  const commStart = literal(p, COMM);
+  const commEnd = stringEnd(commStart);
+  p = commEnd < 0 || commEnd - commStart > MAX_COMM_BYTES ? -1 : commEnd + 1;
   if (b[p + 2] === 99) p = context(p); // ,"c
   p = args(literal(p, ARGS));
   if (p !== written - 2 || b[p] !== CLOSE || b[p + 1] !== CLOSE) return undefined;
@@ -310,12 +313,22 @@ function time(p: number): number {
   return ok ? p + 31 : -1;
 }
 
-/** DECIMAL_PATTERN and the closing quote. */
+const MONO_NS_DIGITS = new TextEncoder().encode(MAX_MONO_NS);
+
+/** DECIMAL_PATTERN within MAX_MONO_NS (isMonoNs) and the closing quote. */
 function decimal(p: number): number {
   if (p < 0) return -1;
   const start = p;
   while (isDigit(b[p])) p++;
-  if (p === start || (p - start > 1 && b[start] === ZERO)) return -1;
+  const digits = p - start;
+  if (digits === 0 || (digits > 1 && b[start] === ZERO) || digits > MONO_NS_DIGITS.length) return -1;
+  if (digits === MONO_NS_DIGITS.length) {
+    for (let i = 0; i < digits; i++) {
+      const d = (b[start + i] as number) - (MONO_NS_DIGITS[i] as number);
+      if (d > 0) return -1;
+      if (d < 0) break;
+    }
+  }
   return b[p] === QUOTE ? p + 1 : -1;
 }
 
@@ -346,23 +359,24 @@ function context(p: number): number {
 /** Name → scalar pairs after the opening brace, and the closing one. */
 function args(p: number): number {
   if (p < 0 || b[p] === CLOSE) return p < 0 ? -1 : p + 1;
-  for (;;) {
+  for (let n = 1; n <= MAX_TRACE_ARGS; n++) {
     if (b[p] !== QUOTE) return -1;
     const nameEnd = stringEnd(p + 1);
-    if (nameEnd <= p + 1 || b[nameEnd + 1] !== COLON) return -1;
+    if (nameEnd <= p + 1 || nameEnd - (p + 1) > MAX_ARG_NAME_LEN || b[nameEnd + 1] !== COLON) return -1;
     p = scalar(nameEnd + 2);
     if (p < 0) return -1;
     if (b[p] === CLOSE) return p + 1;
     if (b[p] !== COMMA) return -1;
     p++;
   }
+  return -1;
 }
 
 function scalar(p: number): number {
   const c = b[p];
   if (c === QUOTE) {
     const end = stringEnd(p + 1);
-    return end < 0 ? -1 : end + 1;
+    return end < 0 || end - (p + 1) > MAX_STRING_ARG_BYTES ? -1 : end + 1;
   }
   if (c === MINUS || isDigit(c)) return number(p);
   if (c === 116) return literal(p, TRUE);

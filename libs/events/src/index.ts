@@ -1,4 +1,5 @@
 export * from './tcp';
+export * from './limits';
 export * from './schemas';
 export * from './codec';
 export * from './hit-scan';

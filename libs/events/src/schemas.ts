@@ -1,4 +1,24 @@
 import { z } from 'zod';
+import {
+  fitsKernelText,
+  fitsUtf8,
+  MAX_AGENT_VERSION_BYTES,
+  MAX_ARCH_BYTES,
+  MAX_ARG_NAME_LEN,
+  MAX_CAPABILITIES,
+  MAX_CAPABILITY_LEN,
+  MAX_COMM_BYTES,
+  MAX_COUNTER_NAME_LEN,
+  MAX_COUNTERS,
+  MAX_DEFINITION_LEN,
+  MAX_HOST_BYTES,
+  MAX_KERNEL_RELEASE_BYTES,
+  MAX_PROBE_NAME_LEN,
+  MAX_REASON_BYTES,
+  MAX_STRING_ARG_BYTES,
+  MAX_SYMBOL_LEN,
+  MAX_TRACE_ARGS,
+} from './limits';
 import { HexAddressSchema } from './tcp';
 
 /** The only envelope version this library reads and writes. */
@@ -11,6 +31,13 @@ export const TIME_PATTERN = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Unsigned decimal without leading zeros: nanoseconds exceed 2^53, so they travel as text. */
 export const DECIMAL_PATTERN = /^(?:0|[1-9]\d*)$/;
+/** The store keeps monoNs as a bigint: the trace clock's u64 is bounded by its signed maximum (292 years). */
+export const MAX_MONO_NS = '9223372036854775807';
+
+/** DECIMAL_PATTERN within MAX_MONO_NS (equal lengths compare as numbers do). */
+export function isMonoNs(s: string): boolean {
+  return DECIMAL_PATTERN.test(s) && (s.length < MAX_MONO_NS.length || (s.length === MAX_MONO_NS.length && s <= MAX_MONO_NS));
+}
 
 const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** The store keeps cpu as a smallint and pid as an integer (Linux: NR_CPUS ≤ 8192, pid_max ≤ 2^22). */
@@ -18,7 +45,12 @@ export const MAX_CPU = 32767;
 export const MAX_PID = 2147483647;
 const Cpu = z.number().int().min(0).max(MAX_CPU);
 const Pid = z.number().int().min(0).max(MAX_PID);
-const ProbeName = z.string().min(1);
+
+/** Non-empty text of at most `max` bytes in UTF-8 (limits.ts says where each bound comes from). */
+const text = (max: number) => z.string().min(1).refine((s) => fitsUtf8(s, max), `longer than ${max} bytes in UTF-8`);
+/** Text the agent decoded from a kernel buffer of `max` bytes (each invalid byte became one U+FFFD). */
+const kernelText = (max: number) => z.string().refine((s) => fitsKernelText(s, max), `longer than the kernel's ${max} bytes`);
+const ProbeName = text(MAX_PROBE_NAME_LEN);
 
 export const ProbeKindSchema = z.enum(['kprobe', 'kretprobe', 'tracepoint']);
 export type ProbeKind = z.infer<typeof ProbeKindSchema>;
@@ -38,30 +70,33 @@ export const HitContextSchema = z.strictObject({
 export type HitContext = z.infer<typeof HitContextSchema>;
 
 /** Fetched arguments of a hit by name; TCP hits hold exactly `TcpArgs` (see tcp.ts). */
-export const HitArgValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+export const HitArgValueSchema = z.union([kernelText(MAX_STRING_ARG_BYTES), z.number(), z.boolean(), z.null()]);
 export type HitArgValue = z.infer<typeof HitArgValueSchema>;
 
 export const AgentStartedDataSchema = z.strictObject({
-  kernelRelease: z.string().min(1),
-  arch: z.string().min(1),
-  agentVersion: z.string().min(1),
+  kernelRelease: text(MAX_KERNEL_RELEASE_BYTES),
+  /** As the kernel spells it (`uname -m`): "x86_64", not Node's "x64". */
+  arch: text(MAX_ARCH_BYTES),
+  agentVersion: text(MAX_AGENT_VERSION_BYTES),
   mode: z.enum(['kprobe', 'tracepoint']),
   /** What discovery found, e.g. "kprobe_events", "btf", "tracepoint:sock:inet_sock_set_state". */
-  capabilities: z.array(z.string().min(1)),
+  capabilities: z.array(text(MAX_CAPABILITY_LEN)).max(MAX_CAPABILITIES),
 });
 
 export const AgentHeartbeatDataSchema = z.strictObject({
   /** Monotonic counters of the agent since its start, by name (e.g. "eventsRead", "spoolBytes"). */
-  counters: z.record(z.string().min(1), Count),
+  counters: z
+    .record(text(MAX_COUNTER_NAME_LEN), Count)
+    .refine((c) => Object.keys(c).length <= MAX_COUNTERS, `more than ${MAX_COUNTERS} counters`),
 });
 
 export const AgentStoppedDataSchema = z.strictObject({
-  reason: z.string().min(1),
+  reason: text(MAX_REASON_BYTES),
 });
 
 export const AgentLossDataSchema = z.strictObject({
   /** Kernel ring-buffer overruns per cpu since the previous agent.loss of the stream (so they add up). */
-  overruns: z.array(z.strictObject({ cpu: Cpu, count: Count })).min(1),
+  overruns: z.array(z.strictObject({ cpu: Cpu, count: Count })).min(1).max(MAX_CPU + 1),
 });
 
 export const ProbeRegisteredDataSchema = z
@@ -69,7 +104,7 @@ export const ProbeRegisteredDataSchema = z
     probe: ProbeName,
     kind: ProbeKindSchema,
     /** Kernel function for kprobes; "group:event" for tracepoints. */
-    symbol: z.string().min(1),
+    symbol: text(MAX_SYMBOL_LEN),
     /** Offset into the function (the store keeps an integer). */
     offset: z.number().int().min(0).max(2147483647),
     /** Resolved address, absent when the agent cannot read kallsyms. */
@@ -80,7 +115,7 @@ export const ProbeRegisteredDataSchema = z
       .regex(/^(?:[0-9a-f]{2}){1,15}$/, 'expected 1 to 15 instruction bytes as lowercase hex')
       .optional(),
     /** The exact line written to kprobe_events. */
-    definition: z.string().min(1).optional(),
+    definition: text(MAX_DEFINITION_LEN).optional(),
   })
   .superRefine((data, ctx) => {
     if (data.kind === 'tracepoint') {
@@ -100,9 +135,12 @@ export const ProbeHitDataSchema = z.strictObject({
   probe: ProbeName,
   cpu: Cpu,
   pid: Pid,
-  comm: z.string(),
+  /** The kernel's task comm, or the agent's `<idle>` / `<...>` when the kernel has no name. */
+  comm: kernelText(MAX_COMM_BYTES),
   ctx: HitContextSchema.optional(),
-  args: z.record(z.string().min(1), HitArgValueSchema),
+  args: z
+    .record(text(MAX_ARG_NAME_LEN), HitArgValueSchema)
+    .refine((a) => Object.keys(a).length <= MAX_TRACE_ARGS, `more than ${MAX_TRACE_ARGS} args`),
 });
 
 export const ProbeMissedDataSchema = z.strictObject({
@@ -134,13 +172,17 @@ export function isEventType(value: string): value is EventType {
 
 const envelopeShape = {
   v: z.literal(EVENT_VERSION),
-  host: z.string().min(1),
+  host: text(MAX_HOST_BYTES),
   bootId: z.string().regex(UUID_PATTERN, 'expected a lowercase UUID'),
   instance: z.string().regex(UUID_PATTERN, 'expected a lowercase UUID'),
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   time: z.string().regex(TIME_PATTERN, 'expected RFC 3339 UTC with nanoseconds, e.g. 2026-11-25T19:52:23.123456789Z'),
   /** Trace clock in nanoseconds as a decimal string (exceeds 2^53, so not a JSON number). */
-  monoNs: z.string().regex(DECIMAL_PATTERN, 'expected nanoseconds as a decimal string').optional(),
+  monoNs: z
+    .string()
+    .regex(DECIMAL_PATTERN, 'expected nanoseconds as a decimal string')
+    .refine(isMonoNs, `above ${MAX_MONO_NS}, the store's bigint`)
+    .optional(),
 };
 
 function envelopeOf<T extends EventType>(type: T) {

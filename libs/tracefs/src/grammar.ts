@@ -37,10 +37,8 @@ export class KprobeDefinitionError extends Error {
 }
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// Kernel limits: MAX_EVENT_NAME_LEN 64, MAX_TRACE_ARGS 128, MAX_ARRAY_LEN 64.
-const MAX_NAME_LEN = 63;
-const MAX_ARGS = 128;
-const MAX_ARRAY_LEN = 64;
+// Kernel limits (MAX_EVENT_NAME_LEN, MAX_TRACE_ARGS, MAX_ARRAY_LEN): one copy, the event contract's.
+import { MAX_ARRAY_LEN, MAX_NAME_LEN, MAX_TRACE_ARGS as MAX_ARGS } from '@probefleet/events';
 const MAX_DEREF_DEPTH = 16;
 
 /** x86-64 pt_regs names accepted by regs_query_register_offset(). */
