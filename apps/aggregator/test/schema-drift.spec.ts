@@ -157,7 +157,7 @@ describe('probefleet migrate', () => {
     for (const table of IGNORED_MODELS) {
       const block = new RegExp(`model \\w+ \\{([^}]*@@map\\("${table}"\\)[^}]*)\\}`).exec(schema)![1]!;
       const declared = block.split('\n').map((l) => /^\s+(\w+)\s+(\w+)(\?|\[\])?(?:.*@map\("(\w+)"\))?/.exec(l)).filter((m) => m !== null)
-        .map((m) => ({ column: m![4] ?? m![1], nullable: m![3] === '?' }));
+        .map((m) => ({ column: (m![4] ?? m![1])!, nullable: m![3] === "?" }));
       const { rows } = await client.query(
         `SELECT column_name::text AS "column", is_nullable = 'YES' AS nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1`, [table]);
       const byName = (a: { column: string }, b: { column: string }) => a.column.localeCompare(b.column);

@@ -13,7 +13,6 @@ import { DEFAULT_DATABASE_URL } from '../store/database-url';
 import { storedEnvelopes } from '../store/envelopes';
 import { createPrisma, type Db } from '../store/prisma';
 
-const PAGE = 5000;
 
 /** RFC 3339 kept as text: PostgreSQL parses it to the microsecond (a JS Date stops at the millisecond). */
 const time = z.iso.datetime({ offset: true, error: 'expected an RFC 3339 time like 2026-11-25T10:00:00Z' });

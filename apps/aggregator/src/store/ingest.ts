@@ -59,12 +59,12 @@ export async function ingest(db: Db | Pool, records: readonly KafkaRecord[], opt
 
 async function storeOrSplit(pool: Pool, records: readonly KafkaRecord[], decoded: ReturnType<typeof decodeRecords>, options: IngestOptions): Promise<IngestResult> {
   try {
-    return await inTransaction(pool, (client) => store(client, decoded.events, decoded.deadLetters, options));
+    return await inTransaction(pool, (client) => store(client, decoded.events, decoded.deadLetters));
   } catch (err) {
     if (!isRowRefusal(err)) throw err;
     if (records.length === 1) {
       const deadLetters: DeadLetter[] = [{ record: records[0]!, kind: 'rejected', reason: `the store refused it: ${(err as Error).message}` }];
-      return inTransaction(pool, (client) => store(client, [], deadLetters, options));
+      return inTransaction(pool, (client) => store(client, [], deadLetters));
     }
     const half = Math.ceil(records.length / 2);
     const parts = [records.slice(0, half), records.slice(half)];
@@ -85,7 +85,7 @@ function isRowRefusal(err: unknown): boolean {
   return /^(22|23|54)/.test(code);
 }
 
-async function store(client: PoolClient, events: readonly Positioned[], deadLetters: readonly DeadLetter[], options: IngestOptions): Promise<IngestResult> {
+async function store(client: PoolClient, events: readonly Positioned[], deadLetters: readonly DeadLetter[]): Promise<IngestResult> {
   await client.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK]);
   await insertDeadLetters(client, deadLetters);
   const result = await append(client, events.map((p) => p.event), Date.now());
