@@ -117,7 +117,7 @@ describe('ingest', () => {
   it('stores awkward text and large numbers exactly as they arrived, and gives every envelope back byte for byte', async () => {
     const host = 'h"q\\b\tt\nn é 🦀 $$ \'x';
     const s = testStream(host);
-    const comm = 'we"ird\\co\tmm\n🙂';
+    const comm = 'w"e\\d\tc\n🙂'; // within the kernel's 15 bytes
     const first = s.event('agent.heartbeat', { counters: { 'k"e\\y\u00e9': 7 } });
     const hit = s.tcp({ skaddr: '0xffff888100003000', family: 'AF_INET6', saddr: '::ffff:10.0.0.1', daddr: '2001:db8::1:0:0:1', sport: 65535, dport: 0, oldstate: 'TCP_CLOSE', newstate: 'TCP_SYN_SENT' });
     Object.assign(hit.data, { comm, pid: 2 ** 31 - 1, cpu: 32767, ctx: { irqsOff: true, needResched: false, hardirq: false, softirq: true, nmi: false, preemptDepth: 255 } });
