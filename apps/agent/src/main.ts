@@ -12,7 +12,7 @@ import { EXIT_FAILED, EXIT_REFUSED, RefusedError, runAgent } from './run';
 import { kafkaClient } from './kafka/client';
 import { KafkaSink } from './kafka/sink';
 import type { Logger } from './log';
-import { AgentMetrics, meteredSink, serveMetrics } from './metrics';
+import { AgentMetrics, serveMetrics } from './metrics';
 import { StdoutSink, type Sink } from './sink';
 import { Spool } from './spool/spool';
 import { AGENT_VERSION } from './version';
@@ -97,11 +97,13 @@ program
     try {
       process.exitCode = await runAgent({
         config: cfg,
-        sink: meteredSink(sink, metrics),
+        sink,
         log,
         signal: stop.signal,
         stopReason: () => reason,
         counters: () => metrics.snapshot(),
+        observe: (type, data) => metrics.observe(type, data),
+        dropped: () => metrics.add('eventsDropped'),
       });
     } catch (e) {
       // Refused before the run's own teardown: the sink (re-sending a spool) must still stop.

@@ -2,9 +2,8 @@
 // agent.heartbeat. Counters are kept as plain numbers too, so a heartbeat needs no async scrape.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Event } from '@probefleet/events';
+import type { EventData, EventType } from '@probefleet/events';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Sink } from './sink';
 
 const COUNTERS = {
   eventsRead: ['probefleet_agent_events_read_total', 'probe.hit events read from the kernel'],
@@ -57,28 +56,16 @@ export class AgentMetrics {
   }
 
   /** Counts what the event itself reports (hits, kernel overruns, kprobe misses). */
-  observe(event: Event): void {
-    if (event.type === 'probe.hit') this.add('eventsRead');
-    else if (event.type === 'agent.loss') this.add('kernelOverruns', event.data.overruns.reduce((n, o) => n + o.count, 0));
-    else if (event.type === 'probe.missed') this.add('kprobeMisses', event.data.count);
+  observe(type: EventType, data: unknown): void {
+    if (type === 'probe.hit') this.add('eventsRead');
+    else if (type === 'agent.loss') this.add('kernelOverruns', (data as EventData<'agent.loss'>).overruns.reduce((n, o) => n + o.count, 0));
+    else if (type === 'probe.missed') this.add('kprobeMisses', (data as EventData<'probe.missed'>).count);
   }
 
   /** agent.heartbeat counters. */
   snapshot(): Record<string, number> {
     return { ...this.totals, spoolBytes: this.spoolBytesNow };
   }
-}
-
-/** Counts every event on its way to `sink`. */
-export function meteredSink(sink: Sink, metrics: AgentMetrics): Sink {
-  return {
-    write: (event) => {
-      metrics.observe(event);
-      return sink.write(event);
-    },
-    ready: (signal) => sink.ready(signal),
-    close: () => sink.close(),
-  };
 }
 
 /** Serves /metrics and /healthz until close(); port 0 serves nothing. */

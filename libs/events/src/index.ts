@@ -2,3 +2,8 @@ export * from './tcp';
 export * from './schemas';
 export * from './codec';
 export * from './hit-scan';
+export * from './time';
+export * from './envelope';
+export * from './hit-encode';
+export * from './check';
+export * from './batch-lines';

@@ -2,17 +2,20 @@
 // publish loop sends what the spool holds, in order, as Kafka messages of consecutive events of one
 // stream (key = host), acking the spool only after the broker acked (acks=-1). What a previous
 // process left in the spool is therefore sent first, with its original envelopes.
-import { batchHeaders, decodeEventValue, encodeBatch, formatDecodeFailure, type Event } from '@probefleet/events';
+import { crc32 } from 'node:zlib';
+import { batchValue, linesHeaders, runsOf, streamKey, type EncodedEvent, type Event, type LineRecord, type StreamIdentity } from '@probefleet/events';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 import type { AgentMetrics } from '../metrics';
 import type { Sink } from '../sink';
+import type { LineInput } from '../spool/frame';
 import type { Spool, SpooledRecord } from '../spool/spool';
 import { idempotentProducer } from './client';
 
 export class KafkaSink implements Sink {
-  private pending: Buffer[] = [];
+  private pending: LineInput[] = [];
+  private readonly tags = new WeakMap<StreamIdentity, number>();
   private flushed: Promise<void> | null = null;
   private wakePublisher: (() => void) | null = null;
   private spaceWaiters: (() => void)[] = [];
@@ -37,15 +40,11 @@ export class KafkaSink implements Sink {
     });
   }
 
-  async write(event: Event): Promise<void> {
-    // An invalid event would be dead-lettered downstream: it is an agent bug, counted and logged here.
-    const checked = decodeEventValue(event);
-    if (!checked.ok) {
-      this.metrics.add('eventsDropped');
-      this.log.error({ type: event.type, seq: event.seq, problem: formatDecodeFailure(checked) }, 'invalid event not spooled');
-      return;
-    }
-    this.pending.push(Buffer.from(JSON.stringify(event)));
+  /** Takes a checked event (the run checks at the edge); spooled at the end of this event-loop turn. */
+  write(e: EncodedEvent): void {
+    let tag = this.tags.get(e.stream);
+    if (tag === undefined) this.tags.set(e.stream, (tag = streamTag(e.stream)));
+    this.pending.push({ line: e.line, tag, seq: e.seq });
     this.flushed ??= new Promise<void>((resolve) =>
       setImmediate(() => {
         this.flushPending();
@@ -59,7 +58,7 @@ export class KafkaSink implements Sink {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    this.spool.append(batch);
+    this.spool.appendLines(batch);
     this.metrics.add('eventsSpooled', batch.length);
     this.metrics.setSpoolBytes(this.spool.unackedBytes);
     this.wakePublisher?.();
@@ -106,29 +105,11 @@ export class KafkaSink implements Sink {
     }
   }
 
-  /** Runs of consecutive events of one stream, one Kafka message each. */
-  private messages(records: SpooledRecord[]): (Message & { count: number })[] {
-    const runs: Event[][] = [];
-    for (const r of records) {
-      let ev: Event;
-      try {
-        ev = JSON.parse(r.payload.toString('utf8')) as Event;
-      } catch (e) {
-        this.metrics.add('eventsDropped');
-        this.log.error({ err: e }, 'spooled record is not JSON: dropped');
-        continue;
-      }
-      const run = runs[runs.length - 1];
-      const prev = run?.[run.length - 1];
-      if (run && prev && prev.instance === ev.instance && prev.host === ev.host && prev.bootId === ev.bootId && ev.seq === prev.seq + 1) run.push(ev);
-      else runs.push([ev]);
-    }
-    return runs.map((events) => ({
-      key: (events[0] as Event).host,
-      value: encodeBatch(events),
-      headers: { ...batchHeaders(events) },
-      count: events.length,
-    }));
+  private messages(records: SpooledRecord[]): KafkaMessage[] {
+    return messagesOf(records, (e) => {
+      this.metrics.add('eventsDropped');
+      this.log.error({ err: e }, 'spooled record is not JSON: dropped');
+    });
   }
 
   /** Sends until the broker acks; false when close() gave up waiting. */
@@ -151,7 +132,9 @@ export class KafkaSink implements Sink {
         this.metrics.brokerReachable = false;
         // A fresh producer (new producer id) after a failure: a retried batch may then be a duplicate, never a gap.
         await this.dropProducer();
-        await sleep(backoff, this.abort.signal);
+        // Full jitter (a uniform wait in [0, backoff)): a fleet that lost the same broker does not
+        // come back in lockstep.
+        await sleep(Math.random() * backoff, this.abort.signal);
         backoff = Math.min(backoff * 2, this.cfg.retry.maxMs);
       }
     }
@@ -180,6 +163,53 @@ export class KafkaSink implements Sink {
     await this.dropProducer();
     this.spool.close();
   }
+}
+
+/** The spool frame's 32-bit stream tag (a CRC of host, bootId, instance). */
+export function streamTag(s: StreamIdentity): number {
+  return crc32(streamKey(s));
+}
+
+export type KafkaMessage = Message & { key: string; value: Buffer; count: number };
+
+/**
+ * Runs of consecutive events of one stream, one Kafka message each, from the spooled lines and
+ * their frame headers: only a run's first line is parsed (for the key and headers). Records an
+ * older agent spooled carry no position in their frame and are parsed; one that is not JSON is
+ * passed to `bad` and left out.
+ */
+export function messagesOf(records: readonly SpooledRecord[], bad: (e: unknown) => void): KafkaMessage[] {
+  const parse = (payload: Uint8Array): Event | null => {
+    try {
+      return JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as Event;
+    } catch (e) {
+      bad(e);
+      return null;
+    }
+  };
+  const lines: (LineRecord & { event?: Event })[] = [];
+  for (const r of records) {
+    if (r.tag !== undefined && r.seq !== undefined) {
+      lines.push({ line: r.payload, streamKey: String(r.tag), seq: r.seq });
+      continue;
+    }
+    const ev = parse(r.payload);
+    if (ev) lines.push({ line: r.payload, streamKey: String(streamTag(ev)), seq: ev.seq, event: ev });
+  }
+  const out: KafkaMessage[] = [];
+  for (const run of runsOf(lines)) {
+    const first = run[0] as (typeof lines)[number];
+    const id = first.event ?? parse(first.line);
+    if (!id) continue;
+    const value = batchValue(run.map((r) => r.line));
+    out.push({
+      key: id.host,
+      value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+      headers: { ...linesHeaders(id, first.seq, first.seq + run.length - 1) },
+      count: run.length,
+    });
+  }
+  return out;
 }
 
 /** `work`, or `fallback` after `ms`; the timer is cleared either way, so it never holds the process open. */
