@@ -23,6 +23,7 @@ import { WallClock } from './clock';
 import { CommResolver } from './comm';
 import type { AgentConfig } from './config';
 import { argConverter, hitContext, type ArgConverter } from './hit';
+import { eventFilters } from './filter';
 import { discoverHost } from './host';
 import { textSymbolAddresses } from './kallsyms';
 import type { Logger } from './log';
@@ -76,6 +77,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
   }
   // Everything is validated before the first write to tracefs.
   const planned: PlannedProbe[] = mode === 'kprobe' ? planKprobes(Btf.fromFile(report.btf.path), config.probes) : [];
+  const filters = eventFilters(mode, config.filter, mode === 'kprobe' ? TCP_PROBE_EVENT : TCP_TRACEPOINT.event, config.probes.map((p) => p.name));
   const tracefs = new Tracefs(report.tracefs as string);
 
   const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
@@ -139,6 +141,13 @@ export async function runAgent(o: RunOptions): Promise<number> {
     }
     // Formats are read once the events exist (kprobes registered), before anything is recorded.
     const reader = await RawTraceReader.open(main.dir, probes.map((p) => `${p.group}:${p.event}`));
+    // In-kernel filters first: a transition outside them is never recorded.
+    for (const p of probes) {
+      const line = filters.get(p.event);
+      if (line === undefined) continue;
+      await main.setEventFilter(p.group, p.event, line);
+      log.info({ event: `${p.group}:${p.event}`, filter: line }, 'event filter set');
+    }
     for (const p of probes) {
       await main.enableEvent(p.group, p.event);
       p.armed = true;
@@ -185,7 +194,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     exitCode = EXIT_FAILED;
     stopReason = `error: ${(e as Error).message}`;
     if (e instanceof TracefsWriteError) {
-      log.error({ file: e.file, line: e.line, errno: e.code, kernel: e.kernel?.message ?? null }, `the kernel refused a probe: ${e.message}`);
+      log.error({ file: e.file, line: e.line, errno: e.code, kernel: e.kernel?.message ?? null }, `the kernel refused a ${e.file.endsWith('/filter') ? 'filter' : 'probe'}: ${e.message}`);
     } else {
       log.error({ err: e }, 'agent failed');
     }
