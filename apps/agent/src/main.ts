@@ -15,7 +15,7 @@ import { KafkaSink } from './kafka/sink';
 import type { Logger } from './log';
 import { AgentMetrics, serveMetrics } from './metrics';
 import { StdoutSink, type Sink } from './sink';
-import { Spool } from './spool/spool';
+import { Spool } from '@probefleet/publish';
 import { AGENT_VERSION } from './version';
 
 const log = createLogger();

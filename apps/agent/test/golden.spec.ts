@@ -9,9 +9,8 @@ import { PassThrough } from 'node:stream';
 import { parseEventFormat, parseHeaderPage, RawPageDecoder, decodeInetSockSetStateRaw, type RawItem, type RawRecord } from '@probefleet/tracefs';
 import { EnvelopeEncoder, HitEncoder, type EncodedEvent, type TcpArgs } from '@probefleet/events';
 import { hitContext } from '../src/hit';
-import { messagesOf, streamTag } from '../src/kafka/sink';
 import { StdoutSink } from '../src/sink';
-import { Spool } from '../src/spool/spool';
+import { messagesOf, Spool, streamTag } from '@probefleet/publish';
 
 const RAW = join(__dirname, '../../../test/fixtures/tracefs-raw');
 const GOLDEN = join(__dirname, '../../../test/fixtures/agent-golden');

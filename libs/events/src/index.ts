@@ -7,3 +7,4 @@ export * from './envelope';
 export * from './hit-encode';
 export * from './check';
 export * from './batch-lines';
+export * from './agent-facts';
