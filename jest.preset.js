@@ -13,7 +13,7 @@ module.exports = function preset(projectDir, overrides = {}) {
     moduleNameMapper: {
       // Generated code (the Prisma client) imports its TypeScript siblings by their .js names.
       '^(\\.{1,2}/.*)\\.js$': '$1',
-      '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim)$': path.join(__dirname, 'libs/$1/src/index.ts'),
+      '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish)$': path.join(__dirname, 'libs/$1/src/index.ts'),
     },
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
     ...overrides,

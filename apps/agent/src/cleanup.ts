@@ -54,7 +54,7 @@ export async function findLeftovers(tracefs: Tracefs): Promise<Leftovers> {
   };
   const probes: LeftoverProbe[] = [];
   const tracepoint = await armedIn(TCP_TRACEPOINT.group, TCP_TRACEPOINT.event);
-  if (tracepoint.length > 0) probes.push({ name: TCP_TRACEPOINT.event, ...TCP_TRACEPOINT, armedIn: tracepoint });
+  if (tracepoint.length > 0) probes.push({ name: TCP_TRACEPOINT.event, group: TCP_TRACEPOINT.group, event: TCP_TRACEPOINT.event, armedIn: tracepoint });
   // A live agent's kprobes are not ours to take: they stay while any live instance remains.
   const spared = left.instances.length > instances.length;
   const kprobes = spared ? [] : left.kprobes;

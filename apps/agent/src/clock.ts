@@ -30,10 +30,4 @@ export class WallClock {
   }
 }
 
-/** Nanoseconds since the epoch → `2026-11-25T19:52:23.123456789Z`. */
-export function rfc3339Nanos(epochNs: bigint): string {
-  const ms = epochNs / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString(); // 2026-11-25T19:52:23.123Z
-  const frac = (epochNs % 1_000_000_000n).toString().padStart(9, '0');
-  return `${iso.slice(0, 19)}.${frac}Z`;
-}
+// The `time` text itself: rfc3339Nanos in @probefleet/events (one codec for agent, simulator, projections).

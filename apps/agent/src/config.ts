@@ -3,9 +3,10 @@
 // the kprobe grammar here, so a bad probe is refused before anything touches tracefs.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { buildKprobeLine, KprobeDefinitionError } from '@probefleet/tracefs';
+import { buildKprobeLine, FilterDefinitionError, KprobeDefinitionError } from '@probefleet/tracefs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { filterLine, FilterConfigSchema, probeFilter, tcpFilter } from './filter';
 import { TCP_PROBE_EVENT, userProbeDefinition } from './probes';
 
 const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must match [A-Za-z_][A-Za-z0-9_]* (no spaces or control characters)').max(63);
@@ -72,6 +73,8 @@ export const AgentConfigSchema = z
     /** tracefs directory override (default: discovered, mounted when absent). */
     tracefs: z.string().min(1).optional(),
     probes: z.array(ProbeConfigSchema).default([]),
+    /** In-kernel filters (see filter.ts): transitions outside them never reach user space. */
+    filter: FilterConfigSchema.optional(),
     sink: z.enum(['stdout', 'kafka']).default('kafka'),
     format: FormatSchema.default('json'),
     /** Seconds between kprobe_profile / per-cpu stats polls (probe.missed, agent.loss). */
@@ -101,6 +104,24 @@ export const AgentConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['probes', i, ...grammarPath(e.field)], message: e.message });
       }
     });
+    for (const [name, cmp] of Object.entries(cfg.filter?.probes ?? {})) {
+      const probe = cfg.probes.find((p) => p.name === name);
+      if (!probe) {
+        ctx.addIssue({ code: 'custom', path: ['filter', 'probes', name], message: `no probe named ${name} in probes` });
+        continue;
+      }
+      cmp.forEach((c, j) => {
+        if (!probe.args.some((a) => a.name === c.field)) ctx.addIssue({ code: 'custom', path: ['filter', 'probes', name, j, 'field'], message: `${c.field} is not an arg of probe ${name}` });
+      });
+    }
+    // The rendered lines pass the filter grammar too, here, before anything touches tracefs.
+    try {
+      for (const source of ['tracepoint', 'kprobe'] as const) filterLine(tcpFilter(source, cfg.filter), 'filter');
+      for (const p of cfg.probes) filterLine(probeFilter(cfg.filter, p.name), `filter.probes.${p.name}`);
+    } catch (e) {
+      // Anything else is a value the schema has already refused (and reported).
+      if (e instanceof FilterDefinitionError) ctx.addIssue({ code: 'custom', path: ['filter'], message: e.message });
+    }
   });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 

@@ -7,14 +7,15 @@ import { ConfigError, loadConfig, type AgentConfig } from './config';
 import { discoverHost, doctorReport, formatDoctor } from './host';
 import { createLogger } from './log';
 import { chooseMode, TRACEPOINT_NAME } from './mode';
-import { planKprobes } from './probes';
+import { eventFilters } from './filter';
+import { planKprobes, PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from './probes';
 import { EXIT_FAILED, EXIT_REFUSED, RefusedError, runAgent } from './run';
 import { kafkaClient } from './kafka/client';
 import { KafkaSink } from './kafka/sink';
 import type { Logger } from './log';
-import { AgentMetrics, meteredSink, serveMetrics } from './metrics';
+import { AgentMetrics, serveMetrics } from './metrics';
 import { StdoutSink, type Sink } from './sink';
-import { Spool } from './spool/spool';
+import { Spool } from '@probefleet/publish';
 import { AGENT_VERSION } from './version';
 
 const log = createLogger();
@@ -55,14 +56,20 @@ program
     const choice = chooseMode(report, cfg.mode);
     const lines = choice.mode === 'kprobe' ? planKprobes(Btf.fromFile(report.btf.path), cfg.probes).map((p) => p.line) : [];
     const tracepoint = choice.mode === 'tracepoint' ? TRACEPOINT_NAME : null;
+    const group = choice.mode === 'kprobe' ? PROBE_GROUP : TCP_TRACEPOINT.group;
+    const filters = [...eventFilters(choice.mode, cfg.filter, choice.mode === 'kprobe' ? TCP_PROBE_EVENT : TCP_TRACEPOINT.event, choice.mode === 'kprobe' ? cfg.probes.map((p) => p.name) : [])].map(
+      ([event, filter]) => ({ file: `events/${group}/${event}/filter`, filter }),
+    );
     if (opts.json) {
-      out(JSON.stringify({ mode: choice.mode, reason: choice.reason, unusable: choice.unusable, tracepoint, lines }, null, 2));
+      out(JSON.stringify({ mode: choice.mode, reason: choice.reason, unusable: choice.unusable, tracepoint, lines, filters }, null, 2));
     } else if (tracepoint) {
       out(`# tracepoint mode (${choice.reason}): no kprobe line is written; run enables ${tracepoint}`);
       if (cfg.probes.length > 0) out('# the configured user probes need kprobe mode (--mode kprobe renders them)');
     } else {
       for (const l of lines) out(l);
     }
+    // What run writes to each event's filter file in its own instance (instances/probefleet-<id>/).
+    for (const f of opts.json ? [] : filters) out(`# ${f.file}: ${f.filter}`);
   });
 
 program
@@ -97,11 +104,13 @@ program
     try {
       process.exitCode = await runAgent({
         config: cfg,
-        sink: meteredSink(sink, metrics),
+        sink,
         log,
         signal: stop.signal,
         stopReason: () => reason,
         counters: () => metrics.snapshot(),
+        observe: (type, data) => metrics.observe(type, data),
+        dropped: () => metrics.add('eventsDropped'),
       });
     } catch (e) {
       // Refused before the run's own teardown: the sink (re-sending a spool) must still stop.

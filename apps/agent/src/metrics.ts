@@ -2,9 +2,9 @@
 // agent.heartbeat. Counters are kept as plain numbers too, so a heartbeat needs no async scrape.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Event } from '@probefleet/events';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Sink } from './sink';
+import type { EventData, EventType } from '@probefleet/events';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AGENT_VERSION } from './version';
 
 const COUNTERS = {
   eventsRead: ['probefleet_agent_events_read_total', 'probe.hit events read from the kernel'],
@@ -32,13 +32,35 @@ export class AgentMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  private readonly brokerGauge = new Gauge({ name: 'probefleet_agent_broker_reachable', help: '1 while the last Kafka send was acked, 0 while sends fail', registers: [this.registry] });
+  private readonly missesByProbe = new Counter({
+    name: 'probefleet_agent_kprobe_probe_misses_total',
+    help: 'kprobe hits the kernel missed, per probe (kprobe_profile)',
+    labelNames: ['probe'],
+    registers: [this.registry],
+  });
   private spoolBytesNow = 0;
-  brokerReachable = false;
+  private reachable = false;
 
   constructor() {
     this.counters = Object.fromEntries(
       Object.entries(COUNTERS).map(([k, [name, help]]) => [k, new Counter({ name, help, registers: [this.registry] })]),
     ) as Record<CounterName, Counter>;
+    // The agent's own overhead, as the host sees it: process_cpu_seconds_total, resident memory, GC.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({ name: 'probefleet_agent_build_info', help: 'the running agent (value 1)', labelNames: ['version', 'node'], registers: [this.registry] }).set(
+      { version: AGENT_VERSION, node: process.version },
+      1,
+    );
+  }
+
+  get brokerReachable(): boolean {
+    return this.reachable;
+  }
+
+  setBrokerReachable(up: boolean): void {
+    this.reachable = up;
+    this.brokerGauge.set(up ? 1 : 0);
   }
 
   add(name: CounterName, n = 1): void {
@@ -57,28 +79,20 @@ export class AgentMetrics {
   }
 
   /** Counts what the event itself reports (hits, kernel overruns, kprobe misses). */
-  observe(event: Event): void {
-    if (event.type === 'probe.hit') this.add('eventsRead');
-    else if (event.type === 'agent.loss') this.add('kernelOverruns', event.data.overruns.reduce((n, o) => n + o.count, 0));
-    else if (event.type === 'probe.missed') this.add('kprobeMisses', event.data.count);
+  observe(type: EventType, data: unknown): void {
+    if (type === 'probe.hit') this.add('eventsRead');
+    else if (type === 'agent.loss') this.add('kernelOverruns', (data as EventData<'agent.loss'>).overruns.reduce((n, o) => n + o.count, 0));
+    else if (type === 'probe.missed') {
+      const d = data as EventData<'probe.missed'>;
+      this.add('kprobeMisses', d.count);
+      this.missesByProbe.inc({ probe: d.probe }, d.count);
+    }
   }
 
   /** agent.heartbeat counters. */
   snapshot(): Record<string, number> {
     return { ...this.totals, spoolBytes: this.spoolBytesNow };
   }
-}
-
-/** Counts every event on its way to `sink`. */
-export function meteredSink(sink: Sink, metrics: AgentMetrics): Sink {
-  return {
-    write: (event) => {
-      metrics.observe(event);
-      return sink.write(event);
-    },
-    ready: (signal) => sink.ready(signal),
-    close: () => sink.close(),
-  };
 }
 
 /** Serves /metrics and /healthz until close(); port 0 serves nothing. */

@@ -2,7 +2,7 @@
 // (offsets into sock_common), otherwise the sock:inet_sock_set_state tracepoint.
 import type { DiscoveryReport } from '@probefleet/tracefs';
 import type { Mode } from './config';
-import { TCP_TRACEPOINT } from './probes';
+import { agentCapabilities, TCP_TRACEPOINT } from '@probefleet/events';
 
 export type RunMode = 'kprobe' | 'tracepoint';
 
@@ -13,22 +13,25 @@ export interface ModeChoice {
   unusable: string | null;
 }
 
-export const TRACEPOINT_NAME = `${TCP_TRACEPOINT.group}:${TCP_TRACEPOINT.event}`;
+export const TRACEPOINT_NAME = TCP_TRACEPOINT.name;
 
 /** Capabilities as reported in agent.started. */
 export function capabilities(r: DiscoveryReport): string[] {
-  const caps: string[] = [];
-  if (r.tracefs) caps.push('tracefs');
-  if (r.kprobeEvents) caps.push('kprobe_events');
-  if (r.dynamicEvents) caps.push('dynamic_events');
-  if (r.instances) caps.push('instances');
-  if (r.btf.present) caps.push('btf');
-  if (r.tracepoints.includes(TRACEPOINT_NAME)) caps.push(`tracepoint:${TRACEPOINT_NAME}`);
-  if (r.privileges.canTrace) caps.push('can_trace');
-  return caps;
+  return agentCapabilities({
+    tracefs: r.tracefs !== null,
+    kprobeEvents: r.kprobeEvents,
+    dynamicEvents: r.dynamicEvents,
+    instances: r.instances,
+    btf: r.btf.present,
+    tcpTracepoint: r.tracepoints.includes(TRACEPOINT_NAME),
+    canTrace: r.privileges.canTrace,
+  });
 }
 
-function kprobeProblem(r: DiscoveryReport): string | null {
+function kprobeProblem(r: DiscoveryReport, cpuArch: string): string | null {
+  // Our tcp_set_state kprobe reads sk/state from %di/%si: x86-64 registers (other CPUs would need
+  // $arg1/$arg2 and their own register names).
+  if (cpuArch !== 'x64') return `the tcp_set_state kprobe fetches x86-64 registers (%di, %si) and this CPU is ${cpuArch}`;
   if (!r.kprobeEvents) return 'kprobe_events is missing (kernel without CONFIG_KPROBE_EVENTS)';
   if (!r.btf.present) return `${r.btf.path} is missing (no BTF: sock_common offsets unknown)`;
   if (r.kprobeBlacklist?.includes('tcp_set_state')) return 'tcp_set_state is on the kprobe blacklist';
@@ -39,9 +42,10 @@ function tracepointProblem(r: DiscoveryReport): string | null {
   return r.tracepoints.includes(TRACEPOINT_NAME) ? null : `tracepoint ${TRACEPOINT_NAME} is not available`;
 }
 
-export function chooseMode(r: DiscoveryReport, requested: Mode): ModeChoice {
+/** `cpuArch`: Node's name of this CPU (`x64`, `arm64`, ...). */
+export function chooseMode(r: DiscoveryReport, requested: Mode, cpuArch: string = process.arch): ModeChoice {
   const common = !r.tracefs ? 'tracefs is not mounted' : !r.privileges.canTrace ? 'not root and no CAP_SYS_ADMIN' : !r.instances ? 'tracefs has no instances directory' : null;
-  const kp = common ?? kprobeProblem(r);
+  const kp = common ?? kprobeProblem(r, cpuArch);
   const tp = common ?? tracepointProblem(r);
   if (requested === 'kprobe') return { mode: 'kprobe', reason: 'requested (--mode kprobe)', unusable: kp };
   if (requested === 'tracepoint') return { mode: 'tracepoint', reason: 'requested (--mode tracepoint)', unusable: tp };

@@ -3,9 +3,9 @@
 import { buildKprobeLine, sockCommonLayout, tcpSetStateProbe, type Btf, type KprobeDefinition } from '@probefleet/tracefs';
 import type { ProbeConfig } from './config';
 
-export const PROBE_GROUP = 'probefleet';
-export const TCP_PROBE_EVENT = 'tcp_set_state';
-export const TCP_TRACEPOINT = { group: 'sock', event: 'inet_sock_set_state' } as const;
+import { PROBE_GROUP, TCP_PROBE_EVENT } from '@probefleet/events';
+
+export { PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
 
 export function userProbeDefinition(p: ProbeConfig): KprobeDefinition {
   return {

@@ -13,16 +13,17 @@ import {
   Tracefs,
   TracefsWriteError,
   type RawItem,
+  type RawRecord,
   type RawValue,
   type TracingInstance,
 } from '@probefleet/tracefs';
-import type { Event, EventData, EventType } from '@probefleet/events';
+import { checkEncoded, EnvelopeEncoder, formatDecodeFailure, HitEncoder, type EventData, type EventType, type TcpArgs } from '@probefleet/events';
 import { findLeftovers, instanceDirId, removeLeftovers, type Leftovers } from './cleanup';
 import { WallClock } from './clock';
 import { CommResolver } from './comm';
 import type { AgentConfig } from './config';
-import { EventStream } from './envelope';
-import { argConverter, hitData, tcpArgs, type ArgConverter } from './hit';
+import { argConverter, hitContext, type ArgConverter } from './hit';
+import { eventFilters } from './filter';
 import { discoverHost } from './host';
 import { textSymbolAddresses } from './kallsyms';
 import type { Logger } from './log';
@@ -49,6 +50,9 @@ export interface RunOptions {
   stopReason: () => string;
   /** Counters for agent.heartbeat (every config.heartbeatIntervalS). */
   counters: () => Record<string, number>;
+  /** Sees every event emitted (metrics), and every one refused by the edge check. */
+  observe?: (type: EventType, data: unknown) => void;
+  dropped?: () => void;
 }
 
 interface Armed {
@@ -73,16 +77,27 @@ export async function runAgent(o: RunOptions): Promise<number> {
   }
   // Everything is validated before the first write to tracefs.
   const planned: PlannedProbe[] = mode === 'kprobe' ? planKprobes(Btf.fromFile(report.btf.path), config.probes) : [];
+  const filters = eventFilters(mode, config.filter, mode === 'kprobe' ? TCP_PROBE_EVENT : TCP_TRACEPOINT.event, config.probes.map((p) => p.name));
   const tracefs = new Tracefs(report.tracefs as string);
 
   const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
   const instanceId = randomUUID();
-  const stream = new EventStream({ host: config.host, bootId, instance: instanceId }, WallClock.measure());
-  let tail: Promise<void> = Promise.resolve();
-  const emit = <T extends EventType>(type: T, data: EventData<T>, monoNs?: bigint): void => {
-    const ev: Event = stream.next(type, data, monoNs);
-    tail = tail.then(() => sink.write(ev));
+  const stream = new EnvelopeEncoder({ host: config.host, bootId, instance: instanceId }, WallClock.measure().offsetNs);
+  // Every event is encoded once and checked once, here, at the edge: a failure is an agent bug,
+  // counted and logged, and never reaches a sink (the aggregator would dead-letter it).
+  const emitEncoded = (type: EventType, dataJson: string | null, data: unknown, monoNs: bigint): void => {
+    const e = dataJson === null ? stream.next(type, data as never, monoNs) : stream.encoded(type, dataJson, monoNs);
+    const bad = checkEncoded(e);
+    if (bad) {
+      o.dropped?.();
+      log.error({ type, seq: e.seq, problem: formatDecodeFailure(bad) }, 'invalid event not emitted');
+      return;
+    }
+    o.observe?.(type, data);
+    sink.write(e);
   };
+  const emit: Emit = (type, data, monoNs = WallClock.monoNow()) => emitEncoded(type, null, data, monoNs);
+  const emitHit: EmitHit = (dataJson, monoNs) => emitEncoded('probe.hit', dataJson, undefined, monoNs);
 
   const leftovers = await findLeftovers(tracefs);
 
@@ -100,7 +115,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
 
     emit('agent.started', { kernelRelease: release(), arch: machine(), agentVersion: AGENT_VERSION, mode, capabilities: capabilities(report) });
-    const handle = hitHandler(mode, planned, new CommResolver(() => tracefs.readSavedCmdlines()), emit, log);
+    const handle = hitHandler(mode, planned, new CommResolver(() => tracefs.readSavedCmdlines()), emitHit, log);
     await takeDownLeftovers(tracefs, leftovers, mode, handle, emit, log);
     heartbeat = setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000);
 
@@ -126,6 +141,13 @@ export async function runAgent(o: RunOptions): Promise<number> {
     }
     // Formats are read once the events exist (kprobes registered), before anything is recorded.
     const reader = await RawTraceReader.open(main.dir, probes.map((p) => `${p.group}:${p.event}`));
+    // In-kernel filters first: a transition outside them is never recorded.
+    for (const p of probes) {
+      const line = filters.get(p.event);
+      if (line === undefined) continue;
+      await main.setEventFilter(p.group, p.event, line);
+      log.info({ event: `${p.group}:${p.event}`, filter: line }, 'event filter set');
+    }
     for (const p of probes) {
       await main.enableEvent(p.group, p.event);
       p.armed = true;
@@ -172,7 +194,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     exitCode = EXIT_FAILED;
     stopReason = `error: ${(e as Error).message}`;
     if (e instanceof TracefsWriteError) {
-      log.error({ file: e.file, line: e.line, errno: e.code, kernel: e.kernel?.message ?? null }, `the kernel refused a probe: ${e.message}`);
+      log.error({ file: e.file, line: e.line, errno: e.code, kernel: e.kernel?.message ?? null }, `the kernel refused a ${e.file.endsWith('/filter') ? 'filter' : 'probe'}: ${e.message}`);
     } else {
       log.error({ err: e }, 'agent failed');
     }
@@ -183,7 +205,6 @@ export async function runAgent(o: RunOptions): Promise<number> {
     await stats?.poll();
     await teardown(tracefs, inst, probes, emit, log);
     emit('agent.stopped', { reason: stopReason });
-    await tail;
     await sink.close();
   }
   return exitCode;
@@ -241,13 +262,17 @@ async function teardown(tracefs: Tracefs, inst: TracingInstance | null, probes: 
 }
 
 type Emit = <T extends EventType>(type: T, data: EventData<T>, monoNs?: bigint) => void;
+/** A probe.hit whose data is already encoded (HitEncoder). */
+type EmitHit = (dataJson: string, monoNs: bigint) => void;
 
 /** Turns raw ring-buffer items into probe.hit events (monoNs: the record's trace_clock mono ns). */
-function hitHandler(mode: RunMode, planned: PlannedProbe[], comms: CommResolver, emit: Emit, log: Logger): (items: RawItem[]) => Promise<void> {
+function hitHandler(mode: RunMode, planned: PlannedProbe[], comms: CommResolver, emit: EmitHit, log: Logger): (items: RawItem[]) => Promise<void> {
   // User probes: each arg converted by its fetch type (the kernel's default type is x64).
   const userArgs = new Map<string, [string, ArgConverter][]>(
     planned.filter((p) => p.name !== TCP_PROBE_EVENT).map((p) => [p.def.event, p.def.args.map((a) => [a.name, argConverter(a.type ?? 'x64')])]),
   );
+  const enc = new HitEncoder();
+  const hit = (probe: string, r: RawRecord, argsJson: string) => emit(enc.data(probe, r.cpu, r.pid, comms.comm(r.pid), hitContext(r.flags), argsJson), r.timestampNs);
   return async (items) => {
     await comms.prepare(items);
     for (const r of items) {
@@ -256,13 +281,12 @@ function hitHandler(mode: RunMode, planned: PlannedProbe[], comms: CommResolver,
       try {
         if (mode === 'tracepoint') {
           const change = decodeInetSockSetStateRaw(r);
-          if (change) emit('probe.hit', hitData(TCP_TRACEPOINT.event, r, comms.comm(r.pid), tcpArgs(change, change.skaddr as string)), r.timestampNs);
+          if (change) hit(TCP_TRACEPOINT.event, r, enc.tcpArgs(change as TcpArgs));
         } else if (r.event === TCP_PROBE_EVENT) {
-          const change = decodeTcpSetStateRaw(r);
-          emit('probe.hit', hitData(TCP_PROBE_EVENT, r, comms.comm(r.pid), tcpArgs(change, change.skaddr as string)), r.timestampNs);
+          hit(TCP_PROBE_EVENT, r, enc.tcpArgs(decodeTcpSetStateRaw(r) as TcpArgs));
         } else {
           const args = userArgs.get(r.event);
-          if (args) emit('probe.hit', hitData(r.event, r, comms.comm(r.pid), Object.fromEntries(args.map(([name, convert]) => [name, convert(r.fields[name] as RawValue)]))), r.timestampNs);
+          if (args) hit(r.event, r, enc.userArgs(Object.fromEntries(args.map(([name, convert]) => [name, convert(r.fields[name] as RawValue)]))));
         }
       } catch (e) {
         if (!(e instanceof TcpDecodeError)) throw e;

@@ -2,7 +2,9 @@ import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { decodeEvent, encodeEvent, scanHit, TcpArgsSchema, type Event } from '@probefleet/events';
 import { replay } from '@probefleet/kprobe-model';
-import { Fleet, generateFleet, TCP_KPROBE_DEFINITION, type FleetOptions } from './fleet';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_VERSION, Fleet, generateFleet, TCP_KPROBE_DEFINITION, type FleetOptions } from './fleet';
 import { KERNELS } from './hosts';
 import { checkTcpPaths } from './tcp';
 
@@ -35,6 +37,21 @@ function contractProblems(events: readonly Event[]): string[] {
   }
   return [...problems, ...checkTcpPaths(events)];
 }
+
+describe('what the simulator restates of the agent', () => {
+  // Checked against the agent itself: its version, and the tcp_set_state line it wrote on the
+  // recorded Debian kernels (test/fixtures/kernels), built by libs/tracefs from their BTF.
+  it('is what the agent reports', () => {
+    const root = join(__dirname, '../../..');
+    expect(AGENT_VERSION).toBe((JSON.parse(readFileSync(join(root, 'apps/agent/package.json'), 'utf8')) as { version: string }).version);
+    for (const release of ['6.1.0-56-amd64', '6.12.117+deb12-amd64']) {
+      const file = join(root, 'test/fixtures/kernels', release, 'agent-run.ndjson');
+      const defs = readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"probe":"tcp_set_state","kind":"kprobe"')).map((l) => (JSON.parse(l) as { data: { definition: string } }).data.definition);
+      expect(defs.length).toBeGreaterThan(0);
+      for (const d of defs) expect(d).toBe(TCP_KPROBE_DEFINITION);
+    }
+  });
+});
 
 describe('Fleet', () => {
   const events = generateFleet(eventful, 20000);

@@ -2,7 +2,7 @@
 // (`decide`) against the fleet's model state and is then applied to it (`evolve`), so a generated
 // stream replays through the model without a violation by construction; the envelope and data are
 // spelled as the agent spells them (key order, monoNs, hit context, no saved insn).
-import { EVENT_VERSION, type Event, type EventData, type HitContext, type TcpArgs } from '@probefleet/events';
+import { agentCapabilities, EVENT_VERSION, TCP_PROBE_EVENT, TCP_TRACEPOINT, type Event, type EventData, type HitContext, type TcpArgs } from '@probefleet/events';
 import { decide, evolve, initialState, type Command, type ModelState } from '@probefleet/kprobe-model';
 import { ANY_V4, ANY_V6, mappedV4, publicIpv4, publicIpv6 } from './addresses';
 import { newBoot, type Boot, type Listener } from './boot';
@@ -55,14 +55,16 @@ const DEFAULTS = {
 };
 
 export const AGENT_VERSION = '0.1.0';
-/** The agent's probe names (apps/agent/src/probes.ts) and its tcp_set_state kprobe definition. */
-export const KPROBE_NAME = 'tcp_set_state';
-export const TRACEPOINT_NAME = 'inet_sock_set_state';
+/** The agent's probe names (@probefleet/events' agent-facts) and its tcp_set_state kprobe definition
+ * on the Debian layout (fleet.spec.ts checks it against the agent's own builder on that BTF). */
+export const KPROBE_NAME = TCP_PROBE_EVENT;
+export const TRACEPOINT_NAME = TCP_TRACEPOINT.event;
 export const TCP_KPROBE_DEFINITION =
   'p:probefleet/tcp_set_state tcp_set_state sk=%di:x64 newstate=%si:s32 oldstate=+18(%di):u8 family=+16(%di):u16 sport=+14(%di):u16 dport_be=+12(%di):u16 saddr=+4(%di):x32 daddr=+0(%di):x32 saddr6=+72(%di):x8[16] daddr6=+56(%di):x8[16]';
+const HOST = { tracefs: true, instances: true, btf: true, tcpTracepoint: true, canTrace: true };
 const CAPABILITIES: Readonly<Record<AgentMode, string[]>> = {
-  kprobe: ['tracefs', 'kprobe_events', 'dynamic_events', 'instances', 'btf', 'tracepoint:sock:inet_sock_set_state', 'can_trace'],
-  tracepoint: ['tracefs', 'instances', 'btf', 'tracepoint:sock:inet_sock_set_state', 'can_trace'],
+  kprobe: agentCapabilities({ ...HOST, kprobeEvents: true, dynamicEvents: true }),
+  tracepoint: agentCapabilities({ ...HOST, kprobeEvents: false, dynamicEvents: false }),
 };
 
 const NS = 1e9;

@@ -1,10 +1,7 @@
-/** Nanoseconds since the Unix epoch of an envelope `time` ("2026-11-25T19:52:23.123456789Z"). */
-export function timeToNs(time: string): bigint {
-  const seconds = Date.parse(`${time.slice(0, 19)}Z`);
-  if (Number.isNaN(seconds)) throw new RangeError(`not an RFC 3339 UTC time: ${time}`);
-  const fraction = time.slice(20, -1).padEnd(9, '0');
-  return BigInt(seconds) * 1_000_000n + BigInt(fraction);
-}
+// Envelope times are read with @probefleet/events' codec (the one the agent writes them with).
+import { timeToNs } from '@probefleet/events';
+
+export { timeToNs };
 
 /** Milliseconds between two envelope times, as a float with nanosecond resolution. */
 export function msBetween(from: string, to: string): number {

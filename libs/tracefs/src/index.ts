@@ -6,3 +6,4 @@ export * from './discovery';
 export * from './instance';
 export * from './format';
 export * from './raw';
+export * from './filter';

@@ -2,8 +2,9 @@
 // tracing on the host is not disturbed.
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { validateFilterLine } from './filter';
 import { buildKprobeLine, buildRemoveLine, parseKprobeLine, type KprobeDefinition } from './grammar';
 
 export const INSTANCE_PREFIX = 'probefleet-';
@@ -45,6 +46,19 @@ export function parseErrorLog(text: string): ErrorLogEntry[] {
     out.push(entry);
   }
   return out;
+}
+
+/**
+ * A refused filter as the kernel shows it in the event's `filter` file (6.x kernels put filter
+ * parse errors there, not in error_log): the line, a caret line, `parse_error: reason`.
+ */
+export function parseFilterError(text: string): ErrorLogEntry | null {
+  const lines = text.split('\n');
+  const i = lines.findIndex((l) => l.startsWith('parse_error: '));
+  if (i < 0) return null;
+  const caret = lines[i - 1];
+  const position = caret !== undefined && /^ *\^$/.test(caret) ? caret.length - 1 : null;
+  return { timestamp: '', subsystem: 'event_filter', message: (lines[i] as string).slice('parse_error: '.length), command: lines[i - 2] ?? '', position };
 }
 
 export interface KprobeProfileEntry {
@@ -258,6 +272,29 @@ export class TracingInstance {
   private eventFile(group: string, event: string): string {
     if (!NAME_RE.test(group) || !NAME_RE.test(event)) throw new RangeError(`bad event ${JSON.stringify(`${group}/${event}`)}`);
     return join('events', group, event, 'enable');
+  }
+
+  /**
+   * Writes an event's filter in this instance ('' clears it). The line is checked by the filter
+   * grammar first; when the kernel refuses it, the error carries error_log's message (the kernel
+   * logs filter errors there since 5.x; older ones only print them in the filter file).
+   */
+  async setEventFilter(group: string, event: string, line: string): Promise<void> {
+    validateFilterLine(line);
+    const file = join(dirname(this.eventFile(group, event)), 'filter');
+    try {
+      await writeFile(join(this.dir, file), line === '' ? '0' : line);
+    } catch (e) {
+      const log = await this.tracefs.readErrorLog().catch(() => []);
+      const logged = [...log].reverse().find((x) => x.command === line);
+      const shown = logged ? null : await readFile(join(this.dir, file), 'utf8').catch(() => '');
+      throw new TracefsWriteError(`instances/${this.name}/${file}`, line, errnoCode(e), logged ?? (shown ? parseFilterError(shown) : null));
+    }
+  }
+
+  /** The filter file as the kernel shows it (`none` when unset). */
+  async readEventFilter(group: string, event: string): Promise<string> {
+    return (await readFile(join(this.dir, dirname(this.eventFile(group, event)), 'filter'), 'utf8')).trim();
   }
 
   async enableEvent(group: string, event: string): Promise<void> {

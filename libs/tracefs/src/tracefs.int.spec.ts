@@ -103,6 +103,37 @@ describe('tracefs on this host', () => {
     expect((await tracefs.listLeftovers('probefleet')).instances).not.toContain(`probefleet-${id}`);
   });
 
+  it('event filters: only matching transitions reach the ring buffer; a refused filter carries the kernel message; bad lines never reach tracefs', async () => {
+    const inst = await tracefs.createInstance(`${id}f`);
+    const [kept, dropped] = [await listen(), await listen()];
+    try {
+      const keptPort = (kept.address() as AddressInfo).port;
+      await inst.setEventFilter('sock', 'inet_sock_set_state', `sport == ${keptPort} || dport == ${keptPort}`);
+      expect(await inst.readEventFilter('sock', 'inet_sock_set_state')).toBe(`sport == ${keptPort} || dport == ${keptPort}`);
+      await inst.enableEvent('sock', 'inet_sock_set_state');
+      for (let i = 0; i < 3; i++) await roundTrip((dropped.address() as AddressInfo).port);
+      await roundTrip(keptPort);
+      await new Promise((r) => setTimeout(r, 200));
+      await inst.disableEvent('sock', 'inet_sock_set_state');
+      const hits = (await inst.drain()).map(parseTraceLine).filter((h) => h?.event === 'inet_sock_set_state');
+      const changes = hits.map((h) => decodeInetSockSetState(h as NonNullable<typeof h>));
+      // One connection's transitions, both ends, and none of the three others: the kernel never recorded them.
+      expect(changes.length).toBeGreaterThanOrEqual(8);
+      expect(changes.every((c) => c?.sport === keptPort || c?.dport === keptPort)).toBe(true);
+
+      await expect(inst.setEventFilter('sock', 'inet_sock_set_state', 'sport == 1\n0')).rejects.toThrow(/non-printable/);
+      await expect(inst.setEventFilter('sock', 'inet_sock_set_state', 'sport == 1 || comm == "x"')).rejects.toThrow(/field op integer/);
+      // Refused by the grammar: the file still holds the last good filter (nothing was written).
+      expect(await inst.readEventFilter('sock', 'inet_sock_set_state')).toBe(`sport == ${keptPort} || dport == ${keptPort}`);
+      const refused = inst.setEventFilter('sock', 'inet_sock_set_state', 'nosuchfield == 1');
+      await expect(refused).rejects.toMatchObject({ name: 'TracefsWriteError', kernel: { message: 'Field not found', command: 'nosuchfield == 1', position: 12 } });
+    } finally {
+      kept.close();
+      dropped.close();
+      await inst.remove();
+    }
+  });
+
   it('refuses a second instance with the same id and lists it among leftovers until removed', async () => {
     const inst = await tracefs.createInstance(`${id}b`);
     await expect(tracefs.createInstance(`${id}b`)).rejects.toThrow(/EEXIST/);

@@ -1,6 +1,6 @@
 // kafkajs client and producer from the agent's kafka config.
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, Partitioners, type KafkaConfig as KafkaJsConfig, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 
@@ -31,9 +31,4 @@ export function kafkaClient(cfg: KafkaConfig, log: Logger): Kafka {
       ({ namespace, log: { message, ...extra } }) =>
         klog.debug({ namespace, ...extra }, message),
   });
-}
-
-/** Idempotent (one request in flight, so retries cannot reorder), every send acks=-1. */
-export function idempotentProducer(kafka: Kafka): Producer {
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
 }

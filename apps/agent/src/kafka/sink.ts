@@ -1,34 +1,47 @@
-// The kafka sink: events go to the disk spool at once (one write per event-loop turn), and a
-// publish loop sends what the spool holds, in order, as Kafka messages of consecutive events of one
-// stream (key = host), acking the spool only after the broker acked (acks=-1). What a previous
-// process left in the spool is therefore sent first, with its original envelopes.
-import { batchHeaders, decodeEventValue, encodeBatch, formatDecodeFailure, type Event } from '@probefleet/events';
-import type { Kafka, Message, Producer } from 'kafkajs';
+// The kafka sink: encoded events go to the disk spool at once (one write per event-loop turn), and
+// a publish loop sends what the spool holds, in order, as Kafka messages of consecutive events of
+// one stream (key = host), acking the spool only after the broker acked (acks=-1). What a previous
+// process left in the spool is therefore sent first, with its original envelopes. The spool, the
+// message builder and the send-until-acked loop are @probefleet/publish's.
+import type { EncodedEvent, StreamIdentity } from '@probefleet/events';
+import { messagesOf, Publisher, sleep, streamTag, type KafkaMessage, type LineInput, type Spool, type SpooledRecord } from '@probefleet/publish';
+import type { Kafka } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 import type { AgentMetrics } from '../metrics';
 import type { Sink } from '../sink';
-import type { Spool, SpooledRecord } from '../spool/spool';
-import { idempotentProducer } from './client';
 
 export class KafkaSink implements Sink {
-  private pending: Buffer[] = [];
+  private pending: LineInput[] = [];
+  private readonly tags = new WeakMap<StreamIdentity, number>();
   private flushed: Promise<void> | null = null;
   private wakePublisher: (() => void) | null = null;
   private spaceWaiters: (() => void)[] = [];
-  private producer: Producer | null = null;
+  private readonly publisher: Publisher;
   private stopping = false;
   private readonly abort = new AbortController();
   private readonly loop: Promise<void>;
 
   constructor(
     private readonly spool: Spool,
-    private readonly kafka: Kafka,
+    kafka: Kafka,
     private readonly cfg: KafkaConfig,
     private readonly metrics: AgentMetrics,
     private readonly log: Logger,
   ) {
     metrics.setSpoolBytes(spool.unackedBytes);
+    this.publisher = new Publisher(kafka, cfg.topic, cfg.retry, {
+      acked: (attempt, seconds) => {
+        metrics.publishLatency.observe(seconds);
+        if (!metrics.brokerReachable) log.info({ attempt }, 'broker acked: publishing');
+        metrics.setBrokerReachable(true);
+      },
+      failed: (e, attempt) => {
+        metrics.add('publishErrors');
+        if (metrics.brokerReachable || attempt === 1) log.warn({ err: e, attempt, spoolBytes: spool.unackedBytes }, 'publish failed: retrying, events stay spooled');
+        metrics.setBrokerReachable(false);
+      },
+    });
     this.loop = this.publishLoop().catch((e: unknown) => {
       // A spool I/O failure: nothing more can be delivered, but reading must not block forever.
       log.error({ err: e }, 'publish loop failed');
@@ -37,15 +50,11 @@ export class KafkaSink implements Sink {
     });
   }
 
-  async write(event: Event): Promise<void> {
-    // An invalid event would be dead-lettered downstream: it is an agent bug, counted and logged here.
-    const checked = decodeEventValue(event);
-    if (!checked.ok) {
-      this.metrics.add('eventsDropped');
-      this.log.error({ type: event.type, seq: event.seq, problem: formatDecodeFailure(checked) }, 'invalid event not spooled');
-      return;
-    }
-    this.pending.push(Buffer.from(JSON.stringify(event)));
+  /** Takes a checked event (the run checks at the edge); spooled at the end of this event-loop turn. */
+  write(e: EncodedEvent): void {
+    let tag = this.tags.get(e.stream);
+    if (tag === undefined) this.tags.set(e.stream, (tag = streamTag(e.stream)));
+    this.pending.push({ line: e.line, tag, seq: e.seq });
     this.flushed ??= new Promise<void>((resolve) =>
       setImmediate(() => {
         this.flushPending();
@@ -59,7 +68,7 @@ export class KafkaSink implements Sink {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    this.spool.append(batch);
+    this.spool.appendLines(batch);
     this.metrics.add('eventsSpooled', batch.length);
     this.metrics.setSpoolBytes(this.spool.unackedBytes);
     this.wakePublisher?.();
@@ -98,7 +107,7 @@ export class KafkaSink implements Sink {
       if (this.spool.unreadBytes < this.cfg.batchBytes && !this.stopping) await sleep(this.cfg.lingerMs, this.abort.signal);
       const records = this.spool.read(this.cfg.batchBytes);
       const messages = this.messages(records);
-      if (messages.length > 0 && !(await this.sendUntilAcked(messages))) return;
+      if (messages.length > 0 && !(await this.publisher.sendUntilAcked(messages, this.abort.signal))) return;
       this.spool.ack((records[records.length - 1] as SpooledRecord).end);
       this.metrics.add('eventsPublished', messages.reduce((n, m) => n + m.count, 0));
       this.metrics.setSpoolBytes(this.spool.unackedBytes);
@@ -106,61 +115,11 @@ export class KafkaSink implements Sink {
     }
   }
 
-  /** Runs of consecutive events of one stream, one Kafka message each. */
-  private messages(records: SpooledRecord[]): (Message & { count: number })[] {
-    const runs: Event[][] = [];
-    for (const r of records) {
-      let ev: Event;
-      try {
-        ev = JSON.parse(r.payload.toString('utf8')) as Event;
-      } catch (e) {
-        this.metrics.add('eventsDropped');
-        this.log.error({ err: e }, 'spooled record is not JSON: dropped');
-        continue;
-      }
-      const run = runs[runs.length - 1];
-      const prev = run?.[run.length - 1];
-      if (run && prev && prev.instance === ev.instance && prev.host === ev.host && prev.bootId === ev.bootId && ev.seq === prev.seq + 1) run.push(ev);
-      else runs.push([ev]);
-    }
-    return runs.map((events) => ({
-      key: (events[0] as Event).host,
-      value: encodeBatch(events),
-      headers: { ...batchHeaders(events) },
-      count: events.length,
-    }));
-  }
-
-  /** Sends until the broker acks; false when close() gave up waiting. */
-  private async sendUntilAcked(messages: Message[]): Promise<boolean> {
-    let backoff = this.cfg.retry.initialMs;
-    for (let attempt = 1; ; attempt++) {
-      if (this.abort.signal.aborted) return false;
-      const started = process.hrtime.bigint();
-      try {
-        this.producer ??= idempotentProducer(this.kafka);
-        await this.producer.connect();
-        await this.producer.send({ topic: this.cfg.topic, acks: -1, messages: messages.map(({ key, value, headers }) => ({ key, value, headers })) });
-        this.metrics.publishLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        if (!this.metrics.brokerReachable) this.log.info({ attempt }, 'broker acked: publishing');
-        this.metrics.brokerReachable = true;
-        return true;
-      } catch (e) {
-        this.metrics.add('publishErrors');
-        if (this.metrics.brokerReachable || attempt === 1) this.log.warn({ err: e, attempt, spoolBytes: this.spool.unackedBytes }, 'publish failed: retrying, events stay spooled');
-        this.metrics.brokerReachable = false;
-        // A fresh producer (new producer id) after a failure: a retried batch may then be a duplicate, never a gap.
-        await this.dropProducer();
-        await sleep(backoff, this.abort.signal);
-        backoff = Math.min(backoff * 2, this.cfg.retry.maxMs);
-      }
-    }
-  }
-
-  private async dropProducer(): Promise<void> {
-    const p = this.producer;
-    this.producer = null;
-    await p?.disconnect().catch(() => undefined);
+  private messages(records: SpooledRecord[]): KafkaMessage[] {
+    return messagesOf(records, (e) => {
+      this.metrics.add('eventsDropped');
+      this.log.error({ err: e }, 'spooled record is not JSON: dropped');
+    });
   }
 
   /** Spools what is pending, then waits (up to flushTimeoutS) for the broker to ack everything. */
@@ -173,11 +132,11 @@ export class KafkaSink implements Sink {
     if (!acked) {
       this.log.warn({ spoolBytes: this.spool.unackedBytes }, 'flush timed out: unacked events stay in the spool for the next start');
       this.abort.abort();
-      await this.dropProducer();
+      await this.publisher.dropProducer();
       // A send stuck in kafkajs' own retries is not waited for beyond this.
       await raceTimeout(this.loop, 5000, undefined);
     }
-    await this.dropProducer();
+    await this.publisher.dropProducer();
     this.spool.close();
   }
 }
@@ -190,17 +149,4 @@ async function raceTimeout<T>(work: Promise<T>, ms: number, fallback: T): Promis
   } finally {
     timer.abort();
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

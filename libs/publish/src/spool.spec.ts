@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as fc from 'fast-check';
-import { encodeFrames, HEADER_BYTES, scanFrame } from './frame';
+import { encodeFrames, encodeLineFrames, HEADER_BYTES, scanFrame, V2_HEADER_BYTES } from './frame';
 import { Spool, type SpoolOptions } from './spool';
 
 const dirs: string[] = [];
@@ -32,6 +32,29 @@ describe('frame', () => {
     expect(scanFrame(flipped, a.next, true)).toMatchObject({ ok: false, reason: 'bad crc' });
     expect(scanFrame(Buffer.alloc(16), 0, true)).toMatchObject({ ok: false, reason: 'bad length' });
     expect(() => encodeFrames([Buffer.alloc(0)])).toThrow(RangeError);
+  });
+});
+
+describe('v2 frame (line + stream position)', () => {
+  it('carries the tag and seq, checks them under the CRC, and reads back after v1 frames of an older agent', () => {
+    const buf = encodeLineFrames([{ line: 'wörk', tag: 0xdeadbeef, seq: 2 ** 40 }, { line: 'b', tag: 1, seq: 2 }]);
+    const a = scanFrame(buf, 0, true);
+    expect(a).toMatchObject({ ok: true, next: V2_HEADER_BYTES + 5, tag: 0xdeadbeef, seq: 2 ** 40 });
+    if (!a.ok) throw new Error('unreachable');
+    expect(a.payload.toString()).toBe('wörk');
+    const flipped = Buffer.from(buf);
+    flipped.writeUInt32LE(7, 12); // the seq, not the payload
+    expect(scanFrame(flipped, 0, true)).toMatchObject({ ok: false, reason: 'bad crc' });
+
+    const dir = tempDir();
+    const s = Spool.open(opts(dir));
+    s.append([rec('old-1')]);
+    s.appendLines([{ line: 'new-1', tag: 5, seq: 9 }]);
+    s.close();
+    const r = Spool.open(opts(dir));
+    expect(r.repaired.corruptTails).toEqual([]);
+    expect(r.read(1 << 20).map((x) => [x.payload.toString(), x.tag, x.seq])).toEqual([['old-1', undefined, undefined], ['new-1', 5, 9]]);
+    r.close();
   });
 });
 

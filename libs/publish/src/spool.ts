@@ -23,7 +23,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { encodeFrames, HEADER_BYTES, scanFrame } from './frame';
+import { encodeFrames, encodeLineFrames, headerBytes, HEADER_BYTES, scanFrame, type LineInput } from './frame';
 
 /**
  * `always`: fsync every record and the ack cursor; `batch`: group commit, one fdatasync per
@@ -49,6 +49,9 @@ export interface Position {
 
 export interface SpooledRecord {
   payload: Buffer;
+  /** The stream tag and seq of a record spooled by appendLines (absent in older agents' records). */
+  tag?: number;
+  seq?: number;
   /** Where the next record starts: ack(end) acks this record and everything before it. */
   end: Position;
 }
@@ -163,10 +166,20 @@ export class Spool {
     return this.unackedBytes >= this.opts.maxBytes;
   }
 
+  /** Older agents' record layout (v1): kept to write test spools as they left them. */
   append(payloads: readonly Buffer[]): void {
     if (payloads.length === 0) return;
+    this.write(this.opts.fsync === 'always' ? payloads.map((p) => encodeFrames([p])) : [encodeFrames(payloads)]);
+  }
+
+  /** Encoded event lines with their stream position (v2 frames), one write for all of them. */
+  appendLines(lines: readonly LineInput[]): void {
+    if (lines.length === 0) return;
+    this.write(this.opts.fsync === 'always' ? lines.map((l) => encodeLineFrames([l])) : [encodeLineFrames(lines)]);
+  }
+
+  private write(parts: Buffer[]): void {
     if (this.last.size >= this.opts.segmentBytes) this.roll();
-    const parts = this.opts.fsync === 'always' ? payloads.map((p) => encodeFrames([p])) : [encodeFrames(payloads)];
     for (const frames of parts) {
       let done = 0;
       while (done < frames.length) done += writeSync(this.writeFd, frames, done);
@@ -215,19 +228,19 @@ export class Spool {
         at = f.next;
         budget -= size;
         this.readPos = { segment: seg.id, offset: this.readPos.offset + size };
-        out.push({ payload: f.payload, end: { ...this.readPos } });
+        out.push({ payload: f.payload, end: { ...this.readPos }, tag: f.tag, seq: f.seq });
         if (budget <= 0) return out;
       }
       if (at === 0) {
         if (out.length > 0) return out;
         // The chunk ended inside the first record: read exactly that record.
-        const len = this.readAt(seg, this.readPos.offset, HEADER_BYTES).readUInt32LE(0);
-        const whole = this.readAt(seg, this.readPos.offset, HEADER_BYTES + len);
+        const word = this.readAt(seg, this.readPos.offset, HEADER_BYTES).readUInt32LE(0);
+        const whole = this.readAt(seg, this.readPos.offset, headerBytes(word) + (word & 0x7fff_ffff));
         const f = scanFrame(whole, 0, false);
         if (!f.ok) throw new Error(`spool: unreadable record in ${this.path(seg.id)} at ${this.readPos.offset} (${f.reason})`);
         budget -= f.next;
         this.readPos = { segment: seg.id, offset: this.readPos.offset + f.next };
-        out.push({ payload: f.payload, end: { ...this.readPos } });
+        out.push({ payload: f.payload, end: { ...this.readPos }, tag: f.tag, seq: f.seq });
       }
     }
     return out;

@@ -1,0 +1,37 @@
+// The one codec of the envelope's `time`: RFC 3339 UTC with nine fractional digits
+// ("2026-11-25T19:52:23.123456789Z"), written by the agent and the simulator, read by projections.
+
+let cachedSecond = -1n;
+let cachedPrefix = '';
+
+/**
+ * Nanoseconds since the epoch → `2026-11-25T19:52:23.123456789Z`. The `YYYY-MM-DDTHH:MM:SS.` part
+ * is cached for the last second seen: consecutive events nearly always share it, and
+ * `Date#toISOString` was most of the cost.
+ */
+export function rfc3339Nanos(epochNs: bigint): string {
+  const second = epochNs / 1_000_000_000n;
+  if (second !== cachedSecond) {
+    cachedPrefix = `${new Date(Number(second) * 1000).toISOString().slice(0, 19)}.`;
+    cachedSecond = second;
+  }
+  const frac = Number(epochNs - second * 1_000_000_000n);
+  return `${cachedPrefix}${frac < 100_000_000 ? String(frac + 1_000_000_000).slice(1) : frac}Z`;
+}
+
+/** Nanoseconds since the Unix epoch of an envelope `time` ("2026-11-25T19:52:23.123456789Z"). */
+export function timeToNs(time: string): bigint {
+  const seconds = Date.parse(`${time.slice(0, 19)}Z`);
+  if (Number.isNaN(seconds)) throw new RangeError(`not an RFC 3339 UTC time: ${time}`);
+  const fraction = time.slice(20, -1).padEnd(9, '0');
+  return BigInt(seconds) * 1_000_000n + BigInt(fraction);
+}
+
+/** An ISO 8601 / RFC 3339 instant (any offset, any precision) → nanoseconds since the epoch. */
+export function parseInstant(text: string): bigint {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new RangeError(`not a date-time: ${text}`);
+  const frac = /\.(\d+)(?:Z|[+-]\d\d:?\d\d)$/i.exec(text)?.[1] ?? '';
+  const subMs = BigInt(frac.slice(3, 9).padEnd(6, '0'));
+  return BigInt(ms) * 1_000_000n + subMs;
+}
