@@ -7,6 +7,7 @@ import type { SockCommonLayout, BtfMember } from './btf';
 import { buildKprobeLine, type FetchArg, type KprobeDefinition } from './grammar';
 import { parseArrayField, type TraceLine } from './parser';
 import type { RawRecord } from './raw';
+import { ipv6Text } from '@probefleet/events';
 
 export const TCP_STATES = [
   'TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_SYN_RECV', 'TCP_FIN_WAIT1', 'TCP_FIN_WAIT2', 'TCP_TIME_WAIT',
@@ -57,35 +58,7 @@ export function ipv4FromLeU32(v: number): string {
 /** 16 bytes → text like the kernel's %pI6c / inet_ntop (RFC 5952, IPv4-mapped as ::ffff:a.b.c.d). */
 export function ipv6FromBytes(b: ArrayLike<number>): string {
   if (b.length !== 16) throw new TcpDecodeError(`IPv6 address needs 16 bytes, got ${b.length}`);
-  const w: number[] = [];
-  for (let i = 0; i < 16; i += 2) w.push(((b[i] as number) << 8) | (b[i + 1] as number));
-  const mapped = w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff;
-  const groups = mapped ? 6 : 8;
-  // Longest run of at least two zero groups, first one wins.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < groups; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < groups && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number) => w.slice(from, to).map((x) => x.toString(16)).join(':');
-  let text: string;
-  if (best === -1) text = hex(0, groups);
-  else text = `${hex(0, best)}::${hex(best + bestLen, groups)}`;
-  if (mapped) {
-    const tail = `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-    text += text.endsWith(':') ? tail : `:${tail}`;
-  }
-  return text;
+  return ipv6Text(b);
 }
 
 function num(hit: TraceLine, key: string): number {

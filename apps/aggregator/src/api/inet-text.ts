@@ -8,49 +8,11 @@
 // a PostgreSQL cast error. A CIDR with host bits set (10.0.0.1/8) is refused, not normalised: it is
 // ambiguous (10.0.0.0/8 or the one address 10.0.0.1?), so the message names both readings.
 
-const COMPAT = /^::(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+import { canonicalAddress, parseIpv4, parseIpv6 } from '@probefleet/events';
 
-/** PostgreSQL's host(addr) text in the agent's spelling. */
+/** PostgreSQL's host(addr) text in the agent's spelling (the one parser and formatter: libs/events). */
 export function inetText(pg: string): string {
-  const m = COMPAT.exec(pg);
-  if (!m) return pg;
-  const [a, b, c, d] = m.slice(1).map(Number) as [number, number, number, number];
-  const hi = (a << 8) | b;
-  const lo = (c << 8) | d;
-  return hi === 0 ? `::${lo.toString(16)}` : `::${hi.toString(16)}:${lo.toString(16)}`;
-}
-
-function ipv4Bytes(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.map(Number);
-}
-
-function ipv6Bytes(text: string): number[] | undefined {
-  let tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.', lastColon)) {
-    const v4 = ipv4Bytes(text.slice(lastColon + 1));
-    if (!v4) return undefined;
-    tail = v4;
-    text = `${text.slice(0, lastColon + 1)}0:0`;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groupsOf = (s: string) => (s === '' ? [] : s.split(':'));
-  let groups: string[];
-  if (halves.length === 2) {
-    const [head, rest] = [groupsOf(halves[0]!), groupsOf(halves[1]!)];
-    if (head.length + rest.length > 7) return undefined;
-    groups = [...head, ...Array<string>(8 - head.length - rest.length).fill('0'), ...rest];
-  } else {
-    groups = groupsOf(text);
-    if (groups.length !== 8) return undefined;
-  }
-  if (!groups.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
-  const bytes = groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]);
-  if (tail.length) bytes.splice(12, 4, ...tail);
-  return bytes;
+  return pg.includes(':') ? (canonicalAddress('AF_INET6', pg) ?? pg) : pg;
 }
 
 export type InetCheck = { ok: true } | { ok: false; message: string };
@@ -61,7 +23,7 @@ export function checkAddressOrCidr(text: string): InetCheck {
   const m = /^([^/]+)(?:\/(0|[1-9]\d{0,2}))?$/.exec(text);
   if (!m) return bad;
   const [, addr, prefixText] = m as unknown as [string, string, string | undefined];
-  const bytes = addr.includes(':') ? ipv6Bytes(addr) : ipv4Bytes(addr);
+  const bytes = addr.includes(':') ? parseIpv6(addr) : parseIpv4(addr);
   if (!bytes) return bad;
   if (prefixText === undefined) return { ok: true };
   const prefix = Number(prefixText);
