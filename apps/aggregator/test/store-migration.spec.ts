@@ -11,6 +11,8 @@ import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, createGunzip } from 'node:zlib';
 import { Client } from 'pg';
+import { Writable } from 'node:stream';
+import { exportEvents } from '../src/commands/export';
 import { decodeCursor, encodeCursor } from '../src/api/cursor';
 import { rawStatsSql, rollupResolution, rollupStatsSql, StatsQuery, type StatsRow } from '../src/api/stats.service';
 import { createPrisma } from '../src/store/prisma';
@@ -119,8 +121,17 @@ describe('store v1 → v2 migration', () => {
   });
 
   describe('export', () => {
-    // The store engineer's part (issue 12): `probefleet export` of the migrated store gives
-    // fixtures/store-v1/export.ndjson.gz back, line for line.
-    it.todo('exports every envelope as the v1 store did (export.ndjson.gz)');
+    it('exports every envelope as the v1 store did (export.ndjson.gz), line for line', async () => {
+      const db = createPrisma(tmp.url);
+      try {
+        const chunks: string[] = [];
+        const out = new Writable({ write(chunk, _enc, done) { chunks.push(String(chunk)); done(); } });
+        await exportEvents(db, {}, out);
+        const before = gunzipSync(readFileSync(join(__dirname, 'fixtures/store-v1/export.ndjson.gz'))).toString('utf8');
+        expect(chunks.join('').split('\n')).toEqual(before.split('\n'));
+      } finally {
+        await db.$disconnect();
+      }
+    });
   });
 });

@@ -204,7 +204,9 @@ BEGIN
   RETURN name;
 END $$;
 
--- Move the data of the previous layout.
+-- Move the data of the previous layout. Its "time" was PostgreSQL's rounding of the agent's text to
+-- the microsecond; it is kept (the API answers stay the same), and time_ns is then the signed
+-- remainder (-500..999 ns) that gives the agent's exact text back.
 SELECT probefleet_partition('tcp_transitions', d) FROM (SELECT DISTINCT date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS d FROM tcp_transitions_v1) x;
 SELECT probefleet_partition('events', d) FROM (SELECT DISTINCT date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS d FROM events_v1) x;
 SELECT probefleet_partition('tcp_connections', d) FROM (SELECT DISTINCT date_trunc('day', closed_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS d FROM tcp_connections_v1 WHERE closed_at IS NOT NULL) x;
@@ -212,7 +214,9 @@ SELECT probefleet_partition('tcp_rollups', d) FROM (SELECT DISTINCT date_trunc('
 
 INSERT INTO "tcp_transitions" (id, host, instance, seq, time, time_ns, mono_ns, probe, cpu, pid, comm, ctx, skaddr, family, saddr, daddr,
                                sport, dport, old_state, new_state, ms_in_old_state)
-SELECT e.id, e.host, e.instance, e.seq, e.time, substr(e.time_text, 27, 3)::smallint, e.mono_ns, e.data->>'probe',
+SELECT e.id, e.host, e.instance, e.seq, e.time,
+       (((substr(e.time_text, 21, 6)::int - (extract(microseconds FROM e.time)::int % 1000000) + 1500000) % 1000000 - 500000) * 1000
+         + substr(e.time_text, 27, 3)::int)::smallint, e.mono_ns, e.data->>'probe',
        (e.data->>'cpu')::smallint, (e.data->>'pid')::int, e.data->>'comm',
        -- (PostgreSQL gives | and << the same precedence: every term is parenthesised.)
        CASE WHEN e.data ? 'ctx' THEN ((e.data->'ctx'->>'irqsOff')::boolean::int | ((e.data->'ctx'->>'needResched')::boolean::int << 1)
@@ -225,7 +229,8 @@ SELECT e.id, e.host, e.instance, e.seq, e.time, substr(e.time_text, 27, 3)::smal
 INSERT INTO "events" (id, host, instance, seq, kept, time, time_ns, mono_ns, type, data)
 SELECT e.id, e.host, e.instance, e.seq,
        e.type IN ('agent.started', 'agent.stopped', 'probe.registered', 'probe.armed', 'probe.disarmed', 'probe.unregistered'),
-       e.time, substr(e.time_text, 27, 3)::smallint, e.mono_ns, e.type, e.data
+       e.time, (((substr(e.time_text, 21, 6)::int - (extract(microseconds FROM e.time)::int % 1000000) + 1500000) % 1000000 - 500000) * 1000
+         + substr(e.time_text, 27, 3)::int)::smallint, e.mono_ns, e.type, e.data
   FROM events_v1 e
  WHERE NOT EXISTS (SELECT 1 FROM tcp_transitions_v1 t WHERE t.instance = e.instance AND t.seq = e.seq);
 

@@ -11,7 +11,10 @@ export interface StoredEnvelope { id: bigint; event: Event }
 
 export interface EnvelopeFilter { host?: string; instance?: string; from?: string; to?: string }
 
-const TIME_TEXT = (t: string) => `to_char(${t}.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || lpad(${t}.time_ns::text, 3, '0') || 'Z'`;
+// The agent's exact time: the µs column plus time_ns (0..999 as ingest stores it; -500..999 in rows
+// moved from the v1 layout, whose µs were rounded).
+const TIME_TEXT = (t: string) => `to_char((${t}.time + floor(${t}.time_ns / 1000.0) * INTERVAL '1 microsecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+  || lpad(((${t}.time_ns % 1000 + 1000) % 1000)::text, 3, '0') || 'Z'`;
 
 function conditions(t: string, f: EnvelopeFilter, values: unknown[]): string {
   const parts: string[] = [];
