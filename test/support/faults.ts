@@ -142,7 +142,7 @@ export async function restartPostgres(): Promise<void> {
 export interface SpooledEvent { instance: string; seq: number; type: string; unacked: boolean }
 
 /**
- * The records of a spool directory (frames `[u32le length][u32le crc32][payload]` in `seg-*.log`,
+ * The records of a spool directory (frames as libs/publish/src/frame.ts writes them, in `seg-*.log`,
  * the ack cursor in `ack.json`), oldest first; a torn tail ends the scan as the agent's open would.
  */
 export function readSpool(dir: string): SpooledEvent[] {
@@ -152,11 +152,14 @@ export function readSpool(dir: string): SpooledEvent[] {
     const segment = Number(f.slice(4, 16));
     const buf = fs.readFileSync(path.join(dir, f));
     for (let at = 0; at + 8 <= buf.length; ) {
-      const len = buf.readUInt32LE(at);
-      if (len === 0 || at + 8 + len > buf.length) break;
-      const e = JSON.parse(buf.subarray(at + 8, at + 8 + len).toString('utf8')) as { instance: string; seq: number; type: string };
+      // v1 frames: 8-byte header; v2 (top bit of the length word): 20 bytes, with the stream position.
+      const word = buf.readUInt32LE(at);
+      const header = word & 0x8000_0000 ? 20 : 8;
+      const len = word & 0x7fff_ffff;
+      if (len === 0 || at + header + len > buf.length) break;
+      const e = JSON.parse(buf.subarray(at + header, at + header + len).toString('utf8')) as { instance: string; seq: number; type: string };
       out.push({ instance: e.instance, seq: e.seq, type: e.type, unacked: segment > ack.segment || (segment === ack.segment && at >= ack.offset) });
-      at += 8 + len;
+      at += header + len;
     }
   }
   return out;
@@ -316,7 +319,7 @@ export async function streamRows(rig: Rig): Promise<StreamRow[]> {
   const rows = await rig.sql<Record<string, string>>(
     `SELECT e.instance::text, count(*) AS events, count(DISTINCT e.seq) AS distinct, min(e.seq) AS first, max(e.seq) AS last,
             s.contiguous_to, s.max_seq, s.events AS stored
-       FROM events e JOIN streams s USING (instance)
+       FROM (SELECT instance, seq FROM events UNION ALL SELECT instance, seq FROM tcp_transitions) e JOIN streams s USING (instance)
       WHERE e.instance = ANY($1::uuid[])
       GROUP BY e.instance, s.contiguous_to, s.max_seq, s.events`,
     [rig.instances],
@@ -358,16 +361,18 @@ export async function kernelLoss(rig: Rig): Promise<number> {
   return Number(r?.n);
 }
 
-/** probe.hit events against tcp_transitions rows: one row per hit, none without its hit. */
+/**
+ * TCP hits against tcp_transitions rows: a TCP hit's stored form is its row (store v2), so every
+ * probe.hit of the rig's streams must be a row (none left generic) and each stream position once.
+ */
 export async function projectionCounts(rig: Rig): Promise<{ hits: number; transitions: number; distinctTransitions: number; unprojected: number; orphans: number }> {
   const [r] = await rig.sql<Record<string, string>>(
-    `SELECT (SELECT count(*) FROM events WHERE instance = ANY($1::uuid[]) AND type = 'probe.hit') AS hits,
+    `SELECT (SELECT count(*) FROM tcp_transitions WHERE instance = ANY($1::uuid[]))
+              + (SELECT count(*) FROM events WHERE instance = ANY($1::uuid[]) AND type = 'probe.hit') AS hits,
             (SELECT count(*) FROM tcp_transitions WHERE instance = ANY($1::uuid[])) AS transitions,
             (SELECT count(*) FROM (SELECT DISTINCT instance, seq FROM tcp_transitions WHERE instance = ANY($1::uuid[])) d) AS distinct_transitions,
-            (SELECT count(*) FROM events e WHERE e.instance = ANY($1::uuid[]) AND e.type = 'probe.hit'
-                AND NOT EXISTS (SELECT 1 FROM tcp_transitions t WHERE t.instance = e.instance AND t.seq = e.seq)) AS unprojected,
-            (SELECT count(*) FROM tcp_transitions t WHERE t.instance = ANY($1::uuid[])
-                AND NOT EXISTS (SELECT 1 FROM events e WHERE e.instance = t.instance AND e.seq = t.seq AND e.type = 'probe.hit')) AS orphans`,
+            (SELECT count(*) FROM events e WHERE e.instance = ANY($1::uuid[]) AND e.type = 'probe.hit') AS unprojected,
+            (SELECT count(*) FROM tcp_transitions t JOIN events e ON e.instance = t.instance AND e.seq = t.seq WHERE t.instance = ANY($1::uuid[])) AS orphans`,
     [rig.instances],
   );
   return {

@@ -80,7 +80,7 @@ export function probefleet(args: string[], databaseUrl: string): Promise<CliRun>
  * ids are left out: they come from sequences, which no rebuild can replay (a rolled-back or retried
  * transaction consumes numbers). Everything else must be identical.
  */
-export const PROJECTIONS = ['tcp_transitions', 'tcp_connections', 'probes', 'agents', 'streams', 'stream_gaps'] as const;
+export const PROJECTIONS = ['tcp_transitions', 'tcp_connections', 'tcp_rollups', 'probes', 'agents', 'streams', 'stream_gaps'] as const;
 
 export async function projectionRows(databaseUrl: string): Promise<Record<(typeof PROJECTIONS)[number], string[]>> {
   const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
@@ -116,12 +116,12 @@ export async function probesAsReplayState(databaseUrl: string): Promise<Record<s
   }
 }
 
-/** How many events the store holds. */
+/** How many events the store holds (TCP hits as typed rows, the rest generic). */
 export async function storedCount(databaseUrl: string): Promise<number> {
   const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
-    return Number((await client.query<{ n: string }>('SELECT count(*)::text AS n FROM events')).rows[0]?.n);
+    return Number((await client.query<{ n: string }>('SELECT ((SELECT count(*) FROM events) + (SELECT count(*) FROM tcp_transitions))::text AS n')).rows[0]?.n);
   } finally {
     await client.end();
   }
