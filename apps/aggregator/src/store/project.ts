@@ -6,7 +6,8 @@ import type { PoolClient } from 'pg';
 import { projectAgents } from './projections/agents';
 import { PROBE_EVENT_TYPES, projectProbes, type ModelViolation } from './projections/probes';
 import { lockStreams, projectStreams, unseen } from './projections/streams';
-import { projectTcp, Rollups } from './projections/tcp';
+import { Rollups } from './projections/rollups';
+import { projectTcp } from './projections/tcp';
 
 export type { ModelViolation };
 
