@@ -15,6 +15,20 @@ const SKADDR = /^0x(?:0|[1-9a-f][0-9a-f]{0,15})$/;
 const isState = (s: unknown): s is TcpStateName => typeof s === 'string' && Object.prototype.hasOwnProperty.call(TCP_STATES, s);
 const isPort = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65535;
 
+// A fleet's hits name the same few addresses over and over: the ones found canonical are remembered
+// (per family, bounded: the set starts again when full), so most hits skip parsing them.
+const CANONICAL_MEMORY = 1 << 16;
+const canonical = { AF_INET: new Set<string>(), AF_INET6: new Set<string>() };
+
+function isCanonical(family: 'AF_INET' | 'AF_INET6', text: string): boolean {
+  const known = canonical[family];
+  if (known.has(text)) return true;
+  if (canonicalAddress(family, text) !== text) return false;
+  if (known.size >= CANONICAL_MEMORY) known.clear();
+  known.add(text);
+  return true;
+}
+
 /** True when a (valid) probe.hit carries exactly the TCP args, with addresses in the agent's spelling. */
 export function isTcpHit(event: EventOf<'probe.hit'>): event is TcpHitEvent {
   const data = event.data as Record<string, unknown>;
@@ -26,8 +40,8 @@ export function isTcpHit(event: EventOf<'probe.hit'>): event is TcpHitEvent {
   const { skaddr, family, saddr, daddr, sport, dport, oldstate, newstate } = a;
   if (typeof skaddr !== 'string' || !SKADDR.test(skaddr)) return false;
   if (family !== 'AF_INET' && family !== 'AF_INET6') return false;
-  if (typeof saddr !== 'string' || canonicalAddress(family, saddr) !== saddr) return false;
-  if (typeof daddr !== 'string' || canonicalAddress(family, daddr) !== daddr) return false;
+  if (typeof saddr !== 'string' || !isCanonical(family, saddr)) return false;
+  if (typeof daddr !== 'string' || !isCanonical(family, daddr)) return false;
   return isPort(sport) && isPort(dport) && isState(oldstate) && isState(newstate);
 }
 
