@@ -7,6 +7,9 @@ import { from as copyFrom } from 'pg-copy-streams';
 
 export type CopyValue = string | number | bigint | boolean | null;
 
+/** NULL in COPY's text format. */
+export const COPY_NULL = '\\N';
+
 const SPECIAL = /[\\\t\n\r]/;
 
 /** A text value as COPY's text format reads it: backslash, tab, newline and carriage return escaped. */
@@ -16,7 +19,7 @@ export function copyText(s: string): string {
 }
 
 export function copyValue(v: CopyValue): string {
-  if (v === null) return '\\N';
+  if (v === null) return COPY_NULL;
   if (typeof v === 'string') return copyText(v);
   if (typeof v === 'boolean') return v ? 't' : 'f';
   return String(v);

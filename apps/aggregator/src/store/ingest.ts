@@ -7,7 +7,7 @@
 import { isTcpHit, packContext, skaddrToInt64, type Event, type TcpHitEvent } from '@probefleet/events';
 import type { Pool, PoolClient } from 'pg';
 import type { KafkaRecord } from '../consumer/kafka-record';
-import { copyLine, copyLines } from './copy';
+import { COPY_NULL, copyLine, copyLines, copyText } from './copy';
 import { insertDeadLetters, type DeadLetter } from './dead-letters';
 import { decodeRecords, type Positioned } from './decode';
 import { Partitions, type PartitionedTable, type RetentionPolicy } from './partitions';
@@ -127,9 +127,10 @@ export function copyRows(events: readonly Event[], base: bigint): { transitions:
 /** What a batch's events need to exist before it is stored: each row's partition. */
 export function partitionsNeeded(events: readonly Event[]): [PartitionedTable, number][] {
   const wanted = new Map<string, [PartitionedTable, number]>();
+  // Keyed by the UTC day in the time's text (the parse only once per table and day).
   const add = (t: PartitionedTable, time: string) => {
-    const ms = Date.parse(time.slice(0, 19) + 'Z');
-    wanted.set(`${t}|${Math.floor(ms / 86_400_000)}`, [t, ms]);
+    const k = `${t}|${time.slice(0, 10)}`;
+    if (!wanted.has(k)) wanted.set(k, [t, Date.parse(time.slice(0, 19) + 'Z')]);
   };
   for (const e of events) {
     if (e.type === 'probe.hit' && isTcpHit(e)) {
@@ -140,7 +141,6 @@ export function partitionsNeeded(events: readonly Event[]): [PartitionedTable, n
   }
   return [...wanted.values()];
 }
-
 
 /** Positions in a batch: ids are (batch number << 20) + position, so store order is (batch, position). */
 export const BATCH_BITS = 20n;
@@ -169,11 +169,15 @@ const TRANSITION_COLUMNS = ['id', 'host', 'instance', 'seq', 'time', 'time_ns', 
 const micros = (time: string) => `${time.slice(0, 26)}Z`;
 const nanos = (time: string) => Number(time.slice(26, 29));
 
+// One template per row: this runs for nearly every stored event. Only host, probe and comm can hold
+// a character COPY escapes (instance is a checked UUID, addresses canonical, the rest numbers).
 function transitionLine(id: bigint, h: TcpHitEvent, msInOldState: number | null): string {
   const d = h.data;
   const a = d.args;
-  return copyLine([id, h.host, h.instance, h.seq, micros(h.time), nanos(h.time), h.monoNs ?? null, d.probe, d.cpu, d.pid, d.comm, packContext(d.ctx),
-    skaddrToInt64(a.skaddr), a.family, a.saddr, a.daddr, a.sport, a.dport, a.oldstate, a.newstate, msInOldState]);
+  const ctx = packContext(d.ctx);
+  return `${id}\t${copyText(h.host)}\t${h.instance}\t${h.seq}\t${micros(h.time)}\t${nanos(h.time)}\t${h.monoNs ?? COPY_NULL}\t`
+    + `${copyText(d.probe)}\t${d.cpu}\t${d.pid}\t${copyText(d.comm)}\t${ctx ?? COPY_NULL}\t${skaddrToInt64(a.skaddr)}\t${a.family}\t`
+    + `${a.saddr}\t${a.daddr}\t${a.sport}\t${a.dport}\t${a.oldstate}\t${a.newstate}\t${msInOldState ?? COPY_NULL}\n`;
 }
 
 const EVENT_COLUMNS = ['id', 'host', 'instance', 'seq', 'kept', 'time', 'time_ns', 'mono_ns', 'type', 'data'];
