@@ -80,7 +80,7 @@ export function probefleet(args: string[], databaseUrl: string): Promise<CliRun>
  * ids are left out: they come from sequences, which no rebuild can replay (a rolled-back or retried
  * transaction consumes numbers). Everything else must be identical.
  */
-export const PROJECTIONS = ['tcp_transitions', 'tcp_connections', 'tcp_rollups', 'probes', 'agents', 'streams', 'stream_gaps'] as const;
+export const PROJECTIONS = ['tcp_transitions', 'tcp_connections', 'tcp_open_connections', 'tcp_rollups', 'probes', 'agents', 'streams', 'stream_gaps'] as const;
 
 export async function projectionRows(databaseUrl: string): Promise<Record<(typeof PROJECTIONS)[number], string[]>> {
   const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });

@@ -12,11 +12,11 @@ describe('ingest', () => {
   let db: Db;
   let offset = 0;
   const batch = (events: Event[] | string, partition = 0) => record(events, partition, offset++);
-  // Prisma ignores tcp_connections (no key of required fields: see schema.prisma): read with SQL.
+  // Closed and open lifetimes alike (inet and enum arrays read as text).
   const connections = (host: string) => db.$queryRaw<Record<string, unknown>[]>`
     SELECT sport, dport, last_state::text AS "lastState", duration_ms AS "durationMs", states::text[] AS states, state_ms AS "stateMs",
            closed_at AS "closedAt", host(daddr) AS daddr
-      FROM tcp_connections WHERE host = ${host} ORDER BY id`;
+      FROM tcp_lifetimes WHERE host = ${host} ORDER BY id`;
 
   beforeAll(async () => {
     tmp = await createMigratedDatabase('probefleet_ingest');

@@ -15,11 +15,11 @@ async function projections(db: Db) {
     agents: await db.agent.findMany({ orderBy: { host: 'asc' } }),
     probes: await db.probe.findMany({ orderBy: [{ host: 'asc' }, { name: 'asc' }] }),
     transitions: strip(await db.tcpTransition.findMany({ orderBy: [{ instance: 'asc' }, { seq: 'asc' }] })),
-    // Prisma ignores tcp_connections (no key of required fields): read with SQL.
+    // Closed and open lifetimes (ids left out: sequence numbers), inet and enum arrays as text.
     connections: await db.$queryRaw<Record<string, unknown>[]>`
       SELECT host, boot_id, instance, skaddr, family, host(saddr) AS saddr, host(daddr) AS daddr, sport, dport, opened_at, closed_at, duration_ms,
              last_state::text, states::text[], entered_ns::text[], state_ms, last_seq
-        FROM tcp_connections ORDER BY host, opened_at, skaddr`,
+        FROM tcp_lifetimes ORDER BY host, opened_at, skaddr, closed_at`,
     rollups: await db.tcpRollup.findMany({ orderBy: [{ host: 'asc' }, { resolution: 'asc' }, { bucket: 'asc' }, { oldState: 'asc' }, { newState: 'asc' }, { servicePort: 'asc' }] }),
   };
 }

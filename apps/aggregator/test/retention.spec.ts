@@ -39,7 +39,7 @@ describe('retention', () => {
     for (const day of ['20261220', '20261221', '20261222']) {
       for (const t of ['tcp_transitions', 'events', 'tcp_connections']) expect(names).toContain(`${t}_p${day}`);
     }
-    expect(names).toEqual(expect.arrayContaining(['tcp_rollups_p202612', 'tcp_rollups_p202701', 'tcp_connections_open']));
+    expect(names).toEqual(expect.arrayContaining(['tcp_rollups_p202612', 'tcp_rollups_p202701']));
   });
 
   it('drops whole partitions past the horizon, records them, and the store starts later for export, rebuild and gaps', async () => {

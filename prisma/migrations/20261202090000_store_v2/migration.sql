@@ -53,30 +53,31 @@ CREATE INDEX "events_id_idx" ON "events" USING BRIN ("id");
 -- One row per TCP state change (tcpstates), the stored form of a TCP probe.hit. The envelope's
 -- bootId and v come from its stream (streams row); in_irq is ctx's hardirq|softirq|nmi.
 CREATE TABLE "tcp_transitions" (
+    -- Columns in alignment order (8-, 4-, 2-byte, then variable): no padding inside a row.
     "id" BIGINT NOT NULL,
-    "host" TEXT NOT NULL,
-    "instance" UUID NOT NULL,
     "seq" BIGINT NOT NULL,
     "time" TIMESTAMPTZ(6) NOT NULL,
-    "time_ns" SMALLINT NOT NULL,
     "mono_ns" BIGINT,
-    "probe" TEXT NOT NULL,
-    "cpu" SMALLINT NOT NULL,
+    -- The kernel pointer as a signed 64-bit integer (two's complement of the unsigned address).
+    "skaddr" BIGINT NOT NULL,
+    "ms_in_old_state" DOUBLE PRECISION,
+    "instance" UUID NOT NULL,
     "pid" INTEGER NOT NULL,
-    "comm" TEXT NOT NULL,
+    "sport" INTEGER NOT NULL,
+    "dport" INTEGER NOT NULL,
+    "family" "address_family" NOT NULL,
+    "old_state" "tcp_state" NOT NULL,
+    "new_state" "tcp_state" NOT NULL,
+    "time_ns" SMALLINT NOT NULL,
+    "cpu" SMALLINT NOT NULL,
     -- ftrace's context flags as bits: 1 irqs off, 2 need-resched, 4 hardirq, 8 softirq, 16 nmi,
     -- preempt depth << 5; NULL when the hit carried none.
     "ctx" SMALLINT,
-    -- The kernel pointer as a signed 64-bit integer (two's complement of the unsigned address).
-    "skaddr" BIGINT NOT NULL,
-    "family" "address_family" NOT NULL,
+    "host" TEXT NOT NULL,
+    "probe" TEXT NOT NULL,
+    "comm" TEXT NOT NULL,
     "saddr" INET NOT NULL,
     "daddr" INET NOT NULL,
-    "sport" INTEGER NOT NULL,
-    "dport" INTEGER NOT NULL,
-    "old_state" "tcp_state" NOT NULL,
-    "new_state" "tcp_state" NOT NULL,
-    "ms_in_old_state" DOUBLE PRECISION,
 
     CONSTRAINT "tcp_transitions_pkey" PRIMARY KEY ("time", "id", "host")
 ) PARTITION BY RANGE ("time");
@@ -87,40 +88,74 @@ CREATE INDEX "tcp_transitions_saddr_time_idx" ON "tcp_transitions"("saddr", "tim
 CREATE INDEX "tcp_transitions_daddr_time_idx" ON "tcp_transitions"("daddr", "time");
 CREATE INDEX "tcp_transitions_id_idx" ON "tcp_transitions" USING BRIN ("id");
 
--- One row per socket lifetime (tcplife). Partitioned by closing time: open lifetimes stay in the
--- default partition (its CHECK lets new range partitions skip scanning it), closed ones move into
--- the day they closed and leave with it.
+-- One row per socket lifetime (tcplife), written once when the socket reaches TCP_CLOSE and
+-- partitioned by that day; lifetimes still open wait in tcp_open_connections (below). Columns in
+-- alignment order.
+CREATE SEQUENCE "tcp_connection_id_seq";
 CREATE TABLE "tcp_connections" (
-    "id" BIGSERIAL NOT NULL,
-    "host" TEXT NOT NULL,
+    "id" BIGINT NOT NULL,
+    "skaddr" BIGINT NOT NULL,
+    "last_seq" BIGINT NOT NULL,
+    "opened_at" TIMESTAMPTZ(6) NOT NULL,
+    "closed_at" TIMESTAMPTZ(6) NOT NULL,
+    "duration_ms" DOUBLE PRECISION NOT NULL,
     "boot_id" UUID NOT NULL,
     "instance" UUID NOT NULL,
-    "skaddr" BIGINT NOT NULL,
-    "family" "address_family" NOT NULL,
-    "saddr" INET NOT NULL,
-    "daddr" INET NOT NULL,
     "sport" INTEGER NOT NULL,
     "dport" INTEGER NOT NULL,
-    "opened_at" TIMESTAMPTZ(6) NOT NULL,
-    "closed_at" TIMESTAMPTZ(6),
-    "duration_ms" DOUBLE PRECISION,
+    "family" "address_family" NOT NULL,
     "last_state" "tcp_state" NOT NULL,
+    "host" TEXT NOT NULL,
+    "saddr" INET NOT NULL,
+    "daddr" INET NOT NULL,
     -- The states visited in order: each one's entry (ns since the epoch; NULL before the first
     -- transition seen) and the ms spent in it (NULL while in it, or when its entry is unknown).
     "states" "tcp_state"[] NOT NULL,
     "entered_ns" BIGINT[] NOT NULL,
     "state_ms" DOUBLE PRECISION[] NOT NULL,
-    "last_seq" BIGINT NOT NULL
+
+    CONSTRAINT "tcp_connections_pkey" PRIMARY KEY ("host", "id", "closed_at")
 ) PARTITION BY RANGE ("closed_at");
--- A key must hold the partition column, and a primary key's columns cannot be NULL: a unique one.
-CREATE UNIQUE INDEX "tcp_connections_host_id_closed_at_key" ON "tcp_connections"("host", "id", "closed_at");
-CREATE TABLE "tcp_connections_open" PARTITION OF "tcp_connections" DEFAULT;
-ALTER TABLE "tcp_connections_open" ADD CONSTRAINT "tcp_connections_open_check" CHECK ("closed_at" IS NULL);
-CREATE INDEX "tcp_connections_host_boot_id_skaddr_idx" ON "tcp_connections"("host", "boot_id", "skaddr");
 CREATE INDEX "tcp_connections_opened_at_id_idx" ON "tcp_connections"("opened_at", "id");
-CREATE INDEX "tcp_connections_closed_at_idx" ON "tcp_connections"("closed_at");
 CREATE INDEX "tcp_connections_dport_opened_at_idx" ON "tcp_connections"("dport", "opened_at");
 CREATE INDEX "tcp_connections_sport_opened_at_idx" ON "tcp_connections"("sport", "opened_at");
+
+-- The lifetimes not closed yet: few rows (the sockets open now), updated by every batch that moves
+-- them on. No indexed column changes on those updates and pages keep room for the new version
+-- (fillfactor), so they are HOT: no index is touched and the page prunes itself.
+CREATE TABLE "tcp_open_connections" (
+    "id" BIGINT NOT NULL,
+    "skaddr" BIGINT NOT NULL,
+    "last_seq" BIGINT NOT NULL,
+    "opened_at" TIMESTAMPTZ(6) NOT NULL,
+    "boot_id" UUID NOT NULL,
+    "instance" UUID NOT NULL,
+    "sport" INTEGER NOT NULL,
+    "dport" INTEGER NOT NULL,
+    "family" "address_family" NOT NULL,
+    "last_state" "tcp_state" NOT NULL,
+    "host" TEXT NOT NULL,
+    "saddr" INET NOT NULL,
+    "daddr" INET NOT NULL,
+    "states" "tcp_state"[] NOT NULL,
+    "entered_ns" BIGINT[] NOT NULL,
+    "state_ms" DOUBLE PRECISION[] NOT NULL,
+
+    CONSTRAINT "tcp_open_connections_pkey" PRIMARY KEY ("host", "id")
+) WITH (fillfactor = 70);
+CREATE INDEX "tcp_open_connections_host_boot_id_skaddr_idx" ON "tcp_open_connections"("host", "boot_id", "skaddr");
+CREATE INDEX "tcp_open_connections_opened_at_id_idx" ON "tcp_open_connections"("opened_at", "id");
+
+-- Every lifetime, closed or open, for the API and Grafana. Filters reach both tables (PostgreSQL
+-- pushes them into each branch); a state filter on closed_at leaves the other branch out.
+CREATE VIEW "tcp_lifetimes" AS
+  SELECT id, host, boot_id, instance, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms, last_state,
+         states, entered_ns, state_ms, last_seq
+    FROM tcp_connections
+  UNION ALL
+  SELECT id, host, boot_id, instance, skaddr, family, saddr, daddr, sport, dport, opened_at, NULL, NULL, last_state,
+         states, entered_ns, state_ms, last_seq
+    FROM tcp_open_connections;
 
 -- Counts of transitions per minute and per hour (resolution in seconds), by states and by the
 -- connection's service port (-1: not known), maintained in the ingest transaction; partitioned by
@@ -248,8 +283,18 @@ SELECT c.id, c.host, c.boot_id, c.instance, ('x' || lpad(substr(c.skaddr, 3), 16
                      + substr(s->>'enteredAt', 21, 9)::bigint) FROM jsonb_array_elements(c.states) WITH ORDINALITY AS x(s, i) ORDER BY i),
        ARRAY(SELECT (s->>'ms')::float8 FROM jsonb_array_elements(c.states) WITH ORDINALITY AS x(s, i) ORDER BY i),
        c.last_seq
-  FROM tcp_connections_v1 c;
-SELECT setval('tcp_connections_id_seq', greatest((SELECT max(id) FROM tcp_connections_v1), 1));
+  FROM tcp_connections_v1 c WHERE c.closed_at IS NOT NULL;
+INSERT INTO "tcp_open_connections" (id, host, boot_id, instance, skaddr, family, saddr, daddr, sport, dport, opened_at,
+                                    last_state, states, entered_ns, state_ms, last_seq)
+SELECT c.id, c.host, c.boot_id, c.instance, ('x' || lpad(substr(c.skaddr, 3), 16, '0'))::bit(64)::bigint, c.family::address_family,
+       c.saddr::inet, c.daddr::inet, c.sport, c.dport, c.opened_at, c.last_state::tcp_state,
+       ARRAY(SELECT (s->>'state')::tcp_state FROM jsonb_array_elements(c.states) WITH ORDINALITY AS x(s, i) ORDER BY i),
+       ARRAY(SELECT (extract(epoch FROM date_trunc('second', (s->>'enteredAt')::timestamptz))::bigint * 1000000000
+                     + substr(s->>'enteredAt', 21, 9)::bigint) FROM jsonb_array_elements(c.states) WITH ORDINALITY AS x(s, i) ORDER BY i),
+       ARRAY(SELECT (s->>'ms')::float8 FROM jsonb_array_elements(c.states) WITH ORDINALITY AS x(s, i) ORDER BY i),
+       c.last_seq
+  FROM tcp_connections_v1 c WHERE c.closed_at IS NULL;
+SELECT setval('tcp_connection_id_seq', greatest((SELECT max(id) FROM tcp_connections_v1), 1));
 
 INSERT INTO "tcp_rollups" (resolution, bucket, host, old_state, new_state, service_port, count)
 SELECT r.resolution, date_bin(r.resolution * INTERVAL '1 second', t.time, TIMESTAMPTZ '1970-01-01T00:00:00Z'), t.host,
@@ -267,4 +312,4 @@ DROP TABLE "tcp_connections_v1";
 DROP TABLE "events_v1";
 
 -- Privileges are checked on the parent a query names, so new partitions need no grant.
-GRANT SELECT ON "tcp_transitions", "tcp_connections", "tcp_rollups", "ingest_lag", "retention_drops" TO "probefleet_reader";
+GRANT SELECT ON "tcp_transitions", "tcp_connections", "tcp_open_connections", "tcp_lifetimes", "tcp_rollups", "ingest_lag", "retention_drops" TO "probefleet_reader";

@@ -1,5 +1,5 @@
-// GET /api/v1/connections: socket lifetimes (tcp_connections), in keyset pages on (openedAt, id).
-// Open lifetimes live in the default partition, closed ones in their closing day's.
+// GET /api/v1/connections: socket lifetimes (the tcp_lifetimes view: closed ones from tcp_connections,
+// open ones from tcp_open_connections), in keyset pages on (openedAt, id).
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
@@ -83,7 +83,7 @@ export function connectionsSql(q: ConnectionsQuery): Prisma.Sql {
            host(saddr) AS saddr, host(daddr) AS daddr, sport, dport,
            ${utcText('opened_at')} AS opened_text, ${utcText('closed_at')} AS closed_text,
            duration_ms, last_state::text, states::text[], entered_ns::text[], state_ms
-      FROM tcp_connections
+      FROM tcp_lifetimes
       ${whereAll(conditions)}
      ORDER BY ${timeOrder('opened_at', q.order)}
      LIMIT ${q.limit + 1}`;

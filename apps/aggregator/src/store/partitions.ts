@@ -3,7 +3,7 @@
 // row-by-row DELETE. Every drop is recorded in retention_drops.
 import type { Pool } from 'pg';
 
-/** The partitioned tables and how they are cut (tcp_connections by closing day; open ones stay). */
+/** The partitioned tables and how they are cut (tcp_connections by closing day). */
 export const PARTITIONED = {
   tcp_transitions: 'day',
   events: 'day',

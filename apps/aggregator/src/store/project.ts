@@ -16,7 +16,7 @@ export type { ModelViolation };
 export const PROJECTIONS = [
   { name: 'streams', tables: ['stream_gaps'], handles: 'every event (seq progress and gaps; the exactly-once gate)' },
   { name: 'agents', tables: ['agents'], handles: 'every event (the fleet and its counters)' },
-  { name: 'tcp', tables: ['tcp_connections', 'tcp_rollups'], handles: 'TCP probe.hit (lifetimes; per-minute/hour counts)' },
+  { name: 'tcp', tables: ['tcp_connections', 'tcp_open_connections', 'tcp_rollups'], handles: 'TCP probe.hit (lifetimes; per-minute/hour counts)' },
   { name: 'probes', tables: ['probes'], handles: PROBE_EVENT_TYPES.join(', ') },
 ] as const;
 

@@ -1,11 +1,11 @@
-// tcp_connections (tcplife) and tcp_rollups from the TCP hits a batch stores. Sockets are keyed by
+// tcp_connections and tcp_open_connections (tcplife) and tcp_rollups from the TCP hits a batch stores. Sockets are keyed by
 // (host, boot, skaddr): the kernel reuses socket memory across lifetimes (libs/projections starts
 // a new lifetime after TCP_CLOSE) and every boot starts afresh. Each hit's time in its old state is
 // handed back: the transition row (the hit's stored form) carries it.
 import { skaddrFromInt64, skaddrToInt64, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
 import { applyTransition, durationMs, nsToTime, timeToNs, type Connection, type StateVisit } from '@probefleet/projections';
 import type { PoolClient } from 'pg';
-import { arrayLiteral, copyLine, copyLines } from '../copy';
+import { arrayLiteral, copyLine, copyLines, type CopyValue } from '../copy';
 import { rfc3339 } from '../sql-time';
 import type { Rollups } from './rollups';
 
@@ -27,17 +27,16 @@ export interface TcpOutcome {
 export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[], rollups: Rollups): Promise<TcpOutcome> {
   if (hits.length === 0) return { msInOldState: [] };
   const key = (host: string, bootId: string, skaddr: string) => `${host}|${bootId}|${skaddr}`;
-  const wanted = [...new Map(hits.map((h) => [key(h.host, h.bootId, h.data.args.skaddr), h])).values()]
-    .map((h) => [h.host, h.bootId, skaddrToInt64(h.data.args.skaddr).toString()]);
-  // Open lifetimes live in the default partition (closed_at IS NULL prunes to it).
+  const wanted = [...new Map(hits.map((h) => [key(h.host, h.bootId, h.data.args.skaddr), h])).values()];
+  // Newest last: a lifetime a later one replaced (its TCP_CLOSE was never seen) stays behind.
   const { rows } = await client.query(
     `SELECT c.id::text, c.host, c.boot_id::text, c.skaddr::text, c.family::text, host(c.saddr) AS saddr, host(c.daddr) AS daddr, c.sport, c.dport,
             c.states::text[] AS states, c.entered_ns::text[] AS entered_ns, c.state_ms, c.last_seq, c.instance::text,
             ${rfc3339('c.opened_at')} AS opened_text
-       FROM tcp_connections c
-       JOIN jsonb_array_elements($1::jsonb) AS k ON c.host = k->>0 AND c.boot_id = (k->>1)::uuid AND c.skaddr = (k->>2)::bigint
-      WHERE c.closed_at IS NULL`,
-    [JSON.stringify(wanted)]);
+       FROM tcp_open_connections c
+       JOIN unnest($1::text[], $2::uuid[], $3::bigint[]) AS k (host, boot_id, skaddr) ON c.host = k.host AND c.boot_id = k.boot_id AND c.skaddr = k.skaddr
+      ORDER BY c.id`,
+    [wanted.map((h) => h.host), wanted.map((h) => h.bootId), wanted.map((h) => skaddrToInt64(h.data.args.skaddr).toString())]);
   const open = new Map<string, OpenConnection>();
   for (const r of rows) {
     const skaddr = skaddrFromInt64(BigInt(r.skaddr));
@@ -69,37 +68,64 @@ export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[
     rollups.count(h, servicePort(out.connection));
   }
 
-  const created = [...touched].filter((o) => o.id === null);
-  await copyLines(client, 'tcp_connections', CONNECTION_COLUMNS, created.map(connectionLine));
-  const updated = [...touched].filter((o) => o.id !== null);
-  if (updated.length > 0) {
-    // A lifetime that closes moves from the default partition into its closing day's.
-    await client.query(
-      `UPDATE tcp_connections AS c SET saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, closed_at = u.closed_at,
-              duration_ms = u.duration_ms, last_state = u.last_state, states = u.states, entered_ns = u.entered_ns, state_ms = u.state_ms,
-              last_seq = u.last_seq, instance = u.instance
-         FROM (SELECT (r->>0)::bigint AS id, r->>1 AS host, (r->>2)::inet AS saddr, (r->>3)::inet AS daddr, (r->>4)::int AS sport,
-                      (r->>5)::int AS dport, (r->>6)::timestamptz AS closed_at, (r->>7)::float8 AS duration_ms, (r->>8)::tcp_state AS last_state,
-                      (r->>9)::tcp_state[] AS states, (r->>10)::bigint[] AS entered_ns, (r->>11)::float8[] AS state_ms,
-                      (r->>12)::bigint AS last_seq, (r->>13)::uuid AS instance
-                 FROM jsonb_array_elements($1::jsonb) AS r) AS u
-        WHERE c.closed_at IS NULL AND c.host = u.host AND c.id = u.id`,
-      [JSON.stringify(updated.map(({ id, host, instance, lastSeq, conn: c }) => {
-        const a = stateArrays(c.states);
-        return [id, host, c.saddr, c.daddr, c.sport, c.dport, micros(c.closedAt), durationMs(c), c.states[c.states.length - 1]!.state,
-          a.states, a.enteredNs, a.ms, lastSeq, instance];
-      }))]);
-  }
+  await storeLifetimes(client, [...touched]);
   return { msInOldState };
 }
 
-const CONNECTION_COLUMNS = ['host', 'boot_id', 'instance', 'skaddr', 'family', 'saddr', 'daddr', 'sport', 'dport', 'opened_at', 'closed_at',
-  'duration_ms', 'last_state', 'states', 'entered_ns', 'state_ms', 'last_seq'];
+/**
+ * A closed lifetime is written once into tcp_connections (and leaves tcp_open_connections if it was
+ * there); an open one is added to or moved on in tcp_open_connections. New ones get their ids here.
+ */
+async function storeLifetimes(client: PoolClient, touched: OpenConnection[]): Promise<void> {
+  const fresh = touched.filter((o) => o.id === null);
+  if (fresh.length > 0) {
+    const { rows } = await client.query(`SELECT nextval('tcp_connection_id_seq')::text AS id FROM generate_series(1, $1)`, [fresh.length]);
+    fresh.forEach((o, i) => (o.id = rows[i].id));
+  }
+  const closed = touched.filter((o) => o.conn.closedAt !== null);
+  const open = touched.filter((o) => o.conn.closedAt === null);
+  const openFresh = new Set(fresh);
+  await copyLines(client, 'tcp_connections', CLOSED_COLUMNS, closed.map(closedLine));
+  const left = closed.filter((o) => !openFresh.has(o));
+  if (left.length > 0) {
+    await client.query(
+      `DELETE FROM tcp_open_connections c USING unnest($1::text[], $2::bigint[]) AS r (host, id) WHERE c.host = r.host AND c.id = r.id`,
+      [left.map((o) => o.host), left.map((o) => o.id)]);
+  }
+  await copyLines(client, 'tcp_open_connections', OPEN_COLUMNS, open.filter((o) => openFresh.has(o)).map(openLine));
+  const moved = open.filter((o) => !openFresh.has(o));
+  if (moved.length === 0) return;
+  const column = <T>(f: (o: OpenConnection) => T) => moved.map(f);
+  const arrays = moved.map((o) => stateArrays(o.conn.states));
+  await client.query(
+    `UPDATE tcp_open_connections AS c SET saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, last_state = u.last_state,
+            states = u.states::tcp_state[], entered_ns = u.entered_ns::bigint[], state_ms = u.state_ms::float8[], last_seq = u.last_seq,
+            instance = u.instance
+       FROM unnest($1::text[], $2::bigint[], $3::inet[], $4::inet[], $5::int[], $6::int[], $7::tcp_state[], $8::text[], $9::text[], $10::text[],
+                   $11::bigint[], $12::uuid[])
+            AS u (host, id, saddr, daddr, sport, dport, last_state, states, entered_ns, state_ms, last_seq, instance)
+      WHERE c.host = u.host AND c.id = u.id`,
+    [column((o) => o.host), column((o) => o.id), column((o) => o.conn.saddr), column((o) => o.conn.daddr), column((o) => o.conn.sport),
+      column((o) => o.conn.dport), column((o) => o.conn.states[o.conn.states.length - 1]!.state), arrays.map((a) => a.states),
+      arrays.map((a) => a.enteredNs), arrays.map((a) => a.ms), column((o) => o.lastSeq), column((o) => o.instance)]);
+}
 
-function connectionLine({ host, bootId, instance, lastSeq, conn: c }: OpenConnection): string {
+const OPEN_COLUMNS = ['id', 'host', 'boot_id', 'instance', 'skaddr', 'family', 'saddr', 'daddr', 'sport', 'dport', 'opened_at',
+  'last_state', 'states', 'entered_ns', 'state_ms', 'last_seq'];
+const CLOSED_COLUMNS = [...OPEN_COLUMNS, 'closed_at', 'duration_ms'];
+
+function openLine(o: OpenConnection): string {
+  return copyLine(lifetimeValues(o));
+}
+
+function closedLine(o: OpenConnection): string {
+  return copyLine([...lifetimeValues(o), micros(o.conn.closedAt), durationMs(o.conn)]);
+}
+
+function lifetimeValues({ id, host, bootId, instance, lastSeq, conn: c }: OpenConnection): CopyValue[] {
   const a = stateArrays(c.states);
-  return copyLine([host, bootId, instance, skaddrToInt64(c.skaddr), c.family, c.saddr, c.daddr, c.sport, c.dport, micros(c.openedAt),
-    micros(c.closedAt), durationMs(c), c.states[c.states.length - 1]!.state, a.states, a.enteredNs, a.ms, lastSeq]);
+  return [id, host, bootId, instance, skaddrToInt64(c.skaddr), c.family, c.saddr, c.daddr, c.sport, c.dport, micros(c.openedAt),
+    c.states[c.states.length - 1]!.state, a.states, a.enteredNs, a.ms, lastSeq];
 }
 
 function stateArrays(states: readonly StateVisit[]): { states: string; enteredNs: string; ms: string } {
