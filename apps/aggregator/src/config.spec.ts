@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, loadConfig, loadDatabaseUrl } from './config';
 
 describe('loadConfig', () => {
   it('has working defaults for the local stack', () => {
@@ -32,5 +32,13 @@ describe('loadConfig', () => {
 
   it('wants credentials with a SASL mechanism', () => {
     expect(() => loadConfig({ KAFKA_SASL_MECHANISM: 'plain' })).toThrow(/KAFKA_SASL_USERNAME: KAFKA_SASL_MECHANISM needs/);
+  });
+});
+
+describe('loadDatabaseUrl (export, rebuild, migrate)', () => {
+  it('checks DATABASE_URL as serve does, with the same default, and ignores the rest', () => {
+    expect(loadDatabaseUrl({})).toBe('postgresql://postgres@127.0.0.1:5432/probefleet');
+    expect(loadDatabaseUrl({ DATABASE_URL: 'postgres://u@db:5432/x', PORT: 'eighty' })).toBe('postgres://u@db:5432/x');
+    expect(() => loadDatabaseUrl({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL: expected a postgresql:\/\/ URL/);
   });
 });

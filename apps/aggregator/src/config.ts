@@ -7,9 +7,11 @@ import type { RetentionPolicy } from './store/partitions';
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
+const databaseUrl = z.string().regex(/^postgres(?:ql)?:\/\//, 'expected a postgresql:// URL').default(DEFAULT_DATABASE_URL);
+
 export const AggregatorEnvSchema = z
   .object({
-    DATABASE_URL: z.string().regex(/^postgres(?:ql)?:\/\//, 'expected a postgresql:// URL').default(DEFAULT_DATABASE_URL),
+    DATABASE_URL: databaseUrl,
     KAFKA_BROKERS: list.pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port')).min(1)).default(['127.0.0.1:9092']),
     KAFKA_TOPIC: z.string().min(1).default('probefleet.events.v1'),
     KAFKA_GROUP_ID: z.string().min(1).default('probefleet-aggregator'),
@@ -80,9 +82,18 @@ export class ConfigError extends Error {}
 
 /** Reads the configuration from `env`, or throws one ConfigError listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
+  return parseEnv(AggregatorEnvSchema, env);
+}
+
+/** DATABASE_URL alone, checked as `serve` checks it: for the commands that only need the store. */
+export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return parseEnv(z.object({ DATABASE_URL: databaseUrl }), env).DATABASE_URL;
+}
+
+function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
   // An empty variable means "not set", as in most deployment files.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = AggregatorEnvSchema.safeParse(present);
+  const parsed = schema.safeParse(present);
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { encodeEvent, type Event } from '@probefleet/events';
-import { DEFAULT_DATABASE_URL } from '../store/database-url';
+import { loadDatabaseUrl } from '../config';
 import { storedEnvelopes } from '../store/envelopes';
 import { createPrisma, type Db } from '../store/prisma';
 
@@ -79,7 +79,7 @@ export function exportCommand(): Command {
         process.exitCode = 1;
         return;
       }
-      const db = createPrisma(process.env.DATABASE_URL || DEFAULT_DATABASE_URL);
+      const db = createPrisma(loadDatabaseUrl());
       const out = output === undefined ? process.stdout : createWriteStream(output);
       // An unwritable file fails on open, after the stream was handed back: surface it as the error.
       const failed = new Promise<never>((_, reject) => out.once('error', reject));

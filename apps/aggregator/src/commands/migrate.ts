@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { migrate, MigrationError } from '../store/migrations';
-import { DEFAULT_DATABASE_URL } from '../store/database-url';
+import { loadDatabaseUrl } from '../config';
 
 /** prisma/migrations of the repository this package was built in (dist/commands → repo root). */
 const DEFAULT_MIGRATIONS_DIR = join(__dirname, '..', '..', '..', '..', 'prisma', 'migrations');
@@ -13,7 +13,7 @@ export function migrateCommand(): Command {
     .description('apply the SQL migrations to DATABASE_URL, recording them in _prisma_migrations')
     .option('--dir <path>', 'migrations folder', DEFAULT_MIGRATIONS_DIR)
     .action(async (opts: { dir: string }) => {
-      const url = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+      const url = loadDatabaseUrl();
       try {
         const result = await migrate(url, opts.dir, (line) => console.log(line));
         if (result.applied.length === 0) console.log(`database is up to date (${result.alreadyApplied.length} migrations applied earlier)`);

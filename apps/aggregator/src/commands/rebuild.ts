@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import type { PoolClient } from 'pg';
 import type { Event } from '@probefleet/events';
-import { DEFAULT_DATABASE_URL } from '../store/database-url';
+import { loadDatabaseUrl } from '../config';
 import { envelopesBetween, storeWindows } from '../store/envelopes';
 import { project, PROJECTION_RESETS, PROJECTION_TABLES } from '../store/project';
 import { inTransaction, PROJECTION_LOCK } from '../store/pg';
@@ -56,7 +56,7 @@ export function rebuildCommand(): Command {
   return new Command('rebuild')
     .description('rebuild every projection from the event store (DATABASE_URL)')
     .action(async () => {
-      const db = createPrisma(process.env.DATABASE_URL || DEFAULT_DATABASE_URL);
+      const db = createPrisma(loadDatabaseUrl());
       try {
         const { events, violations } = await rebuild(db, (line) => console.error(line));
         console.log(`rebuilt projections from ${events} events${violations ? ` (${violations} refused by the kprobe model)` : ''}`);
