@@ -1,21 +1,16 @@
-// The aggregator service: configuration, the store, the Kafka consumer, the query API, health and
-// metrics. Built from an already validated configuration (see commands/serve.ts).
-import { DynamicModule, Global, Module } from '@nestjs/common';
-import { TerminusModule } from '@nestjs/terminus';
+// The aggregator service, one NestJS module per feature: the store, ingestion (Kafka consumer), the
+// TCP API, the fleet API, and health/metrics. Built from an already validated configuration (see
+// commands/serve.ts).
+import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+import { FleetApiModule } from './api/fleet/fleet-api.module';
+import { TcpApiModule } from './api/tcp-api.module';
 import type { AggregatorConfig } from './config';
 import { ConfigModule } from './config.module';
-import { ApiModule } from './api/api.module';
-import { ConsumerService } from './consumer/consumer.service';
-import { HealthController } from './health/health.controller';
-import { Metrics } from './metrics/metrics';
-import { MetricsController } from './metrics/metrics.controller';
-import { PrismaService } from './store/prisma.service';
-import { RetentionService } from './store/retention.service';
-
-@Global()
-@Module({ providers: [PrismaService, Metrics, RetentionService], exports: [PrismaService, Metrics, RetentionService] })
-class StoreModule {}
+import { IngestModule } from './consumer/ingest.module';
+import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { StoreModule } from './store/store.module';
 
 @Module({})
 export class AppModule {
@@ -25,12 +20,13 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot({ pinoHttp: { level: config.LOG_LEVEL, autoLogging: false } }),
+        MetricsModule,
         StoreModule,
-        TerminusModule,
-        ApiModule,
+        IngestModule,
+        TcpApiModule,
+        FleetApiModule,
+        HealthModule,
       ],
-      controllers: [HealthController, MetricsController],
-      providers: [ConsumerService],
     };
   }
 }

@@ -2,7 +2,8 @@
 import { Global, Module, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
-import { ApiModule } from '../src/api/api.module';
+import { FleetApiModule } from '../src/api/fleet/fleet-api.module';
+import { TcpApiModule } from '../src/api/tcp-api.module';
 import { loadConfig } from '../src/config';
 import { ConfigModule } from '../src/config.module';
 import { PrismaService } from '../src/store/prisma.service';
@@ -20,7 +21,7 @@ export interface ApiUnderTest {
 
 export async function startApi(databaseUrl: string, apiTokens = ''): Promise<ApiUnderTest> {
   const config = loadConfig({ DATABASE_URL: databaseUrl, API_TOKENS: apiTokens, CONSUMER_ENABLED: 'false' });
-  const moduleRef = await Test.createTestingModule({ imports: [ConfigModule.forRoot(config), TestStoreModule, ApiModule] }).compile();
+  const moduleRef = await Test.createTestingModule({ imports: [ConfigModule.forRoot(config), TestStoreModule, TcpApiModule, FleetApiModule] }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;

@@ -1,4 +1,4 @@
-// Bearer tokens for /api/v1 (every ApiModule controller uses this guard; health, metrics and docs
+// Bearer tokens for /api/v1 (ApiV1Controller puts this guard on every API controller; health, metrics and docs
 // are other controllers and stay open). No tokens configured: the API is open.
 import { CanActivate, ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';

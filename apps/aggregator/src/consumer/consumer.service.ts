@@ -3,36 +3,21 @@
 // transaction committed. When PostgreSQL fails, the batch is retried with backoff — the partition
 // waits, nothing is committed, nothing is skipped — while heartbeats keep the member in the group.
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Consumer, EachBatchPayload, Kafka, logLevel, SASLOptions } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { CONFIG } from '../config.module';
 import type { AggregatorConfig } from '../config';
 import { ingest } from '../store/ingest';
 import { PrismaService } from '../store/prisma.service';
 import { RetentionService } from '../store/retention.service';
+import { KAFKA } from './kafka-client';
 import type { KafkaRecord } from './kafka-record';
 import { Metrics } from '../metrics/metrics';
 
 const BACKOFF_MS = { initial: 200, max: 10000 };
 
-export function kafkaClient(config: AggregatorConfig): Kafka {
-  const sasl: SASLOptions | undefined = config.KAFKA_SASL_MECHANISM
-    ? ({ mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! } as SASLOptions)
-    : undefined;
-  return new Kafka({
-    clientId: config.KAFKA_CLIENT_ID,
-    brokers: config.KAFKA_BROKERS,
-    ssl: config.KAFKA_SSL,
-    ...(sasl ? { sasl } : {}),
-    connectionTimeout: 5000,
-    requestTimeout: 30000,
-    logLevel: logLevel.WARN,
-  });
-}
-
 @Injectable()
 export class ConsumerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger(ConsumerService.name);
-  private readonly kafka: Kafka;
   private consumer: Consumer | undefined;
   private member = false;
 
@@ -41,9 +26,8 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     private readonly db: PrismaService,
     private readonly metrics: Metrics,
     private readonly retention: RetentionService,
-  ) {
-    this.kafka = kafkaClient(config);
-  }
+    @Inject(KAFKA) private readonly kafka: Kafka,
+  ) {}
 
   /** A running member of the group (for /readyz). */
   get isMember(): boolean {

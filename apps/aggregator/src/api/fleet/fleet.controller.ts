@@ -1,12 +1,13 @@
 // The fleet (agents, probes) and the store's records (raw events, gaps, dead letters).
 import { Get, Query } from '@nestjs/common';
 import { z } from 'zod';
-import { ApiV1Controller } from './api-controller';
-import {
-  AgentsQuery, AgentsResponse, AgentsService, DeadLetterItem, DeadLettersQuery, DeadLettersService, EventsQuery, EventsResponse,
-  EventsService, GapItem, GapsQuery, GapsService, ProbesQuery, ProbesResponse, ProbesService,
-} from './fleet.service';
-import { ApiEndpoint, pageOf, ZodQuery } from './params';
+import { ApiV1Controller } from '../api-controller';
+import { ApiEndpoint, pageOf, ZodQuery } from '../params';
+import { AgentsQuery, AgentsResponse, AgentsService } from './agents.service';
+import { DeadLetterItem, DeadLettersQuery, DeadLettersService } from './dead-letters.service';
+import { EventsQuery, EventsResponse, EventsService } from './events.service';
+import { GapItem, GapsQuery, GapsService } from './gaps.service';
+import { ProbesQuery, ProbesResponse, ProbesService } from './probes.service';
 
 @ApiV1Controller('fleet')
 export class FleetController {
