@@ -123,7 +123,7 @@ async function copyRun(messages, work) {
   const db = await createBenchDb('copy');
   const { copyRows, partitionsNeeded, partitionsFor } = require(join(root, 'apps/aggregator/dist/store/ingest.js'));
   const events = messages.flatMap((m) => m.events);
-  const rows = copyRows(events, 1n << 20n);
+  const rows = copyRows(events, 2 ** 20);
   const files = { tcp_transitions: rows.transitions, events: rows.events };
   const pg = await connectDb(db);
   // Partitions exist before the clock starts, as they do for ingest (created ahead of time).

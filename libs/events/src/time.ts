@@ -35,3 +35,23 @@ export function parseInstant(text: string): bigint {
   const subMs = BigInt(frac.slice(3, 9).padEnd(6, '0'));
   return BigInt(ms) * 1_000_000n + subMs;
 }
+
+const digit = (s: string, i: number) => s.charCodeAt(i) - 48;
+const two = (s: string, i: number) => digit(s, i) * 10 + digit(s, i + 1);
+
+/**
+ * Milliseconds since the epoch of an envelope `time`, read from its digits: the store reads one
+ * per event several times over, and Date.parse of a sliced copy allocates and parses text.
+ * Days from the civil date as in Howard Hinnant's `days_from_civil`.
+ */
+export function timeToMs(time: string): number {
+  let y = two(time, 0) * 100 + two(time, 2);
+  const m = two(time, 5);
+  if (m <= 2) y--;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + two(time, 8) - 1;
+  const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+  const ms = digit(time, 20) * 100 + two(time, 21);
+  return ((days * 24 + two(time, 11)) * 60 + two(time, 14)) * 60000 + two(time, 17) * 1000 + ms;
+}

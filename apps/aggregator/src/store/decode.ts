@@ -2,7 +2,7 @@
 // (oversize), not events (the decoder's kinds), keyed by another host than their events'
 // (key-mismatch: one host's events must stay in one partition, in order), or older than the
 // store keeps (expired).
-import { decodeBatch, formatDecodeFailure, type Event } from '@probefleet/events';
+import { decodeBatch, formatDecodeFailure, timeToMs, type Event } from '@probefleet/events';
 import type { KafkaRecord } from '../consumer/kafka-record';
 import type { DeadLetter } from './dead-letters';
 import { horizon, type RetentionPolicy } from './partitions';
@@ -40,7 +40,7 @@ export function decodeRecords(records: readonly KafkaRecord[], options: DecodeOp
       letter('key-mismatch', `key ${key === undefined ? '(none)' : JSON.stringify(key.slice(0, 300))} is not the events' host ${JSON.stringify(host)}`);
       continue;
     }
-    const expired = decoded.value.filter((e) => !KEPT_TYPES.has(e.type) && Date.parse(e.time.slice(0, 23) + 'Z') < (e.type === 'probe.hit' ? oldest : oldestEvent));
+    const expired = decoded.value.filter((e) => !KEPT_TYPES.has(e.type) && timeToMs(e.time) < (e.type === 'probe.hit' ? oldest : oldestEvent));
     if (expired.length > 0) {
       letter('expired', `${expired.length} of ${decoded.value.length} events older than the retention horizon ${new Date(Math.min(oldest, oldestEvent)).toISOString()} (first: seq ${expired[0]!.seq} at ${expired[0]!.time})`);
       continue;

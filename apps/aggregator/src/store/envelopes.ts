@@ -5,6 +5,7 @@
 // agent sent; free-form records (heartbeat counters, user-probe args) keep jsonb's key order.
 import { decodeEventValue, EVENT_VERSION, skaddrFromInt64, unpackContext, canonicalAddress, type Event, type TcpArgs } from '@probefleet/events';
 import type { Pool, PoolClient } from 'pg';
+import { BATCH_BITS } from './batch-ids';
 
 /** One stored event and its store position. */
 export interface StoredEnvelope { id: bigint; event: Event }
@@ -76,7 +77,7 @@ export async function envelopesBetween(db: Pool | PoolClient, lo: bigint, hi: bi
   return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-const BATCH_BITS = 20n;
+const BATCH_SHIFT = BigInt(BATCH_BITS);
 const WINDOW_ROWS = 20000;
 
 /**
@@ -95,13 +96,13 @@ export async function* storeWindows(db: Pool | PoolClient): AsyncGenerator<[bigi
       if (lo === null) lo = id;
       n += r.rows;
       if (n >= WINDOW_ROWS) {
-        yield [(lo << BATCH_BITS) - 1n, ((id + 1n) << BATCH_BITS) - 1n];
+        yield [(lo << BATCH_SHIFT) - 1n, ((id + 1n) << BATCH_SHIFT) - 1n];
         lo = null;
         n = 0;
       }
       after = id;
     }
-    if (lo !== null) yield [(lo << BATCH_BITS) - 1n, ((after + 1n) << BATCH_BITS) - 1n];
+    if (lo !== null) yield [(lo << BATCH_SHIFT) - 1n, ((after + 1n) << BATCH_SHIFT) - 1n];
   }
 }
 

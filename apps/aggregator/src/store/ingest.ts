@@ -4,9 +4,10 @@
 // projection; stores the messages that cannot be events as dead letters — all in one transaction.
 // A row PostgreSQL refuses fails its transaction: the batch is then split in halves until the
 // refused message is alone, which is dead-lettered, so a poison row never stalls its partition.
-import { isTcpHit, packContext, skaddrToInt64, type Event, type TcpHitEvent } from '@probefleet/events';
+import { isTcpHit, packContext, skaddrToInt64, timeToMs, type Event, type TcpHitEvent } from '@probefleet/events';
 import type { Pool, PoolClient } from 'pg';
 import type { KafkaRecord } from '../consumer/kafka-record';
+import { BATCH_SPAN } from './batch-ids';
 import { COPY_NULL, copyLine, copyLines, copyText } from './copy';
 import { insertDeadLetters, type DeadLetter } from './dead-letters';
 import { decodeRecords, type Positioned } from './decode';
@@ -92,7 +93,7 @@ async function store(client: PoolClient, events: readonly Positioned[], deadLett
   const deadLetterKinds: Record<string, number> = {};
   for (const d of deadLetters) deadLetterKinds[d.kind] = (deadLetterKinds[d.kind] ?? 0) + 1;
   let newestMs = 0;
-  for (const { event } of events) newestMs = Math.max(newestMs, Date.parse(event.time.slice(0, 23) + 'Z'));
+  for (const { event } of events) newestMs = Math.max(newestMs, timeToMs(event.time));
   return { ...result, deadLetters: deadLetters.length, deadLetterKinds, newestMs };
 }
 
@@ -114,12 +115,12 @@ export async function append(client: PoolClient, events: readonly Event[], nowMs
  * The COPY rows the store writes for these events (ids from `base`, no time in the old state):
  * what bench/ingest copies raw into the same tables to compare with.
  */
-export function copyRows(events: readonly Event[], base: bigint): { transitions: { columns: string[]; lines: string[] }; events: { columns: string[]; lines: string[] } } {
+export function copyRows(events: readonly Event[], base: number): { transitions: { columns: string[]; lines: string[] }; events: { columns: string[]; lines: string[] } } {
   const transitions: string[] = [];
   const generic: string[] = [];
   events.forEach((e, i) => {
-    if (e.type === 'probe.hit' && isTcpHit(e)) transitions.push(transitionLine(base + BigInt(i), e, null));
-    else generic.push(eventLine(base + BigInt(i), e));
+    if (e.type === 'probe.hit' && isTcpHit(e)) transitions.push(transitionLine(base + i, e, null));
+    else generic.push(eventLine(base + i, e));
   });
   return { transitions: { columns: TRANSITION_COLUMNS, lines: transitions }, events: { columns: EVENT_COLUMNS, lines: generic } };
 }
@@ -130,7 +131,7 @@ export function partitionsNeeded(events: readonly Event[]): [PartitionedTable, n
   // Keyed by the UTC day in the time's text (the parse only once per table and day).
   const add = (t: PartitionedTable, time: string) => {
     const k = `${t}|${time.slice(0, 10)}`;
-    if (!wanted.has(k)) wanted.set(k, [t, Date.parse(time.slice(0, 19) + 'Z')]);
+    if (!wanted.has(k)) wanted.set(k, [t, timeToMs(time)]);
   };
   for (const e of events) {
     if (e.type === 'probe.hit' && isTcpHit(e)) {
@@ -142,12 +143,9 @@ export function partitionsNeeded(events: readonly Event[]): [PartitionedTable, n
   return [...wanted.values()];
 }
 
-/** Positions in a batch: ids are (batch number << 20) + position, so store order is (batch, position). */
-export const BATCH_BITS = 20n;
-
 /** Numbers the batch (one sequence call) and records it; each event's id in batch order. */
-async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise<Map<Event, bigint>> {
-  if (fresh.length >= 1 << Number(BATCH_BITS)) throw new Error(`a batch of ${fresh.length} events is over the ${1 << Number(BATCH_BITS)} a batch number spans`);
+async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise<Map<Event, number>> {
+  if (fresh.length >= BATCH_SPAN) throw new Error(`a batch of ${fresh.length} events is over the ${BATCH_SPAN} a batch number spans`);
   let min = fresh[0]!.time;
   let max = min;
   for (const e of fresh) {
@@ -158,8 +156,9 @@ async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise
     `WITH n AS (SELECT nextval('store_batch_seq') AS id)
      INSERT INTO store_batches (id, rows, min_time, max_time) SELECT id, $1, $2, $3 FROM n RETURNING id::text`,
     [fresh.length, micros(min), micros(max)]);
-  const base = BigInt(rows[0].id) << BATCH_BITS;
-  return new Map(fresh.map((e, i) => [e, base + BigInt(i)]));
+  const base = Number(rows[0].id) * BATCH_SPAN;
+  if (!Number.isSafeInteger(base + BATCH_SPAN)) throw new Error(`batch number ${rows[0].id} is past what ids can number`);
+  return new Map(fresh.map((e, i) => [e, base + i]));
 }
 
 const TRANSITION_COLUMNS = ['id', 'host', 'instance', 'seq', 'time', 'time_ns', 'mono_ns', 'probe', 'cpu', 'pid', 'comm', 'ctx', 'skaddr', 'family',
@@ -171,7 +170,7 @@ const nanos = (time: string) => Number(time.slice(26, 29));
 
 // One template per row: this runs for nearly every stored event. Only host, probe and comm can hold
 // a character COPY escapes (instance is a checked UUID, addresses canonical, the rest numbers).
-function transitionLine(id: bigint, h: TcpHitEvent, msInOldState: number | null): string {
+function transitionLine(id: number, h: TcpHitEvent, msInOldState: number | null): string {
   const d = h.data;
   const a = d.args;
   const ctx = packContext(d.ctx);
@@ -182,7 +181,7 @@ function transitionLine(id: bigint, h: TcpHitEvent, msInOldState: number | null)
 
 const EVENT_COLUMNS = ['id', 'host', 'instance', 'seq', 'kept', 'time', 'time_ns', 'mono_ns', 'type', 'data'];
 
-function eventLine(id: bigint, e: Event): string {
+function eventLine(id: number, e: Event): string {
   return copyLine([id, e.host, e.instance, e.seq, KEPT_TYPES.has(e.type), micros(e.time), nanos(e.time), e.monoNs ?? null, e.type, JSON.stringify(e.data)]);
 }
 
@@ -191,7 +190,7 @@ async function recordLag(client: PoolClient, events: readonly Event[], nowMs: nu
   const minute = new Date(nowMs - (nowMs % 60000)).toISOString();
   const byHost = new Map<string, { n: number; sum: number; max: number }>();
   for (const e of events) {
-    const lag = nowMs - Date.parse(e.time.slice(0, 23) + 'Z');
+    const lag = nowMs - timeToMs(e.time);
     const h = byHost.get(e.host) ?? { n: 0, sum: 0, max: -Infinity };
     h.n++;
     h.sum += lag;
