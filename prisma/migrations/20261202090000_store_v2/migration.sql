@@ -138,6 +138,20 @@ CREATE TABLE "tcp_rollups" (
 ) PARTITION BY RANGE ("bucket");
 CREATE INDEX "tcp_rollups_resolution_bucket_idx" ON "tcp_rollups"("resolution", "bucket");
 
+-- The same counts summed over the fleet, by states only (a few rows per bucket): stats and Grafana
+-- panels without a host read these. Maintained by the same code in the same transaction, partitioned
+-- like tcp_rollups (probefleet_partition creates both) and dropped with it. Its key cannot hold a host:
+-- sharded by host, it would stay on the coordinator (a few rows per minute).
+CREATE TABLE "tcp_rollups_fleet" (
+    "resolution" INTEGER NOT NULL,
+    "bucket" TIMESTAMPTZ(6) NOT NULL,
+    "old_state" "tcp_state" NOT NULL,
+    "new_state" "tcp_state" NOT NULL,
+    "count" BIGINT NOT NULL,
+
+    CONSTRAINT "tcp_rollups_fleet_pkey" PRIMARY KEY ("resolution", "bucket", "old_state", "new_state")
+) PARTITION BY RANGE ("bucket");
+
 -- Per host and minute of arrival: how long events took from the agent to the store (Grafana's
 -- ingest-lag panel; the reader role sees these aggregates, never an event).
 CREATE TABLE "ingest_lag" (
@@ -192,7 +206,7 @@ CREATE UNIQUE INDEX "stream_gaps_host_instance_from_seq_key" ON "stream_gaps"("h
 -- this migration for the data it moves and by the aggregator ahead of time and on demand.
 CREATE FUNCTION probefleet_partition(parent TEXT, at TIMESTAMPTZ) RETURNS TEXT LANGUAGE plpgsql AS $$
 DECLARE
-  monthly BOOLEAN := parent = 'tcp_rollups';
+  monthly BOOLEAN := parent IN ('tcp_rollups', 'tcp_rollups_fleet');
   lo TIMESTAMPTZ := date_trunc(CASE WHEN monthly THEN 'month' ELSE 'day' END, at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
   hi TIMESTAMPTZ := lo + CASE WHEN monthly THEN INTERVAL '1 month' ELSE INTERVAL '1 day' END;
   root TEXT := CASE WHEN parent = 'events' THEN 'events_timed' ELSE parent END;
@@ -200,6 +214,9 @@ DECLARE
 BEGIN
   IF to_regclass(name) IS NULL THEN
     EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, root, lo, hi);
+  END IF;
+  IF parent = 'tcp_rollups' THEN
+    PERFORM probefleet_partition('tcp_rollups_fleet', at);
   END IF;
   RETURN name;
 END $$;
@@ -256,6 +273,8 @@ SELECT r.resolution, date_bin(r.resolution * INTERVAL '1 second', t.time, TIMEST
        t.old_state::tcp_state, t.new_state::tcp_state, -1, count(*)
   FROM tcp_transitions_v1 t CROSS JOIN (VALUES (60), (3600)) AS r(resolution)
  GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO "tcp_rollups_fleet" (resolution, bucket, old_state, new_state, count)
+SELECT resolution, bucket, old_state, new_state, sum(count) FROM "tcp_rollups" GROUP BY 1, 2, 3, 4;
 
 INSERT INTO "ingest_lag" (minute, host, events, sum_ms, max_ms)
 SELECT date_bin('1 minute', ingested_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), host, count(*),
@@ -267,4 +286,4 @@ DROP TABLE "tcp_connections_v1";
 DROP TABLE "events_v1";
 
 -- Privileges are checked on the parent a query names, so new partitions need no grant.
-GRANT SELECT ON "tcp_transitions", "tcp_connections", "tcp_rollups", "ingest_lag", "retention_drops" TO "probefleet_reader";
+GRANT SELECT ON "tcp_transitions", "tcp_connections", "tcp_rollups", "tcp_rollups_fleet", "ingest_lag", "retention_drops" TO "probefleet_reader";

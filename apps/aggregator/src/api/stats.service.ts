@@ -85,10 +85,15 @@ export function rawStatsSql(q: StatsQuery): Prisma.Sql {
      ${ORDER}`;
 }
 
-/** Counts from the rollups of one resolution (see rollupResolution for when they are exact). */
+/**
+ * Counts from the rollups of one resolution (see rollupResolution for when they are exact): one
+ * host's from tcp_rollups, the fleet's from tcp_rollups_fleet (the same counts summed over hosts and
+ * ports, a few rows per bucket).
+ */
 export function rollupStatsSql(q: StatsQuery, resolution: 60 | 3600): Prisma.Sql {
   const conditions = [Prisma.sql`resolution = ${resolution}`, Prisma.sql`bucket >= ${q.from}::timestamptz`, Prisma.sql`bucket < ${q.to}::timestamptz`];
   if (q.host !== undefined) conditions.push(Prisma.sql`host = ${q.host}`);
+  const table = Prisma.raw(q.host === undefined ? 'tcp_rollups_fleet' : 'tcp_rollups');
   if (q.oldState !== undefined) conditions.push(Prisma.sql`old_state = ${q.oldState}::tcp_state`);
   if (q.newState !== undefined) conditions.push(Prisma.sql`new_state = ${q.newState}::tcp_state`);
   return Prisma.sql`
