@@ -78,13 +78,20 @@ CREATE TABLE "tcp_transitions" (
     "new_state" "tcp_state" NOT NULL,
     "ms_in_old_state" DOUBLE PRECISION,
 
-    CONSTRAINT "tcp_transitions_pkey" PRIMARY KEY ("time", "id", "host")
+    -- The key is also the index of one host's pages: host-leading (sharding by host), in page order
+    -- (time, id), and with the columns host filters combine with, which a btree checks in the index
+    -- (no heap visit for the rows they refuse).
+    CONSTRAINT "tcp_transitions_pkey" PRIMARY KEY ("host", "time", "id", "sport", "dport", "new_state")
 ) PARTITION BY RANGE ("time");
-CREATE INDEX "tcp_transitions_host_time_id_idx" ON "tcp_transitions"("host", "time", "id");
-CREATE INDEX "tcp_transitions_sport_time_idx" ON "tcp_transitions"("sport", "time");
-CREATE INDEX "tcp_transitions_dport_time_idx" ON "tcp_transitions"("dport", "time");
-CREATE INDEX "tcp_transitions_saddr_time_idx" ON "tcp_transitions"("saddr", "time");
-CREATE INDEX "tcp_transitions_daddr_time_idx" ON "tcp_transitions"("daddr", "time");
+-- Pages without a host, in page order, the port and address columns checked in the index: a broad
+-- or medium filter (a service port, a /24 among thousands of them) reads index entries newest first
+-- until a page is full. A rare value is found in the plain column indexes below (deduplicated btrees,
+-- a few bytes a row), its rows then sorted; the planner picks by the column's statistics.
+CREATE INDEX "tcp_transitions_time_id_sport_dport_saddr_daddr_idx" ON "tcp_transitions"("time", "id", "sport", "dport", "saddr", "daddr");
+CREATE INDEX "tcp_transitions_sport_idx" ON "tcp_transitions"("sport");
+CREATE INDEX "tcp_transitions_dport_idx" ON "tcp_transitions"("dport");
+CREATE INDEX "tcp_transitions_saddr_idx" ON "tcp_transitions"("saddr");
+CREATE INDEX "tcp_transitions_daddr_idx" ON "tcp_transitions"("daddr");
 CREATE INDEX "tcp_transitions_id_idx" ON "tcp_transitions" USING BRIN ("id");
 
 -- One row per socket lifetime (tcplife). Partitioned by closing time: open lifetimes stay in the

@@ -4,8 +4,8 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
-import { whereAll } from './tcp-filters';
-import { transitionConditions, transitionFilterShape } from './transitions.service';
+import { filteredSource, whereAll } from './tcp-filters';
+import { timeStateConditions, transitionFilterShape } from './transitions.service';
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 const MAX_BUCKET_SECONDS = 7 * 86400;
@@ -76,11 +76,12 @@ const ORDER = Prisma.raw(`ORDER BY 1, old_state::text COLLATE "C", new_state::te
 
 /** Counts from raw rows: any filter, any bucket. */
 export function rawStatsSql(q: StatsQuery): Prisma.Sql {
+  const { from, where } = filteredSource('tcp_transitions', q, timeStateConditions(q));
   return Prisma.sql`
     SELECT date_bin(${q.bucketSeconds}::int * INTERVAL '1 second', time, ${EPOCH}) AS start,
            old_state::text, new_state::text, count(*) AS count
-      FROM tcp_transitions
-      ${whereAll(transitionConditions(q))}
+      FROM ${from}
+      ${where}
      GROUP BY 1, old_state, new_state
      ${ORDER}`;
 }
@@ -99,7 +100,7 @@ export function rollupStatsSql(q: StatsQuery, resolution: 60 | 3600): Prisma.Sql
   return Prisma.sql`
     SELECT date_bin(${q.bucketSeconds}::int * INTERVAL '1 second', bucket, ${EPOCH}) AS start,
            old_state::text, new_state::text, sum(count) AS count
-      FROM tcp_rollups
+      FROM ${table}
       ${whereAll(conditions)}
      GROUP BY 1, old_state, new_state
      ${ORDER}`;
