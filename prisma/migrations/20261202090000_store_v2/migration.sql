@@ -124,10 +124,12 @@ CREATE UNIQUE INDEX "tcp_connections_host_id_closed_at_key" ON "tcp_connections"
 CREATE TABLE "tcp_connections_open" PARTITION OF "tcp_connections" DEFAULT;
 ALTER TABLE "tcp_connections_open" ADD CONSTRAINT "tcp_connections_open_check" CHECK ("closed_at" IS NULL);
 CREATE INDEX "tcp_connections_host_boot_id_skaddr_idx" ON "tcp_connections"("host", "boot_id", "skaddr");
-CREATE INDEX "tcp_connections_opened_at_id_idx" ON "tcp_connections"("opened_at", "id");
+-- The API's pages, as on tcp_transitions: in page order with the port and address columns checked in
+-- the index, and plain deduplicated btrees for rare ports.
+CREATE INDEX "tcp_connections_opened_at_id_sport_dport_saddr_daddr_idx" ON "tcp_connections"("opened_at", "id", "sport", "dport", "saddr", "daddr");
 CREATE INDEX "tcp_connections_closed_at_idx" ON "tcp_connections"("closed_at");
-CREATE INDEX "tcp_connections_dport_opened_at_idx" ON "tcp_connections"("dport", "opened_at");
-CREATE INDEX "tcp_connections_sport_opened_at_idx" ON "tcp_connections"("sport", "opened_at");
+CREATE INDEX "tcp_connections_dport_idx" ON "tcp_connections"("dport");
+CREATE INDEX "tcp_connections_sport_idx" ON "tcp_connections"("sport");
 
 -- Counts of transitions per minute and per hour (resolution in seconds), by states and by the
 -- connection's service port (-1: not known), maintained in the ingest transaction; partitioned by
