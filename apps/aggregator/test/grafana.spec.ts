@@ -478,6 +478,7 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
     ['probefleet-tcp-transitions', 'Transitions per second by new state', {}],
     ['probefleet-tcp-transitions', 'Failed connects and resets', {}],
     ['probefleet-tcp-transitions', 'Transitions per second by new state', { host: ['db-1'], state: ['TCP_CLOSE', 'TCP_LISTEN'] }],
+    ['probefleet-tcp-transitions', 'Failed connects and resets', { host: ['web-1'] }],
     ['probefleet-fleet', 'TCP transitions per second by host', {}],
   ])('%s/%s %j: the same counts from the rollups (whole-minute interval) as from raw rows (10 s)', async (uid, title, selection) => {
     const d = dashboards.find((x) => x.uid === uid)!;

@@ -21,6 +21,7 @@ async function projections(db: Db) {
              last_state::text, states::text[], entered_ns::text[], state_ms, last_seq
         FROM tcp_lifetimes ORDER BY host, opened_at, skaddr, closed_at`,
     rollups: await db.tcpRollup.findMany({ orderBy: [{ host: 'asc' }, { resolution: 'asc' }, { bucket: 'asc' }, { oldState: 'asc' }, { newState: 'asc' }, { servicePort: 'asc' }] }),
+    fleetRollups: await db.tcpRollupFleet.findMany({ orderBy: [{ resolution: 'asc' }, { bucket: 'asc' }, { oldState: 'asc' }, { newState: 'asc' }] }),
   };
 }
 
@@ -60,6 +61,14 @@ describe('probefleet rebuild', () => {
     const live = await projections(db);
     expect(live.gaps.filter((g) => g.closedAt === null)).toHaveLength(1);
     expect(live.connections.length).toBeGreaterThan(4);
+    // The fleet rollups are the host rollups summed over hosts and ports.
+    const summed = new Map<string, bigint>();
+    for (const r of live.rollups) {
+      const k = `${r.resolution}|${r.bucket.toISOString()}|${r.oldState}|${r.newState}`;
+      summed.set(k, (summed.get(k) ?? 0n) + r.count);
+    }
+    expect(live.fleetRollups.length).toBeGreaterThan(0);
+    expect(new Map(live.fleetRollups.map((r) => [`${r.resolution}|${r.bucket.toISOString()}|${r.oldState}|${r.newState}`, r.count]))).toEqual(summed);
 
     const result = await rebuild(db);
     expect(result.events).toBe(evA.length + 7);

@@ -79,14 +79,25 @@ CREATE TABLE "tcp_transitions" (
     "saddr" INET NOT NULL,
     "daddr" INET NOT NULL,
 
-    CONSTRAINT "tcp_transitions_pkey" PRIMARY KEY ("time", "id", "host")
+    -- The key is also the index of one host's pages: host-leading (sharding by host), in page order
+    -- (time, id), and with the columns host filters combine with, which a btree checks in the index
+    -- (no heap visit for the rows they refuse).
+    CONSTRAINT "tcp_transitions_pkey" PRIMARY KEY ("host", "time", "id", "sport", "dport", "new_state", "daddr")
 ) PARTITION BY RANGE ("time");
-CREATE INDEX "tcp_transitions_host_time_id_idx" ON "tcp_transitions"("host", "time", "id");
-CREATE INDEX "tcp_transitions_sport_time_idx" ON "tcp_transitions"("sport", "time");
-CREATE INDEX "tcp_transitions_dport_time_idx" ON "tcp_transitions"("dport", "time");
-CREATE INDEX "tcp_transitions_saddr_time_idx" ON "tcp_transitions"("saddr", "time");
-CREATE INDEX "tcp_transitions_daddr_time_idx" ON "tcp_transitions"("daddr", "time");
+-- Pages without a host, in page order, the port and address columns checked in the index: a broad
+-- or medium filter (a service port, a /24 among thousands of them) reads index entries newest first
+-- until a page is full. A rare value is found in the plain column indexes below (deduplicated btrees,
+-- a few bytes a row), its rows then sorted; the planner picks by the column's statistics.
+CREATE INDEX "tcp_transitions_time_id_sport_dport_saddr_daddr_idx" ON "tcp_transitions"("time", "id", "sport", "dport", "saddr", "daddr");
+CREATE INDEX "tcp_transitions_sport_idx" ON "tcp_transitions"("sport");
+CREATE INDEX "tcp_transitions_dport_idx" ON "tcp_transitions"("dport");
+CREATE INDEX "tcp_transitions_saddr_idx" ON "tcp_transitions"("saddr");
+CREATE INDEX "tcp_transitions_daddr_idx" ON "tcp_transitions"("daddr");
 CREATE INDEX "tcp_transitions_id_idx" ON "tcp_transitions" USING BRIN ("id");
+-- Which of those a CIDR takes (newest first along the time index, or its rows from the address
+-- index, then sorted) the planner decides from the column's histogram: the default 100 buckets
+-- misjudged a /48 by 4x and chose the sort. probefleet_partition gives new partitions these too.
+ALTER TABLE "tcp_transitions" ALTER COLUMN "saddr" SET STATISTICS 1000, ALTER COLUMN "daddr" SET STATISTICS 1000;
 
 -- One row per socket lifetime (tcplife), written once when the socket reaches TCP_CLOSE and
 -- partitioned by that day; lifetimes still open wait in tcp_open_connections (below). Columns in
@@ -116,9 +127,11 @@ CREATE TABLE "tcp_connections" (
 
     CONSTRAINT "tcp_connections_pkey" PRIMARY KEY ("host", "id", "closed_at")
 ) PARTITION BY RANGE ("closed_at");
-CREATE INDEX "tcp_connections_opened_at_id_idx" ON "tcp_connections"("opened_at", "id");
-CREATE INDEX "tcp_connections_dport_opened_at_idx" ON "tcp_connections"("dport", "opened_at");
-CREATE INDEX "tcp_connections_sport_opened_at_idx" ON "tcp_connections"("sport", "opened_at");
+-- The API's pages, as on tcp_transitions: in page order with the port and address columns checked in
+-- the index, and plain deduplicated btrees for rare ports.
+CREATE INDEX "tcp_connections_opened_at_id_sport_dport_saddr_daddr_idx" ON "tcp_connections"("opened_at", "id", "sport", "dport", "saddr", "daddr");
+CREATE INDEX "tcp_connections_dport_idx" ON "tcp_connections"("dport");
+CREATE INDEX "tcp_connections_sport_idx" ON "tcp_connections"("sport");
 
 -- The lifetimes not closed yet: few rows (the sockets open now), updated by every batch that moves
 -- them on. No indexed column changes on those updates and pages keep room for the new version
@@ -172,6 +185,20 @@ CREATE TABLE "tcp_rollups" (
     CONSTRAINT "tcp_rollups_pkey" PRIMARY KEY ("host", "resolution", "bucket", "old_state", "new_state", "service_port")
 ) PARTITION BY RANGE ("bucket");
 CREATE INDEX "tcp_rollups_resolution_bucket_idx" ON "tcp_rollups"("resolution", "bucket");
+
+-- The same counts summed over the fleet, by states only (a few rows per bucket): stats and Grafana
+-- panels without a host read these. Maintained by the same code in the same transaction, partitioned
+-- like tcp_rollups (probefleet_partition creates both) and dropped with it. Its key cannot hold a host:
+-- sharded by host, it would stay on the coordinator (a few rows per minute).
+CREATE TABLE "tcp_rollups_fleet" (
+    "resolution" INTEGER NOT NULL,
+    "bucket" TIMESTAMPTZ(6) NOT NULL,
+    "old_state" "tcp_state" NOT NULL,
+    "new_state" "tcp_state" NOT NULL,
+    "count" BIGINT NOT NULL,
+
+    CONSTRAINT "tcp_rollups_fleet_pkey" PRIMARY KEY ("resolution", "bucket", "old_state", "new_state")
+) PARTITION BY RANGE ("bucket");
 
 -- Per host and minute of arrival: how long events took from the agent to the store (Grafana's
 -- ingest-lag panel; the reader role sees these aggregates, never an event).
@@ -227,14 +254,23 @@ CREATE UNIQUE INDEX "stream_gaps_host_instance_from_seq_key" ON "stream_gaps"("h
 -- this migration for the data it moves and by the aggregator ahead of time and on demand.
 CREATE FUNCTION probefleet_partition(parent TEXT, at TIMESTAMPTZ) RETURNS TEXT LANGUAGE plpgsql AS $$
 DECLARE
-  monthly BOOLEAN := parent = 'tcp_rollups';
+  monthly BOOLEAN := parent IN ('tcp_rollups', 'tcp_rollups_fleet');
   lo TIMESTAMPTZ := date_trunc(CASE WHEN monthly THEN 'month' ELSE 'day' END, at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
   hi TIMESTAMPTZ := lo + CASE WHEN monthly THEN INTERVAL '1 month' ELSE INTERVAL '1 day' END;
   root TEXT := CASE WHEN parent = 'events' THEN 'events_timed' ELSE parent END;
   name TEXT := parent || '_p' || to_char(lo AT TIME ZONE 'UTC', CASE WHEN monthly THEN 'YYYYMM' ELSE 'YYYYMMDD' END);
+  col NAME;
+  target INT;
 BEGIN
   IF to_regclass(name) IS NULL THEN
     EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, root, lo, hi);
+    -- A partition does not take its parent's statistics targets by itself.
+    FOR col, target IN SELECT attname, attstattarget FROM pg_attribute WHERE attrelid = root::regclass AND attnum > 0 AND attstattarget > 0 LOOP
+      EXECUTE format('ALTER TABLE %I ALTER COLUMN %I SET STATISTICS %s', name, col, target);
+    END LOOP;
+  END IF;
+  IF parent = 'tcp_rollups' THEN
+    PERFORM probefleet_partition('tcp_rollups_fleet', at);
   END IF;
   RETURN name;
 END $$;
@@ -301,6 +337,8 @@ SELECT r.resolution, date_bin(r.resolution * INTERVAL '1 second', t.time, TIMEST
        t.old_state::tcp_state, t.new_state::tcp_state, -1, count(*)
   FROM tcp_transitions_v1 t CROSS JOIN (VALUES (60), (3600)) AS r(resolution)
  GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO "tcp_rollups_fleet" (resolution, bucket, old_state, new_state, count)
+SELECT resolution, bucket, old_state, new_state, sum(count) FROM "tcp_rollups" GROUP BY 1, 2, 3, 4;
 
 INSERT INTO "ingest_lag" (minute, host, events, sum_ms, max_ms)
 SELECT date_bin('1 minute', ingested_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), host, count(*),
@@ -312,4 +350,5 @@ DROP TABLE "tcp_connections_v1";
 DROP TABLE "events_v1";
 
 -- Privileges are checked on the parent a query names, so new partitions need no grant.
-GRANT SELECT ON "tcp_transitions", "tcp_connections", "tcp_open_connections", "tcp_lifetimes", "tcp_rollups", "ingest_lag", "retention_drops" TO "probefleet_reader";
+GRANT SELECT ON "tcp_transitions", "tcp_connections", "tcp_open_connections", "tcp_lifetimes", "tcp_rollups", "tcp_rollups_fleet", "ingest_lag",
+  "retention_drops" TO "probefleet_reader";

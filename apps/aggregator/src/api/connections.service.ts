@@ -7,7 +7,7 @@ import { PrismaService } from '../store/prisma.service';
 import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor';
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
-import { endpointConditions, endpointFilterShape, SKADDR_TEXT, whereAll } from './tcp-filters';
+import { endpointFilterShape, filteredSource, SKADDR_TEXT } from './tcp-filters';
 
 export const ConnectionsQuery = z.strictObject({
   ...endpointFilterShape,
@@ -63,7 +63,7 @@ export function nsText(ns: string): string {
   return `${new Date(Number(s) * 1000).toISOString().slice(0, 19)}.${frac.toString().padStart(9, '0')}Z`;
 }
 
-/** The visited states from the three parallel arrays of a tcp_connections row. */
+/** The visited states from the three parallel arrays of a lifetime's row. */
 function statesOf(r: ConnectionRow): z.infer<typeof StateVisit>[] {
   return r.states.map((state, i) => {
     const ns = r.entered_ns[i];
@@ -72,20 +72,22 @@ function statesOf(r: ConnectionRow): z.infer<typeof StateVisit>[] {
 }
 
 export function connectionsSql(q: ConnectionsQuery): Prisma.Sql {
-  const conditions = endpointConditions(q);
+  const conditions: Prisma.Sql[] = [];
   if (q.from !== undefined) conditions.push(Prisma.sql`opened_at >= ${q.from}::timestamptz`);
   if (q.to !== undefined) conditions.push(Prisma.sql`opened_at < ${q.to}::timestamptz`);
   if (q.state !== undefined) conditions.push(q.state === 'open' ? Prisma.sql`closed_at IS NULL` : Prisma.sql`closed_at IS NOT NULL`);
   if (q.lastState !== undefined) conditions.push(Prisma.sql`last_state = ${q.lastState}::tcp_state`);
   if (q.cursor !== undefined) conditions.push(afterTimeCursor('opened_at', q.cursor, q.order));
+  const order = timeOrder('opened_at', q.order);
+  const { from, where } = filteredSource('tcp_lifetimes', q, conditions, { order, limit: q.limit + 1 });
   return Prisma.sql`
     SELECT id, host, boot_id::text, instance::text, ${SKADDR_TEXT} AS skaddr, family::text,
            host(saddr) AS saddr, host(daddr) AS daddr, sport, dport,
            ${utcText('opened_at')} AS opened_text, ${utcText('closed_at')} AS closed_text,
            duration_ms, last_state::text, states::text[], entered_ns::text[], state_ms
-      FROM tcp_lifetimes
-      ${whereAll(conditions)}
-     ORDER BY ${timeOrder('opened_at', q.order)}
+      FROM ${from}
+      ${where}
+     ORDER BY ${order}
      LIMIT ${q.limit + 1}`;
 }
 

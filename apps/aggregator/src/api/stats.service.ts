@@ -4,8 +4,8 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
-import { whereAll } from './tcp-filters';
-import { transitionConditions, transitionFilterShape } from './transitions.service';
+import { filteredSource, whereAll } from './tcp-filters';
+import { timeStateConditions, transitionFilterShape } from './transitions.service';
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 const MAX_BUCKET_SECONDS = 7 * 86400;
@@ -76,25 +76,39 @@ const ORDER = Prisma.raw(`ORDER BY 1, old_state::text COLLATE "C", new_state::te
 
 /** Counts from raw rows: any filter, any bucket. */
 export function rawStatsSql(q: StatsQuery): Prisma.Sql {
+  const { from, where } = filteredSource('tcp_transitions', q, timeStateConditions(q));
   return Prisma.sql`
     SELECT date_bin(${q.bucketSeconds}::int * INTERVAL '1 second', time, ${EPOCH}) AS start,
            old_state::text, new_state::text, count(*) AS count
-      FROM tcp_transitions
-      ${whereAll(transitionConditions(q))}
+      FROM ${from}
+      ${where}
      GROUP BY 1, old_state, new_state
      ${ORDER}`;
 }
 
-/** Counts from the rollups of one resolution (see rollupResolution for when they are exact). */
+/**
+ * Counts from the rollups of one resolution (see rollupResolution for when they are exact): one
+ * host's from tcp_rollups, the fleet's from tcp_rollups_fleet (the same counts summed over hosts and
+ * ports, a few rows per bucket).
+ */
 export function rollupStatsSql(q: StatsQuery, resolution: 60 | 3600): Prisma.Sql {
   const conditions = [Prisma.sql`resolution = ${resolution}`, Prisma.sql`bucket >= ${q.from}::timestamptz`, Prisma.sql`bucket < ${q.to}::timestamptz`];
   if (q.host !== undefined) conditions.push(Prisma.sql`host = ${q.host}`);
+  const table = Prisma.raw(q.host === undefined ? 'tcp_rollups_fleet' : 'tcp_rollups');
   if (q.oldState !== undefined) conditions.push(Prisma.sql`old_state = ${q.oldState}::tcp_state`);
   if (q.newState !== undefined) conditions.push(Prisma.sql`new_state = ${q.newState}::tcp_state`);
+  // The fleet rows at the answer's own width are the answer's rows already (one per bucket and states).
+  if (q.host === undefined && q.bucketSeconds === resolution) {
+    return Prisma.sql`
+      SELECT bucket AS start, old_state::text, new_state::text, count
+        FROM tcp_rollups_fleet
+        ${whereAll(conditions)}
+       ${ORDER}`;
+  }
   return Prisma.sql`
     SELECT date_bin(${q.bucketSeconds}::int * INTERVAL '1 second', bucket, ${EPOCH}) AS start,
            old_state::text, new_state::text, sum(count) AS count
-      FROM tcp_rollups
+      FROM ${table}
       ${whereAll(conditions)}
      GROUP BY 1, old_state, new_state
      ${ORDER}`;
@@ -108,15 +122,25 @@ export function statsSql(q: StatsQuery): { source: 'rollup' | 'raw'; sql: Prisma
 
 export interface StatsRow { start: Date; old_state: string; new_state: string; count: bigint | number | string }
 
+/**
+ * The answer's items as one JSON text built by PostgreSQL from the rows of `sql` (in their order):
+ * a day of minutes is 14,400 items, which cost more as driver rows turned into objects than the
+ * query itself.
+ */
+export function statsItemsSql(sql: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+    SELECT coalesce(json_agg(json_build_object('start', to_char(s.start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                                               'oldState', s.old_state, 'newState', s.new_state, 'count', s.count)
+                             ORDER BY s.start, s.old_state COLLATE "C", s.new_state COLLATE "C"), '[]')::text AS items
+      FROM (${sql}) s`;
+}
+
 @Injectable()
 export class StatsService {
   constructor(private readonly db: PrismaService) {}
 
   async transitions(q: StatsQuery): Promise<StatsResponse> {
-    const rows = await this.db.$queryRaw<StatsRow[]>(statsSql(q).sql);
-    return {
-      from: q.from, to: q.to, bucket: q.bucket, bucketSeconds: q.bucketSeconds,
-      items: rows.map((r) => ({ start: r.start.toISOString(), oldState: r.old_state, newState: r.new_state, count: Number(r.count) })),
-    };
+    const [row] = await this.db.$queryRaw<{ items: string }[]>(statsItemsSql(statsSql(q).sql));
+    return { from: q.from, to: q.to, bucket: q.bucket, bucketSeconds: q.bucketSeconds, items: JSON.parse(row!.items) as StatsResponse['items'] };
   }
 }

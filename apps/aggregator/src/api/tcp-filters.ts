@@ -1,4 +1,4 @@
-// Filters shared by tcp_transitions and tcp_connections (same column names and types in both).
+// Filters shared by tcp_transitions and the lifetimes (same column names and types in both).
 // States and families are enums and addresses inet: parameters are cast in SQL, so the indexes on
 // the typed columns serve them.
 import { z } from 'zod';
@@ -25,10 +25,10 @@ export const endpointFilterShape = {
 
 export interface EndpointFilter { host?: string; port?: number; saddr?: string; daddr?: string; family?: string }
 
-export function endpointConditions(f: EndpointFilter): Prisma.Sql[] {
+/** The filter's conditions but the port (filteredSource takes it as two branches). */
+function endpointConditions(f: EndpointFilter): Prisma.Sql[] {
   const conditions: Prisma.Sql[] = [];
   if (f.host !== undefined) conditions.push(Prisma.sql`host = ${f.host}`);
-  if (f.port !== undefined) conditions.push(Prisma.sql`(sport = ${f.port} OR dport = ${f.port})`);
   if (f.saddr !== undefined) conditions.push(addressCondition('saddr', f.saddr));
   if (f.daddr !== undefined) conditions.push(addressCondition('daddr', f.daddr));
   if (f.family !== undefined) conditions.push(Prisma.sql`family = ${f.family}::address_family`);
@@ -36,13 +36,37 @@ export function endpointConditions(f: EndpointFilter): Prisma.Sql[] {
 }
 
 /**
- * A CIDR as <<= (contained by or equal), which the btree on (addr, time) serves as a range. A plain
- * address as = (stored addresses are all /32 or /128, so it is the same rows): equality lets that
- * index also give the time order, and PostgreSQL estimates it far better than <<=.
+ * A CIDR as <<= (contained by or equal): PostgreSQL derives a range of the column from it, which
+ * the (time, ..., saddr, daddr) index checks inside the index while it reads newest first (broad
+ * and medium CIDRs), and the column's own index reads as a range (narrow ones). A plain address as =
+ * (stored addresses are all /32 or /128, so it is the same rows): PostgreSQL estimates equality from
+ * the column's statistics far better than <<=.
  */
 function addressCondition(column: 'saddr' | 'daddr', value: string): Prisma.Sql {
   const col = Prisma.raw(column);
   return value.includes('/') ? Prisma.sql`${col} <<= ${value}::inet` : Prisma.sql`${col} = ${value}::inet`;
+}
+
+/**
+ * What a query reads: `FROM source WHERE conditions` (a page adds its ORDER BY and LIMIT). A port
+ * is the UNION ALL of two branches, sport = port and dport = port (and sport <> port): sport = p OR
+ * dport = p is no index condition, so PostgreSQL would read rows in time order and filter each one,
+ * or bitmap every match of both ports and sort them. With one port column per branch, each branch
+ * reads its own index (the column in the (time, ...) index, or the column's own), for a page in
+ * page order and limited, and a Merge Append takes the page from both. The subquery keeps the
+ * table's name, so the caller's columns stand.
+ */
+export function filteredSource(table: 'tcp_transitions' | 'tcp_lifetimes', f: EndpointFilter, conditions: readonly Prisma.Sql[],
+  page?: { order: Prisma.Sql; limit: number }): { from: Prisma.Sql; where: Prisma.Sql } {
+  const t = Prisma.raw(table);
+  const all = [...endpointConditions(f), ...conditions];
+  if (f.port === undefined) return { from: t, where: whereAll(all) };
+  const tail = page === undefined ? Prisma.empty : Prisma.sql`ORDER BY ${page.order} LIMIT ${page.limit}`;
+  const branch = (port: Prisma.Sql) => Prisma.sql`(SELECT * FROM ${t} ${whereAll([...all, port])} ${tail})`;
+  return {
+    from: Prisma.sql`(${branch(Prisma.sql`sport = ${f.port}`)} UNION ALL ${branch(Prisma.sql`dport = ${f.port} AND sport <> ${f.port}`)}) AS ${t}`,
+    where: Prisma.empty,
+  };
 }
 
 export function whereAll(conditions: readonly Prisma.Sql[]): Prisma.Sql {

@@ -7,7 +7,7 @@ import { PrismaService } from '../store/prisma.service';
 import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor';
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
-import { endpointConditions, endpointFilterShape, SKADDR_TEXT, whereAll } from './tcp-filters';
+import { endpointFilterShape, filteredSource, SKADDR_TEXT } from './tcp-filters';
 
 export const transitionFilterShape = {
   ...endpointFilterShape,
@@ -52,9 +52,9 @@ interface TransitionRow {
 /** ctx's hardirq | softirq | nmi bits: in irq context, pid/comm are whoever was on the cpu. */
 const CTX_IRQ_BITS = 4 | 8 | 16;
 
-/** The filter's conditions on tcp_transitions; stats use them too. */
-export function transitionConditions(f: TransitionFilter): Prisma.Sql[] {
-  const conditions = endpointConditions(f);
+/** The filter's conditions on time and states (filteredSource adds the endpoint ones); stats use them too. */
+export function timeStateConditions(f: TransitionFilter): Prisma.Sql[] {
+  const conditions: Prisma.Sql[] = [];
   if (f.from !== undefined) conditions.push(Prisma.sql`time >= ${f.from}::timestamptz`);
   if (f.to !== undefined) conditions.push(Prisma.sql`time < ${f.to}::timestamptz`);
   if (f.oldState !== undefined) conditions.push(Prisma.sql`old_state = ${f.oldState}::tcp_state`);
@@ -64,15 +64,17 @@ export function transitionConditions(f: TransitionFilter): Prisma.Sql[] {
 
 /** The page's SQL (exported for the EXPLAIN test). */
 export function transitionsSql(q: TransitionsQuery): Prisma.Sql {
-  const conditions = transitionConditions(q);
+  const conditions = timeStateConditions(q);
   if (q.cursor !== undefined) conditions.push(afterTimeCursor('time', q.cursor, q.order));
+  const order = timeOrder('time', q.order);
+  const { from, where } = filteredSource('tcp_transitions', q, conditions, { order, limit: q.limit + 1 });
   return Prisma.sql`
     SELECT id, host, instance::text, seq, ${utcText('time')} AS time_text, ${SKADDR_TEXT} AS skaddr, family::text,
            host(saddr) AS saddr, host(daddr) AS daddr, sport, dport, old_state::text, new_state::text, ms_in_old_state,
            pid, comm, cpu, coalesce((ctx & ${Prisma.raw(String(CTX_IRQ_BITS))}) <> 0, false) AS in_irq
-      FROM tcp_transitions
-      ${whereAll(conditions)}
-     ORDER BY ${timeOrder('time', q.order)}
+      FROM ${from}
+      ${where}
+     ORDER BY ${order}
      LIMIT ${q.limit + 1}`;
 }
 

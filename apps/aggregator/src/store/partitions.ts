@@ -9,12 +9,17 @@ export const PARTITIONED = {
   events: 'day',
   tcp_connections: 'day',
   tcp_rollups: 'month',
+  tcp_rollups_fleet: 'month',
 } as const;
 export type PartitionedTable = keyof typeof PARTITIONED;
 
+/** Tables with a retention of their own; tcp_rollups_fleet lives as long as tcp_rollups (probefleet_partition creates its partitions with those). */
+export type RetainedTable = Exclude<PartitionedTable, 'tcp_rollups_fleet'>;
+const retainedAs = (table: PartitionedTable): RetainedTable => (table === 'tcp_rollups_fleet' ? 'tcp_rollups' : table);
+
 export interface RetentionPolicy {
-  /** Days of raw rows kept, per table (tcp_rollups: the rollups' own). */
-  days: Record<PartitionedTable, number>;
+  /** Days of raw rows kept, per table (tcp_rollups: the rollups' own, fleet ones included). */
+  days: Record<RetainedTable, number>;
 }
 
 const DAY_MS = 86_400_000;
@@ -28,7 +33,7 @@ export function partitionStart(table: PartitionedTable, ms: number): number {
 
 /** The oldest time a table still keeps at `nowMs`: the start of the oldest partition retention leaves. */
 export function horizon(table: PartitionedTable, policy: RetentionPolicy, nowMs: number): number {
-  return partitionStart('tcp_transitions', nowMs) - policy.days[table] * DAY_MS;
+  return partitionStart('tcp_transitions', nowMs) - policy.days[retainedAs(table)] * DAY_MS;
 }
 
 export class Partitions {

@@ -16,7 +16,7 @@ export type { ModelViolation };
 export const PROJECTIONS = [
   { name: 'streams', tables: ['stream_gaps'], handles: 'every event (seq progress and gaps; the exactly-once gate)' },
   { name: 'agents', tables: ['agents'], handles: 'every event (the fleet and its counters)' },
-  { name: 'tcp', tables: ['tcp_connections', 'tcp_open_connections', 'tcp_rollups'], handles: 'TCP probe.hit (lifetimes; per-minute/hour counts)' },
+  { name: 'tcp', tables: ['tcp_connections', 'tcp_open_connections', 'tcp_rollups', 'tcp_rollups_fleet'], handles: 'TCP probe.hit (lifetimes; per-minute/hour counts per host and fleet)' },
   { name: 'probes', tables: ['probes'], handles: PROBE_EVENT_TYPES.join(', ') },
 ] as const;
 
@@ -45,7 +45,8 @@ export async function project(client: PoolClient, events: readonly Event[], hook
   await hooks.write(fresh, { hits, msInOldState, isTcp: new Set(hits) });
   await projectStreams(client, streams, fresh, hooks.storeStart);
   await projectAgents(client, fresh);
-  await rollups.write(client);
   const violations = await projectProbes(client, fresh);
+  // Last: the fleet rollup rows are shared by all aggregators, so they are locked only until commit.
+  await rollups.write(client);
   return { stored: fresh.length, violations };
 }
