@@ -5,7 +5,12 @@
 import type { TcpHitEvent } from '@probefleet/events';
 import type { PoolClient } from 'pg';
 
-const RESOLUTIONS = [60, 3600] as const;
+// Each resolution's bucket is a prefix of the envelope time's text (minute, hour) and the suffix
+// that makes it an instant again: no date arithmetic per hit.
+const RESOLUTIONS = [
+  { seconds: 60, prefix: 16, suffix: ':00Z' },
+  { seconds: 3600, prefix: 13, suffix: ':00:00Z' },
+] as const;
 
 /** Per-minute and per-hour transition counts of a batch, per host and for the fleet, written as increments. */
 export class Rollups {
@@ -13,12 +18,11 @@ export class Rollups {
   private readonly fleet = new Map<string, number>();
 
   count(h: TcpHitEvent, port: number): void {
-    const ms = Date.parse(h.time.slice(0, 19) + 'Z');
-    for (const resolution of RESOLUTIONS) {
-      const bucket = new Date(ms - (ms % (resolution * 1000))).toISOString();
-      const states = `${h.data.args.oldstate}|${h.data.args.newstate}`;
-      add(this.counts, `${resolution}|${bucket}|${h.host}|${states}|${port}`);
-      add(this.fleet, `${resolution}|${bucket}|${states}`);
+    const states = `${h.data.args.oldstate}|${h.data.args.newstate}`;
+    for (const r of RESOLUTIONS) {
+      const bucket = `${r.seconds}|${h.time.slice(0, r.prefix)}${r.suffix}`;
+      add(this.counts, `${bucket}|${h.host}|${states}|${port}`);
+      add(this.fleet, `${bucket}|${states}`);
     }
   }
 
@@ -31,16 +35,14 @@ export class Rollups {
     if (this.counts.size === 0) return;
     await client.query(
       `INSERT INTO tcp_rollups AS t (resolution, bucket, host, old_state, new_state, service_port, count)
-       SELECT (r->>0)::int, (r->>1)::timestamptz, r->>2, (r->>3)::tcp_state, (r->>4)::tcp_state, (r->>5)::int, (r->>6)::bigint
-         FROM jsonb_array_elements($1::jsonb) AS r
+       SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::text[], $4::tcp_state[], $5::tcp_state[], $6::int[], $7::bigint[])
        ON CONFLICT (host, resolution, bucket, old_state, new_state, service_port) DO UPDATE SET count = t.count + excluded.count`,
-      [rowsOf(this.counts)]);
+      columnsOf(this.counts, 6));
     await client.query(
       `INSERT INTO tcp_rollups_fleet AS t (resolution, bucket, old_state, new_state, count)
-       SELECT (r->>0)::int, (r->>1)::timestamptz, (r->>2)::tcp_state, (r->>3)::tcp_state, (r->>4)::bigint
-         FROM jsonb_array_elements($1::jsonb) AS r
+       SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::tcp_state[], $4::tcp_state[], $5::bigint[])
        ON CONFLICT (resolution, bucket, old_state, new_state) DO UPDATE SET count = t.count + excluded.count`,
-      [rowsOf(this.fleet)]);
+      columnsOf(this.fleet, 4));
   }
 }
 
@@ -48,8 +50,16 @@ function add(counts: Map<string, number>, key: string): void {
   counts.set(key, (counts.get(key) ?? 0) + 1);
 }
 
-/** The counts as a JSON array of rows, sorted by key: concurrent batches lock shared rows in one order. */
-function rowsOf(counts: ReadonlyMap<string, number>): string {
-  const rows = [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, n]) => [...k.split('|'), n]);
-  return JSON.stringify(rows);
+/**
+ * The counts as one array per column (the key's `width` parts, then the count), rows sorted by key:
+ * concurrent batches lock shared rows in one order.
+ */
+function columnsOf(counts: ReadonlyMap<string, number>, width: number): (string | number)[][] {
+  const columns: (string | number)[][] = Array.from({ length: width + 1 }, () => []);
+  for (const [k, n] of [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const parts = k.split('|');
+    for (let i = 0; i < width; i++) columns[i]!.push(parts[i]!);
+    columns[width]!.push(n);
+  }
+  return columns;
 }
