@@ -1,6 +1,7 @@
 // Time partitions against a real PostgreSQL, with the clock injected: created ahead of time, dropped
 // whole by retention (recorded), an event older than the horizon dead-lettered, and export / rebuild /
-// gaps knowing that the store starts later.
+// gaps knowing that the store starts later; the data clock (RETENTION_CLOCK=data) following the
+// partition that is furthest behind.
 import { randomUUID } from 'node:crypto';
 import type { Event } from '@probefleet/events';
 import { rebuild } from '../src/commands/rebuild';
@@ -8,6 +9,7 @@ import { storedEnvelopes } from '../src/store/envelopes';
 import { DEFAULT_INGEST_OPTIONS, ingest } from '../src/store/ingest';
 import { Partitions, type RetentionPolicy } from '../src/store/partitions';
 import { createPrisma, type Db } from '../src/store/prisma';
+import { StoreClock } from '../src/store/store-clock';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { record } from './streams';
 
@@ -92,5 +94,94 @@ describe('retention', () => {
     expect(out.violations).toBe(0);
     expect(await db.streamGap.count({ where: { host, closedAt: null } })).toBe(0);
     expect(await db.probe.findMany({ where: { host } })).toMatchObject([{ name: 'inet_sock_set_state', armed: true }]);
+  });
+
+  describe('the data clock (RETENTION_CLOCK=data)', () => {
+    const day = (d: number) => Date.parse('2026-01-01T00:00:00Z') + d * DAY;
+
+    it('knows no time on a fresh store, follows the partition furthest behind, waits for announced ones, lets idle ones go, never goes back', () => {
+      let wall = 0;
+      const clock = new StoreClock('data', 1000, () => wall);
+      expect(clock.known).toBe(false);
+      expect(clock.now()).toBe(0);
+      clock.saw(0, 't/0');
+      clock.saw(0, 't/1');
+      clock.saw(day(10), 't/0');
+      // t/1 is storing its first batch: the clock waits where it was.
+      expect(clock.now()).toBe(0);
+      clock.saw(day(3), 't/1');
+      expect(clock.now()).toBe(day(3));
+      wall = 500;
+      clock.saw(day(12), 't/0');
+      expect(clock.now()).toBe(day(3));
+      // t/1 caught up and fell silent: it no longer holds the clock back.
+      wall = 1600;
+      expect(clock.now()).toBe(day(12));
+      // Back with older events (a new batch of a lagging backlog): the clock does not go back.
+      clock.saw(day(5), 't/1');
+      expect(clock.now()).toBe(day(12));
+      expect(new StoreClock('wall').known).toBe(true);
+    });
+
+    it('a partition days behind another in a replayed backlog is stored, not expired, and its days are not dropped', async () => {
+      const tmp2 = await createMigratedDatabase('probefleet_retention_clock');
+      const db2 = createPrisma(tmp2.url);
+      try {
+        const clock = new StoreClock('data');
+        await clock.init(db2.pool);
+        expect(clock.known).toBe(false);
+        const opts = { ...DEFAULT_INGEST_OPTIONS, policy: policy(7), now: clock.now };
+        const hosts = ['fast-host', 'slow-host'].map((host) => ({ host, bootId: randomUUID(), instance: randomUUID(), seq: 0 }));
+        const batch = (h: (typeof hosts)[number], d: number, withStart: boolean): Event[] => {
+          const out: Event[] = [];
+          const ev = (ms: number, type: Event['type'], data: unknown) => out.push({ v: 1, type, host: h.host, bootId: h.bootId, instance: h.instance, seq: ++h.seq, time: at(ms), data } as Event);
+          if (withStart) {
+            ev(day(d), 'agent.started', { kernelRelease: '6.1.0', arch: 'x86_64', agentVersion: '0.1.0', mode: 'tracepoint', capabilities: [] });
+            ev(day(d) + 1, 'probe.registered', { probe: 'inet_sock_set_state', kind: 'tracepoint', symbol: 'sock:inet_sock_set_state', offset: 0 });
+            ev(day(d) + 2, 'probe.armed', { probe: 'inet_sock_set_state' });
+          }
+          const args = { skaddr: `0xffff88810000${(d + 16).toString(16)}00`, family: 'AF_INET', saddr: '10.0.0.1', daddr: '10.0.0.2', sport: 40000 + d, dport: 443 };
+          ev(day(d) + 1000, 'probe.hit', { probe: 'inet_sock_set_state', cpu: 0, pid: 1, comm: 'curl', args: { ...args, oldstate: 'TCP_CLOSE', newstate: 'TCP_SYN_SENT' } });
+          ev(day(d) + 2000, 'agent.heartbeat', { counters: { day: d } });
+          return out;
+        };
+        // As the consumer does: announce the partition's batch, store it, report its newest time.
+        const consume = async (partition: number, events: Event[], offset: number) => {
+          const source = `bench/${partition}`;
+          clock.saw(0, source);
+          const r = await ingest(db2, [record(events, partition, offset)], opts);
+          clock.saw(r.newestMs, source);
+          return r;
+        };
+        const fast = hosts[0]!;
+        const slow = hosts[1]!;
+        expect((await consume(0, batch(fast, 0, true), 0)).stored).toBe(5);
+        expect((await consume(1, batch(slow, 0, true), 0)).stored).toBe(5);
+        // The fast partition runs 12 days ahead; the slow one is still at day 1..4.
+        for (let d = 1; d <= 12; d++) await consume(0, batch(fast, d, false), d);
+        expect(clock.now()).toBe(day(0) + 2000);
+        const partitions = new Partitions(db2.pool);
+        for (let d = 1; d <= 4; d++) {
+          const r = await consume(1, batch(slow, d, false), d);
+          expect(r).toMatchObject({ stored: 2, deadLetters: 0 });
+          expect(await partitions.dropExpired(policy(7), clock.now())).toEqual([]);
+        }
+        // The newest event of all (day 12) would have expired the slow partition's days 1..4.
+        expect(clock.now()).toBe(day(4) + 2000);
+        expect(await db2.deadLetter.count()).toBe(0);
+        // The slow partition reaches day 9: days before day 2 leave, both partitions' alike, recorded.
+        for (let d = 5; d <= 9; d++) await consume(1, batch(slow, d, false), d);
+        const dropped = await partitions.dropExpired(policy(7), clock.now());
+        expect(dropped.filter((n) => n.startsWith('tcp_transitions_p')).sort()).toEqual(['tcp_transitions_p20260101', 'tcp_transitions_p20260102']);
+        expect(await db2.retentionDrop.count({ where: { tableName: 'tcp_transitions' } })).toBe(2);
+        // A restarted aggregator's clock starts at the newest transition stored.
+        const again = new StoreClock('data');
+        await again.init(db2.pool);
+        expect(again.now()).toBe(day(12) + 1000);
+      } finally {
+        await db2.$disconnect();
+        await tmp2.drop();
+      }
+    });
   });
 });

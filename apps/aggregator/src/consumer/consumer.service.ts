@@ -99,9 +99,11 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     for (;;) {
       if (!isRunning() || isStale()) return; // shutting down or rebalanced: the next owner re-reads from the last commit
       const timer = this.metrics.batchSeconds.startTimer();
+      const source = `${batch.topic}/${batch.partition}`;
+      this.retention.clock.saw(0, source);
       try {
         const result = await ingest(this.db, records, this.retention.ingestOptions);
-        this.retention.clock.saw(result.newestMs);
+        this.retention.clock.saw(result.newestMs, source);
         timer();
         this.metrics.batches.inc();
         this.metrics.events.inc({ result: 'stored' }, result.stored);

@@ -41,6 +41,8 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
       const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS mine', [RETENTION_LOCK]);
       if (!rows[0].mine) return [];
       try {
+        // RETENTION_CLOCK=data on a store that holds no event time yet: nothing to keep ahead of or drop.
+        if (!this.clock.known) return [];
         const partitions = partitionsFor(this.db.pool);
         const now = this.clock.now();
         await partitions.ahead(now, this.config.PARTITIONS_AHEAD_DAYS);
