@@ -8,6 +8,7 @@ import { rebuild } from '../src/commands/rebuild';
 import { storedEnvelopes } from '../src/store/envelopes';
 import { DEFAULT_INGEST_OPTIONS, ingest } from '../src/store/ingest';
 import { Partitions, type RetentionPolicy } from '../src/store/partitions';
+import { forgetEndedBoots } from '../src/store/projections/tcp';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { StoreClock } from '../src/store/store-clock';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
@@ -94,6 +95,29 @@ describe('retention', () => {
     expect(out.violations).toBe(0);
     expect(await db.streamGap.count({ where: { host, closedAt: null } })).toBe(0);
     expect(await db.probe.findMany({ where: { host } })).toMatchObject([{ name: 'inet_sock_set_state', armed: true }]);
+  });
+
+  it("forgets the open lifetimes of a host's ended boots once past the horizon, and keeps its current boot's however old", async () => {
+    const host = 'reboot-host';
+    const old = { bootId: randomUUID(), instance: randomUUID() };
+    const current = { bootId: randomUUID(), instance: randomUUID() };
+    const started = (s: typeof old, ms: number, seq: number) =>
+      ({ v: 1, type: 'agent.started', host, ...s, seq, time: at(ms), data: { kernelRelease: '6.1.0', arch: 'x86_64', agentVersion: '0.1.0', mode: 'tracepoint', capabilities: [] } }) as Event;
+    const connect = (s: typeof old, ms: number, seq: number, skaddr: string) => ({
+      v: 1, type: 'probe.hit', host, ...s, seq, time: at(ms),
+      data: { probe: 'inet_sock_set_state', cpu: 0, pid: 1, comm: 'psql', args: { skaddr, family: 'AF_INET', saddr: '10.0.0.1', daddr: '10.0.0.9', sport: 41000, dport: 5432, oldstate: 'TCP_SYN_SENT', newstate: 'TCP_ESTABLISHED' } },
+    }) as Event;
+    const opts = { ...DEFAULT_INGEST_OPTIONS, policy: policy(30), now: () => NOW };
+    // Both sockets connect and stay ESTABLISHED: one 10 days ago, the host reboots, the other 9 days ago.
+    await ingest(db, [record([started(old, NOW - 10 * DAY, 1), connect(old, NOW - 10 * DAY + 1000, 2, '0xffff888100aa0000')], 1, 0)], opts);
+    await ingest(db, [record([started(current, NOW - 9 * DAY, 1), connect(current, NOW - 9 * DAY + 1000, 2, '0xffff888100bb0000')], 1, 1)], opts);
+    const open = async () => (await db.$queryRaw<{ boot_id: string }[]>`SELECT boot_id::text FROM tcp_open_connections WHERE host = ${host}`).map((r) => r.boot_id);
+    expect((await open()).sort()).toEqual([old.bootId, current.bootId].sort());
+
+    // Within the horizon nothing goes; past it, only the ended boot's lifetime.
+    expect(await forgetEndedBoots(db.pool, new Date(NOW - 11 * DAY).toISOString())).toBe(0);
+    expect(await forgetEndedBoots(db.pool, new Date(NOW - 5 * DAY).toISOString())).toBe(1);
+    expect(await open()).toEqual([current.bootId]);
   });
 
   describe('the data clock (RETENTION_CLOCK=data)', () => {

@@ -6,7 +6,9 @@ import { retentionPolicy, type AggregatorConfig } from '../config';
 import { Metrics } from '../metrics/metrics';
 import type { IngestOptions } from './ingest';
 import { partitionsFor } from './ingest';
+import { horizon } from './partitions';
 import { PrismaService } from './prisma.service';
+import { forgetEndedBoots } from './projections/tcp';
 import { StoreClock } from './store-clock';
 
 const RETENTION_LOCK = 0x72657465; // "rete"
@@ -49,6 +51,8 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
         const dropped = await partitions.dropExpired(this.ingestOptions.policy, now);
         this.metrics.partitionsDropped.inc(dropped.length);
         if (dropped.length > 0) this.log.log(`retention dropped ${dropped.join(', ')}`);
+        const forgotten = await forgetEndedBoots(this.db.pool, new Date(horizon('tcp_connections', this.ingestOptions.policy, now)).toISOString());
+        if (forgotten > 0) this.log.log(`retention forgot ${forgotten} open lifetimes of ended boots`);
         return dropped;
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]);

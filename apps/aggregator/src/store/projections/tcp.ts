@@ -4,7 +4,7 @@
 // handed back: the transition row (the hit's stored form) carries it.
 import { skaddrFromInt64, skaddrToInt64, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
 import { applyTransition, durationMs, nsToTime, timeToNs, type Connection, type StateVisit } from '@probefleet/projections';
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { arrayLiteral, copyLine, copyLines, type CopyValue } from '../copy';
 import { rfc3339 } from '../sql-time';
 import type { Rollups } from './rollups';
@@ -139,4 +139,18 @@ function stateArrays(states: readonly StateVisit[]): { states: string; enteredNs
 /** An envelope time as PostgreSQL takes it to the microsecond (it would round the nanoseconds). */
 function micros(time: string | null): string | null {
   return time === null ? null : `${time.slice(0, 26)}Z`;
+}
+
+/**
+ * Forgets the open lifetimes of boots their host has left (agents holds each host's latest boot)
+ * whose last transition is older than `horizon`: a socket does not outlive its kernel, so they can
+ * never close, and retention has dropped what they were built from. Lifetimes of a host's current
+ * boot stay, however old (a connection may be idle for weeks). Few rows, in a small table.
+ */
+export async function forgetEndedBoots(pool: Pool, horizon: string): Promise<number> {
+  const { rowCount } = await pool.query(
+    `DELETE FROM tcp_open_connections o USING agents a
+      WHERE a.host = o.host AND a.boot_id <> o.boot_id
+        AND coalesce(to_timestamp(o.entered_ns[cardinality(o.entered_ns)] / 1e9), o.opened_at) < $1::timestamptz`, [horizon]);
+  return rowCount ?? 0;
 }
