@@ -46,8 +46,9 @@ export const AggregatorEnvSchema = z
     /** How often partitions are created ahead and expired ones dropped. */
     RETENTION_INTERVAL_S: z.coerce.number().int().min(1).max(86400).default(3600),
     /**
-     * The retention clock: `wall` (this host's), or `data` (the newest event time stored; for replaying
-     * weeks of fleet time in fast time, e.g. bench/retention).
+     * The retention clock: `wall` (this host's), or `data` (the event time the store has reached: the
+     * oldest of the Kafka partitions' newest stored times; for replaying weeks of fleet time in fast
+     * time, e.g. bench/retention; see store/store-clock.ts).
      */
     RETENTION_CLOCK: z.enum(['wall', 'data']).default('wall'),
     /** Leave consumption off (API only), e.g. for a read replica of the API. */
