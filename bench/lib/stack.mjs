@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 export const require = createRequire(import.meta.url);
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cli = join(root, 'apps/aggregator/dist/cli.js');
+/** The installed `probefleet` command (its V8 flags included), as users run it. */
+export const bin = join(root, 'apps/aggregator/bin/probefleet.js');
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',');
 /** Server URL without a database name; each bench appends its throw-away database. */
@@ -138,7 +140,7 @@ export const freePort = () =>
 /** `probefleet serve` as a child process, up when /healthz answers; killed at cleanup. */
 export async function startAggregator(env) {
   const port = await freePort();
-  const child = spawn(process.execPath, [cli, 'serve'], {
+  const child = spawn(bin, ['serve'], {
     env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), KAFKA_BROKERS: brokers.join(','), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
