@@ -28,13 +28,15 @@ export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[
   if (hits.length === 0) return { msInOldState: [] };
   const key = (host: string, bootId: string, skaddr: string) => `${host}|${bootId}|${skaddr}`;
   const wanted = [...new Map(hits.map((h) => [key(h.host, h.bootId, h.data.args.skaddr), h])).values()];
-  // Newest last: a lifetime a later one replaced (its TCP_CLOSE was never seen) stays behind.
+  // One index probe per socket (OFFSET 0 keeps the planner from a merge or hash join, which reads
+  // the whole table: 78 against 27 ms for 2,500 sockets among 20k open). Newest last: a lifetime a
+  // later one replaced (its TCP_CLOSE was never seen) stays behind.
   const { rows } = await client.query(
     `SELECT c.id::text, c.host, c.boot_id::text, c.skaddr::text, c.family::text, host(c.saddr) AS saddr, host(c.daddr) AS daddr, c.sport, c.dport,
             c.states::text[] AS states, c.entered_ns::text[] AS entered_ns, c.state_ms, c.last_seq, c.instance::text,
             ${rfc3339('c.opened_at')} AS opened_text
-       FROM tcp_open_connections c
-       JOIN unnest($1::text[], $2::uuid[], $3::bigint[]) AS k (host, boot_id, skaddr) ON c.host = k.host AND c.boot_id = k.boot_id AND c.skaddr = k.skaddr
+       FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS k (host, boot_id, skaddr)
+       CROSS JOIN LATERAL (SELECT * FROM tcp_open_connections o WHERE o.host = k.host AND o.boot_id = k.boot_id AND o.skaddr = k.skaddr OFFSET 0) c
       ORDER BY c.id`,
     [wanted.map((h) => h.host), wanted.map((h) => h.bootId), wanted.map((h) => skaddrToInt64(h.data.args.skaddr).toString())]);
   const open = new Map<string, OpenConnection>();
