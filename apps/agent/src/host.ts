@@ -4,7 +4,8 @@ import { arch, release } from 'node:os';
 import { join } from 'node:path';
 import { discover, type DiscoveryReport } from '@probefleet/tracefs';
 import type { Mode } from './config';
-import { capabilities, chooseMode, TRACEPOINT_NAME, type ModeChoice } from './mode';
+import { TCP_TRACEPOINT } from '@probefleet/events';
+import { capabilities, chooseMode, type ModeChoice } from './mode';
 
 const present = (p: string) => access(p).then(() => true, () => false);
 
@@ -54,7 +55,7 @@ export function doctorReport(r: DiscoveryReport, requested: Mode): DoctorReport 
     dynamicEvents: r.dynamicEvents,
     instances: r.instances,
     btf: r.btf,
-    tracepoint: { name: TRACEPOINT_NAME, present: r.tracepoints.includes(TRACEPOINT_NAME) },
+    tracepoint: { name: TCP_TRACEPOINT.name, present: r.tracepoints.includes(TCP_TRACEPOINT.name) },
     kprobeBlacklist: {
       readable: r.kprobeBlacklist !== null,
       entries: r.kprobeBlacklist?.length ?? 0,
