@@ -68,9 +68,16 @@ class CpuMerge {
       out.push((queues[best] as RawItem[])[h] as RawItem);
       heads[best] = h + 1;
     }
+    // Taken items are let go at once when a queue is emptied (the usual case): held until a later
+    // round, every record outlived young-generation collections and was promoted, and the old
+    // generation (the agent's RSS) grew with garbage.
     for (let i = 0; i < queues.length; i++) {
       const h = heads[i] as number;
-      if (h > 1024 && h * 2 > (queues[i] as RawItem[]).length) {
+      if (h > 0 && h === (queues[i] as RawItem[]).length) {
+        (queues[i] as RawItem[]).length = 0;
+        (readAt[i] as number[]).length = 0;
+        heads[i] = 0;
+      } else if (h > 1024 && h * 2 > (queues[i] as RawItem[]).length) {
         (queues[i] as RawItem[]).splice(0, h);
         (readAt[i] as number[]).splice(0, h);
         heads[i] = 0;
