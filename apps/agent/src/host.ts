@@ -45,10 +45,11 @@ export interface DoctorReport {
   run: ModeChoice;
 }
 
-export function doctorReport(r: DiscoveryReport, requested: Mode): DoctorReport {
+/** `cpuArch`: Node's name of the CPU (injectable: the kprobe's registers are x86-64 only). */
+export function doctorReport(r: DiscoveryReport, requested: Mode, cpuArch: string = arch()): DoctorReport {
   return {
     kernelRelease: release(),
-    arch: arch(),
+    arch: cpuArch,
     tracefs: r.tracefs,
     mountedTracefs: r.mountedTracefs,
     kprobeEvents: r.kprobeEvents,
@@ -64,7 +65,7 @@ export function doctorReport(r: DiscoveryReport, requested: Mode): DoctorReport 
     privileges: r.privileges,
     capabilities: capabilities(r),
     problems: r.problems,
-    run: chooseMode(r, requested),
+    run: chooseMode(r, requested, cpuArch),
   };
 }
 
