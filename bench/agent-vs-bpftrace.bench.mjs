@@ -7,23 +7,25 @@
 // transition, i.e. the load generator, for both: the figures compare the user-space consumers.
 // Needs root, bpftrace, the built agent and (for the Kafka sink) the local broker.
 //   node bench/agent-vs-bpftrace.bench.mjs [seconds=15] [rates=500,2000,5000] [sinks=stdout,kafka]
-//   BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agent.
+//   BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agent; BENCH_KEEP=1 keeps outputs.
 //   → bench/results/agent-vs-bpftrace.json
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { countBpftrace, startBpftrace } from './lib/bpftrace.mjs';
 import { startLoopbackLoad } from './lib/loopback-load.mjs';
-import { brokers, codeVersion, cpuSeconds, freePort, machine, main, onCleanup, require, root, round, sleep, writeResult } from './lib/stack.mjs';
+import { brokers, codeVersion, cpuSeconds, freePort, log, machine, main, onCleanup, require, root, round, sleep, writeResult } from './lib/stack.mjs';
 
 const seconds = Number(process.argv[2] ?? 15);
 const rates = (process.argv[3] ?? '500,2000,5000').split(',').map(Number);
 const sinks = (process.argv[4] ?? 'stdout,kafka').split(',');
-const parallel = 32;
-const PERF_RB_PAGES = 1024; // bpftrace's per-cpu perf buffer: 4 MiB, so it does not drop at 5k conn/s
+const parallel = 64;
+// The same per-cpu buffer for both: bpftrace's perf buffer (1024 pages) and the agent's ring buffer.
+const PERF_RB_PAGES = 1024;
+const BUFFER_KB = 4096;
 const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 const rssKb = (pid) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
@@ -32,8 +34,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] 
 async function startAgent(work, sink, port, topic) {
   const metricsPort = await freePort();
   const config = join(work, 'agent.json');
-  const kafka = sink === 'kafka' ? { kafka: { brokers, topic }, spool: { dir: join(work, 'spool') } } : {};
-  writeFileSync(config, JSON.stringify({ sink, format: 'json', filter: { ports: [port] }, metrics: { port: metricsPort }, heartbeatIntervalS: 5, ...kafka }));
+  const kafka = sink === 'kafka' ? { kafka: { brokers, topic, ...JSON.parse(process.env.BENCH_KAFKA ?? '{}') }, spool: { dir: join(work, 'spool') } } : {};
+  writeFileSync(config, JSON.stringify({ sink, format: 'json', filter: { ports: [port] }, bufferSizeKb: BUFFER_KB, metrics: { port: metricsPort }, heartbeatIntervalS: 5, ...kafka }));
   const out = join(work, 'agent.out');
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', openSync(out, 'w'), 'pipe'] });
   let stderr = '';
@@ -112,7 +114,7 @@ async function createTopic() {
 
 async function runOne(sink, rate) {
   const work = mkdtempSync(join(tmpdir(), 'bench-vs-bpftrace-'));
-  onCleanup(() => rmSync(work, { recursive: true, force: true }));
+  if (!process.env.BENCH_KEEP) onCleanup(() => rmSync(work, { recursive: true, force: true }));
   const port = await freePort();
   const topic = sink === 'kafka' ? await createTopic() : null;
   const agent = await startAgent(work, sink, port, topic);
@@ -125,12 +127,13 @@ async function runOne(sink, rate) {
   const sampler = setInterval(() => rss.push({ t: Date.now() - t0, kb: rssKb(agent.pid) }), 250);
   const loadResult = await load.done;
   clearInterval(sampler);
+  log(`${sink} @ ${rate}/s: load done (${loadResult.connections} connections), settling`);
   // Settle: bpftrace flushes at exit; the agent has written (stdout) or been acked (Kafka) once
   // its output stops growing.
   let last = -1;
   for (let i = 0; i < 60; i++) {
     await sleep(500);
-    const now = sink === 'kafka' ? await agent.published() : readFileSync(agent.out).length;
+    const now = sink === 'kafka' ? await agent.published() : statSync(agent.out).size;
     if (now === last) break;
     last = now;
   }
@@ -138,6 +141,7 @@ async function runOne(sink, rate) {
   const wall = (Date.now() - t0) / 1000;
   await bt.stop();
   await agent.stop();
+  log(`${sink} @ ${rate}/s: stopped, counting`);
   const b = await countBpftrace(join(work, 'bpftrace.out'));
   const lines = sink === 'kafka' ? topicLines(topic, agent.instance) : createInterface({ input: createReadStream(agent.out) });
   const a = await countLines(lines, agent.instance);
@@ -145,8 +149,10 @@ async function runOne(sink, rate) {
   const us = (cpu, n) => (n > 0 ? round((cpu / n) * 1e6, 2) : null);
   const agentUs = us(cpu1.agent - cpu0.agent, a.hits);
   const bpftraceUs = us(cpu1.bpftrace - cpu0.bpftrace, b.transitions);
-  const agentLoss = a.overruns + (a.missingSeqs ?? 0) + Math.max(0, b.transitions - a.hits);
-  const bpftraceLoss = b.lost + Math.max(0, a.hits - b.transitions);
+  // What each reported lost, or what the other one saw beyond it, whichever is more (the same
+  // events, counted two ways).
+  const agentLoss = Math.max(a.overruns + (a.missingSeqs ?? 0), b.transitions - a.hits, 0);
+  const bpftraceLoss = Math.max(b.lost, a.hits - b.transitions, 0);
   return {
     sink,
     connectionsPerSecondTarget: rate,
@@ -156,6 +162,8 @@ async function runOne(sink, rate) {
     agent: { transitions: a.hits, cpuSeconds: round(cpu1.agent - cpu0.agent, 3), cpuMicrosPerTransition: agentUs, kernelOverrunsReported: a.overruns, missingSeqs: a.missingSeqs, loss: agentLoss, rssMbSteady: round(median(steady) / 1024), rssMbMax: round(Math.max(...rss.map((s) => s.kb)) / 1024) },
     bpftrace: { transitions: b.transitions, cpuSeconds: round(cpu1.bpftrace - cpu0.bpftrace, 3), cpuMicrosPerTransition: bpftraceUs, lostReported: b.lost, loss: bpftraceLoss },
     ratio: agentUs !== null && bpftraceUs ? round(agentUs / bpftraceUs, 2) : null,
+    // On a shared 2-CPU machine the load, the agent and bpftrace compete: the target may not be met.
+    rateReached: loadResult.connections / loadResult.seconds >= rate * 0.95,
     loadGeneratorCpuPercent: round((loadResult.cpuSeconds / loadResult.seconds) * 100),
     mode: agent.mode,
   };
@@ -176,12 +184,18 @@ await main(async () => {
     seconds,
     parallelClients: parallel,
     bpftracePerfRbPages: PERF_RB_PAGES,
+    agentBufferSizeKb: BUFFER_KB,
     agentNodeArgs: nodeArgs,
+    notes: [
+      'loss of each = what it reported lost (agent.loss overruns, missing seqs; bpftrace "Lost N events") or the transitions the other one saw beyond it, whichever is more',
+      "bpftrace's loss is FIN_WAIT1->FIN_WAIT2 transitions made in softirq while its BPF program ran on the same CPU: the kernel skips a nested BPF run (recursion protection), nothing reports it",
+      'kernel-side costs (ftrace ring-buffer write; BPF program) are charged to the load generator for both; the figures compare the user-space consumers',
+    ],
     runs,
     goals: {
       ratioAtMost: 1.0,
       ratioMet: Object.fromEntries(sinks.map((s) => [s, worst(s) <= 1.0])),
-      zeroLoss: runs.every((r) => r.agent.loss === 0 && r.bpftrace.loss === 0),
+      agentZeroLoss: runs.every((r) => r.agent.loss === 0),
       rssMbAtMost: 80,
       rssMet: runs.every((r) => r.agent.rssMbSteady <= 80),
     },

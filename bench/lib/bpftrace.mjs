@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, openSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { sleep } from './stack.mjs';
+import { onCleanup, sleep } from './stack.mjs';
 
 const STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV'];
 
@@ -38,13 +38,13 @@ export async function startBpftrace(port, outFile, perfRbPages) {
     if (child.exitCode !== null || i > 300) throw new Error(`bpftrace did not attach:\n${stderr}`);
     await sleep(100);
   }
-  return {
-    pid: child.pid,
-    stop: async () => {
-      child.kill('SIGINT');
-      await exited;
-    },
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGINT');
+    await exited;
   };
+  onCleanup(stop);
+  return { pid: child.pid, stop };
 }
 
 /** Transitions printed, and the events bpftrace itself reports lost. */
