@@ -1,16 +1,17 @@
 // Events/s the built agent delivers to Kafka (acked) under loopback connection load, and the
 // agent's CPU per event, with the load generator's own CPU beside it (same machine: they compete).
 // Zero-loss check: the stream read back from the topic has every seq, and no agent.loss was reported.
+// The agent's RSS is sampled during the load (steady state: the median of the second half).
 // Needs root, the built agent (`npx nx build @probefleet/agent`) and the local broker (`npm run stack:up`).
 //   node bench/agent-kafka.bench.mjs [seconds=20] [parallel=32] [connections/s, 0 = as fast as it goes]
 //   → bench/results/agent-kafka.json (one loopback connection = 10 TCP transitions = 10 probe.hit events)
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLoopbackLoad } from './lib/loopback-load.mjs';
-import { brokers, cpuSeconds, freePort, require, root, sleep } from './lib/stack.mjs';
+import { brokers, codeVersion, cpuSeconds, freePort, machine, require, root, sleep } from './lib/stack.mjs';
 
 const { Kafka, logLevel } = require('kafkajs');
 const { decodeBatch } = require('@probefleet/events');
@@ -51,7 +52,12 @@ const agentCpu0 = cpuSeconds(agent.pid);
 const published0 = await published();
 const t0 = Date.now();
 // The load generator runs in its own process, so its CPU is measured apart from the agent's.
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const rss = [];
+const rssKb = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1] ?? 0);
+const sampler = setInterval(() => rss.push({ t: Date.now() - t0, kb: rssKb() }), 250);
 const loadResult = await startLoopbackLoad(seconds, parallel, rate).done;
+clearInterval(sampler);
 const wall = (Date.now() - t0) / 1000;
 const agentCpu1 = cpuSeconds(agent.pid);
 const published1 = await published();
@@ -105,10 +111,13 @@ const result = {
   agentCpuPercent: Math.round(((agentCpu1 - agentCpu0) / wall) * 1000) / 10,
   agentCpuMicrosPerEvent: Math.round(((agentCpu1 - agentCpu0) / Math.max(delivered, 1)) * 1e7) / 10,
   loadGeneratorCpuPercent: Math.round((loadResult.cpuSeconds / wall) * 1000) / 10,
+  agentRssMbSteady: Math.round(median(rss.filter((r) => r.t >= (seconds * 1000) / 2).map((r) => r.kb)) / 102.4) / 10,
+  agentRssMbMax: Math.round(Math.max(0, ...rss.map((r) => r.kb)) / 102.4) / 10,
   zeroLoss: missing === 0 && lossReported === 0,
   stream: { events: seqs.size, hits, missingSeqs: missing, duplicates, kernelOverrunsReported: lossReported },
   target: { eventsPerSecond: 20000, met: delivered / wall >= 20000 },
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+  code: codeVersion(),
+  machine: machine(),
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench/results'), { recursive: true });

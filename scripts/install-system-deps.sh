@@ -2,14 +2,15 @@
 # Debian packages the build and tests need beyond the machine's Node, Java and Maven: the kernel
 # lab's (qemu, busybox, cpio, kmod... — test/kernel-lab/setup.sh, which boots real Debian kernels
 # for the kprobe tests), dwarves (pahole, for the BTF cross-check), strace and systemd (the
-# systemd unit's system call filter and `systemd-analyze verify`), and promtool (the alert rules).
+# systemd unit's system call filter and `systemd-analyze verify`), bpftrace (bench/agent-vs-bpftrace
+# runs it beside the agent), and promtool (the alert rules).
 # Installs only what is missing, so a warm machine skips apt entirely.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root() { [ "$(id -u)" -eq 0 ] || { echo "missing (install as root): $*" >&2; exit 1; }; }
 
 missing=()
-for p in dwarves strace systemd; do
+for p in dwarves strace systemd bpftrace; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,12 +1,13 @@
 // A paced loopback TCP load in its own process (so its CPU is measured apart): `parallel` clients
 // connect to a server that closes at once — one connection ≈ 10 TCP transitions — starting
-// connection k no earlier than start + k/rate (rate 0: as fast as they go), for `seconds`.
+// connection k no earlier than start + k/rate (rate 0: as fast as they go), for `seconds`. The
+// server listens on `port` (0: any free one); a known port lets an in-kernel filter select the load.
 import { spawn } from 'node:child_process';
 
 const loadSrc = `
 const net = require('node:net');
-const [seconds, parallel, rate] = process.argv.slice(1).map(Number);
-const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1', async () => {
+const [seconds, parallel, rate, listenPort] = process.argv.slice(1).map(Number);
+const server = net.createServer((c) => c.end()).listen(listenPort || 0, '127.0.0.1', async () => {
   const port = server.address().port;
   const start = Date.now();
   const end = start + seconds * 1000;
@@ -21,8 +22,8 @@ const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1', async () 
 });`;
 
 /** Starts the load; `done` resolves with { connections, seconds, cpuSeconds }. */
-export function startLoopbackLoad(seconds, parallel, rate) {
-  const child = spawn(process.execPath, ['-e', loadSrc, String(seconds), String(parallel), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+export function startLoopbackLoad(seconds, parallel, rate, port = 0) {
+  const child = spawn(process.execPath, ['-e', loadSrc, String(seconds), String(parallel), String(rate), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
   const done = new Promise((resolve, reject) =>

@@ -3,7 +3,9 @@
 // its run died (its probes stay enabled until removed), reports it, then takes the probes down. An
 // instance is named after its owner's pid, so another agent still running on this host keeps its own.
 import { Tracefs, TracingInstance, type KprobeDefinition } from '@probefleet/tracefs';
-import { PROBE_GROUP, TCP_TRACEPOINT } from './probes';
+import type { Logger } from './log';
+import { PROBE_GROUP, TCP_TRACEPOINT, type Probe } from './probes';
+import { openReader, type Emit, type HitHandler } from './reader';
 
 export interface CleanupResult {
   kprobes: string[];
@@ -67,4 +69,29 @@ export async function removeLeftovers(tracefs: Tracefs, left: Leftovers): Promis
   for (const inst of left.instances) await inst.remove();
   for (const k of left.kprobes) await tracefs.removeKprobe(k.group, k.event);
   return { kprobes: left.kprobes.map((k) => `${k.group}/${k.event}`), instances: left.instances.map((i) => i.name) };
+}
+
+/**
+ * A crashed run's probes stay enabled in its instance, recording, until removed: what they recorded
+ * after it died is read and reported first (hits of this run's own probes, which it can decode),
+ * then the probes are disarmed and unregistered, in the stream too, so the host's model state follows.
+ */
+export async function takeDownLeftovers(tracefs: Tracefs, left: Leftovers, probes: readonly Probe[], handle: HitHandler, emit: Emit, log: Logger): Promise<void> {
+  if (left.instances.length + left.kprobes.length === 0) return;
+  let recovered = 0;
+  for (const inst of left.instances) {
+    const events = left.probes.filter((l) => l.armedIn.includes(inst));
+    const ours = probes.filter((p) => events.some((l) => l.group === p.group && l.event === p.event));
+    for (const l of events) await inst.disableEvent(l.group, l.event);
+    if (ours.length === 0) continue;
+    const items = await (await openReader(inst.dir, ours)).drain();
+    recovered += items.length;
+    await handle(items);
+  }
+  for (const p of left.probes) {
+    if (p.armedIn.length > 0) emit('probe.disarmed', { probe: p.name });
+    emit('probe.unregistered', { probe: p.name });
+  }
+  const removed = await removeLeftovers(tracefs, left);
+  log.warn({ ...removed, recovered }, 'removed leftovers of a previous run, after reporting what they recorded since it stopped');
 }

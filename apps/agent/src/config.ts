@@ -7,28 +7,12 @@ import { buildKprobeLine, FilterDefinitionError, KprobeDefinitionError } from '@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { filterLine, FilterConfigSchema, probeFilter, tcpFilter } from './filter';
-import { TCP_PROBE_EVENT, userProbeDefinition } from './probes';
-
-const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must match [A-Za-z_][A-Za-z0-9_]* (no spaces or control characters)').max(63);
+import { ProbeConfigSchema, TCP_PROBE_EVENT, userProbeDefinition } from './probes';
 
 export const ModeSchema = z.enum(['auto', 'kprobe', 'tracepoint']);
 export type Mode = z.infer<typeof ModeSchema>;
 export const FormatSchema = z.enum(['json', 'text']);
 export type Format = z.infer<typeof FormatSchema>;
-
-export const ProbeArgSchema = z.strictObject({
-  name: Name,
-  fetch: z.string().min(1),
-  type: z.string().min(1),
-});
-
-export const ProbeConfigSchema = z.strictObject({
-  name: Name,
-  symbol: z.string().min(1),
-  offset: z.number().int().min(0).optional(),
-  args: z.array(ProbeArgSchema).default([]),
-});
-export type ProbeConfig = z.infer<typeof ProbeConfigSchema>;
 
 const KafkaSchema = z.strictObject({
   brokers: z.array(z.string().min(1)).min(1),

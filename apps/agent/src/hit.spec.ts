@@ -20,7 +20,7 @@ describe('user probe args from raw fields', () => {
 
 describe('hitData', () => {
   it('maps record flags to the hit context and keeps the probe.hit shape', () => {
-    const r: RawRecord = { kind: 'event', cpu: 1, timestampNs: 5n, eventId: 9, event: 'x', pid: 7, flags: rawFlags(0x10 | 0x08, 2), fields: {} };
+    const r: RawRecord = { kind: 'event', cpu: 1, timestampNs: 5n, eventId: 9, event: 'x', pid: 7, flags: rawFlags(0x10 | 0x08, 2), fields: {}, decoded: undefined };
     expect(hitData('x', r, 'curl', { a: 1 })).toEqual({
       probe: 'x', cpu: 1, pid: 7, comm: 'curl', args: { a: 1 },
       ctx: { irqsOff: false, needResched: false, hardirq: true, softirq: true, nmi: false, preemptDepth: 2 },
@@ -29,7 +29,7 @@ describe('hitData', () => {
 });
 
 describe('CommResolver', () => {
-  const ev = (pid: number): RawRecord => ({ kind: 'event', cpu: 0, timestampNs: 0n, eventId: 1, event: 'e', pid, flags: rawFlags(0, 0), fields: {} });
+  const ev = (pid: number): RawRecord => ({ kind: 'event', cpu: 0, timestampNs: 0n, eventId: 1, event: 'e', pid, flags: rawFlags(0, 0), fields: {}, decoded: undefined });
 
   it('reloads saved_cmdlines on a missing pid (throttled) and when old; names pid 0 and unknown pids like the kernel', async () => {
     let t = 0;

@@ -1,7 +1,7 @@
 // A raw ring-buffer record → probe.hit data. TCP hits from either source get the same args
 // (TcpArgs); user probe args are typed as the kernel's text output printed them.
-import type { EventData, HitArgValue, HitContext, TcpArgs } from '@probefleet/events';
-import type { RawRecord, RawValue, TcpStateChange, TraceFlags } from '@probefleet/tracefs';
+import type { EventData, HitArgValue, HitContext } from '@probefleet/events';
+import type { RawRecord, RawValue, TraceFlags } from '@probefleet/tracefs';
 
 // RawRecord.flags are shared frozen objects (one per flags/preempt_count pair): so are contexts.
 const contexts = new WeakMap<Readonly<TraceFlags>, HitContext>();
@@ -21,19 +21,6 @@ export function hitContext(f: Readonly<TraceFlags>): HitContext {
     contexts.set(f, ctx);
   }
   return ctx;
-}
-
-export function tcpArgs(c: TcpStateChange, skaddr: string): TcpArgs {
-  return {
-    skaddr,
-    family: c.family,
-    saddr: c.saddr,
-    daddr: c.daddr,
-    sport: c.sport,
-    dport: c.dport,
-    oldstate: c.oldstate,
-    newstate: c.newstate,
-  };
 }
 
 export function hitData(probe: string, r: RawRecord, comm: string, args: Record<string, HitArgValue>): EventData<'probe.hit'> {

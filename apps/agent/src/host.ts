@@ -4,7 +4,8 @@ import { arch, release } from 'node:os';
 import { join } from 'node:path';
 import { discover, type DiscoveryReport } from '@probefleet/tracefs';
 import type { Mode } from './config';
-import { capabilities, chooseMode, TRACEPOINT_NAME, type ModeChoice } from './mode';
+import { TCP_TRACEPOINT } from '@probefleet/events';
+import { capabilities, chooseMode, type ModeChoice } from './mode';
 
 const present = (p: string) => access(p).then(() => true, () => false);
 
@@ -44,17 +45,18 @@ export interface DoctorReport {
   run: ModeChoice;
 }
 
-export function doctorReport(r: DiscoveryReport, requested: Mode): DoctorReport {
+/** `cpuArch`: Node's name of the CPU (injectable: the kprobe's registers are x86-64 only). */
+export function doctorReport(r: DiscoveryReport, requested: Mode, cpuArch: string = arch()): DoctorReport {
   return {
     kernelRelease: release(),
-    arch: arch(),
+    arch: cpuArch,
     tracefs: r.tracefs,
     mountedTracefs: r.mountedTracefs,
     kprobeEvents: r.kprobeEvents,
     dynamicEvents: r.dynamicEvents,
     instances: r.instances,
     btf: r.btf,
-    tracepoint: { name: TRACEPOINT_NAME, present: r.tracepoints.includes(TRACEPOINT_NAME) },
+    tracepoint: { name: TCP_TRACEPOINT.name, present: r.tracepoints.includes(TCP_TRACEPOINT.name) },
     kprobeBlacklist: {
       readable: r.kprobeBlacklist !== null,
       entries: r.kprobeBlacklist?.length ?? 0,
@@ -63,7 +65,7 @@ export function doctorReport(r: DiscoveryReport, requested: Mode): DoctorReport 
     privileges: r.privileges,
     capabilities: capabilities(r),
     problems: r.problems,
-    run: chooseMode(r, requested),
+    run: chooseMode(r, requested, cpuArch),
   };
 }
 

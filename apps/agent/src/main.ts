@@ -6,9 +6,8 @@ import { findLeftovers, removeLeftovers } from './cleanup';
 import { ConfigError, loadConfig, type AgentConfig } from './config';
 import { discoverHost, doctorReport, formatDoctor } from './host';
 import { createLogger } from './log';
-import { chooseMode, TRACEPOINT_NAME } from './mode';
-import { eventFilters } from './filter';
-import { planKprobes, PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from './probes';
+import { chooseMode } from './mode';
+import { planProbes, ProbePlanError, TCP_TRACEPOINT } from './probes';
 import { EXIT_FAILED, EXIT_REFUSED, RefusedError, runAgent } from './run';
 import { kafkaClient } from './kafka/client';
 import { KafkaSink } from './kafka/sink';
@@ -54,22 +53,21 @@ program
     const cfg = config(opts);
     const report = await discoverHost(cfg.tracefs);
     const choice = chooseMode(report, cfg.mode);
-    const lines = choice.mode === 'kprobe' ? planKprobes(Btf.fromFile(report.btf.path), cfg.probes).map((p) => p.line) : [];
-    const tracepoint = choice.mode === 'tracepoint' ? TRACEPOINT_NAME : null;
-    const group = choice.mode === 'kprobe' ? PROBE_GROUP : TCP_TRACEPOINT.group;
-    const filters = [...eventFilters(choice.mode, cfg.filter, choice.mode === 'kprobe' ? TCP_PROBE_EVENT : TCP_TRACEPOINT.event, choice.mode === 'kprobe' ? cfg.probes.map((p) => p.name) : [])].map(
-      ([event, filter]) => ({ file: `events/${group}/${event}/filter`, filter }),
-    );
-    if (opts.json) {
-      out(JSON.stringify({ mode: choice.mode, reason: choice.reason, unusable: choice.unusable, tracepoint, lines, filters }, null, 2));
-    } else if (tracepoint) {
-      out(`# tracepoint mode (${choice.reason}): no kprobe line is written; run enables ${tracepoint}`);
-      if (cfg.probes.length > 0) out('# the configured user probes need kprobe mode (--mode kprobe renders them)');
-    } else {
-      for (const l of lines) out(l);
-    }
+    const probes = planProbes(choice.mode, choice.mode === 'kprobe' ? Btf.fromFile(report.btf.path) : null, choice.mode === 'kprobe' ? cfg : { ...cfg, probes: [] });
+    const lines = probes.flatMap((p) => (p.definition === null ? [] : [p.definition]));
+    const tracepoint = probes.find((p) => p.kind === 'tracepoint');
     // What run writes to each event's filter file in its own instance (instances/probefleet-<id>/).
-    for (const f of opts.json ? [] : filters) out(`# ${f.file}: ${f.filter}`);
+    const filters = probes.filter((p) => p.filter !== '').map((p) => ({ file: `events/${p.group}/${p.event}/filter`, filter: p.filter }));
+    if (opts.json) {
+      out(JSON.stringify({ mode: choice.mode, reason: choice.reason, unusable: choice.unusable, tracepoint: tracepoint ? TCP_TRACEPOINT.name : null, lines, filters }, null, 2));
+      return;
+    }
+    if (tracepoint) {
+      out(`# tracepoint mode (${choice.reason}): no kprobe line is written; run enables ${TCP_TRACEPOINT.name}`);
+      if (cfg.probes.length > 0) out('# the configured user probes need kprobe mode (--mode kprobe renders them)');
+    }
+    for (const l of lines) out(l);
+    for (const f of filters) out(`# ${f.file}: ${f.filter}`);
   });
 
 program
@@ -157,7 +155,7 @@ program
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
-  const refused = e instanceof ConfigError || e instanceof RefusedError || e instanceof KprobeDefinitionError;
+  const refused = e instanceof ConfigError || e instanceof RefusedError || e instanceof KprobeDefinitionError || e instanceof ProbePlanError;
   log.error({ err: refused ? undefined : e }, (e as Error).message);
   process.exitCode = refused ? EXIT_REFUSED : EXIT_FAILED;
 });

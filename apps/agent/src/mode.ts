@@ -1,10 +1,11 @@
 // Which source `run` uses: kprobes on tcp_set_state when the kernel has kprobe events and BTF
 // (offsets into sock_common), otherwise the sock:inet_sock_set_state tracepoint.
 import type { DiscoveryReport } from '@probefleet/tracefs';
-import type { Mode } from './config';
 import { agentCapabilities, TCP_TRACEPOINT } from '@probefleet/events';
+import type { Mode } from './config';
+import type { RunMode } from './probes';
 
-export type RunMode = 'kprobe' | 'tracepoint';
+export type { RunMode } from './probes';
 
 export interface ModeChoice {
   mode: RunMode;
@@ -12,8 +13,6 @@ export interface ModeChoice {
   /** Set when the chosen mode cannot run on this host. */
   unusable: string | null;
 }
-
-export const TRACEPOINT_NAME = TCP_TRACEPOINT.name;
 
 /** Capabilities as reported in agent.started. */
 export function capabilities(r: DiscoveryReport): string[] {
@@ -23,7 +22,7 @@ export function capabilities(r: DiscoveryReport): string[] {
     dynamicEvents: r.dynamicEvents,
     instances: r.instances,
     btf: r.btf.present,
-    tcpTracepoint: r.tracepoints.includes(TRACEPOINT_NAME),
+    tcpTracepoint: r.tracepoints.includes(TCP_TRACEPOINT.name),
     canTrace: r.privileges.canTrace,
   });
 }
@@ -39,7 +38,7 @@ function kprobeProblem(r: DiscoveryReport, cpuArch: string): string | null {
 }
 
 function tracepointProblem(r: DiscoveryReport): string | null {
-  return r.tracepoints.includes(TRACEPOINT_NAME) ? null : `tracepoint ${TRACEPOINT_NAME} is not available`;
+  return r.tracepoints.includes(TCP_TRACEPOINT.name) ? null : `tracepoint ${TCP_TRACEPOINT.name} is not available`;
 }
 
 /** `cpuArch`: Node's name of this CPU (`x64`, `arm64`, ...). */
@@ -50,5 +49,5 @@ export function chooseMode(r: DiscoveryReport, requested: Mode, cpuArch: string 
   if (requested === 'kprobe') return { mode: 'kprobe', reason: 'requested (--mode kprobe)', unusable: kp };
   if (requested === 'tracepoint') return { mode: 'tracepoint', reason: 'requested (--mode tracepoint)', unusable: tp };
   if (kp === null) return { mode: 'kprobe', reason: 'kprobe_events and BTF present: tcp_set_state kprobe', unusable: null };
-  return { mode: 'tracepoint', reason: `auto: ${kp}; falling back to ${TRACEPOINT_NAME}`, unusable: tp };
+  return { mode: 'tracepoint', reason: `auto: ${kp}; falling back to ${TCP_TRACEPOINT.name}`, unusable: tp };
 }

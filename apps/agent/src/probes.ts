@@ -1,11 +1,47 @@
-// The probes `run` registers: our tcp_set_state kprobe (offsets from BTF) plus the user's kprobes,
-// all in one group so cleanup can find them. Pure: rendering writes nothing.
-import { buildKprobeLine, sockCommonLayout, tcpSetStateProbe, type Btf, type KprobeDefinition } from '@probefleet/tracefs';
-import type { ProbeConfig } from './config';
-
-import { PROBE_GROUP, TCP_PROBE_EVENT } from '@probefleet/events';
+// The probes of a run, as values: each has its definition, how it registers and unregisters, its
+// in-kernel filter, and the decoder of its raw records (straight to the hit's args). Mode decides
+// which probes exist here, once: the tcp_set_state kprobe (offsets from BTF) plus the user's kprobes,
+// all in one group so cleanup can find them; or the sock:inet_sock_set_state tracepoint. Planning
+// is pure (it validates and renders, and writes nothing).
+import type { EventData, HitArgValue, HitEncoder, TcpArgs } from '@probefleet/events';
+import { PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
+import {
+  buildKprobeLine,
+  fieldsDecoder,
+  inetSockSetStateDecoder,
+  sockCommonLayout,
+  tcpSetStateDecoder,
+  tcpSetStateProbe,
+  type Btf,
+  type DecoderFactory,
+  type KprobeDefinition,
+  type RawValue,
+  type Tracefs,
+} from '@probefleet/tracefs';
+import { z } from 'zod';
+import { eventFilters, type FilterConfig } from './filter';
+import { argConverter } from './hit';
 
 export { PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
+
+export type RunMode = 'kprobe' | 'tracepoint';
+
+const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must match [A-Za-z_][A-Za-z0-9_]* (no spaces or control characters)').max(63);
+
+export const ProbeArgSchema = z.strictObject({
+  name: Name,
+  fetch: z.string().min(1),
+  type: z.string().min(1),
+});
+
+/** A user kprobe from the config's `probes:` section. */
+export const ProbeConfigSchema = z.strictObject({
+  name: Name,
+  symbol: z.string().min(1),
+  offset: z.number().int().min(0).optional(),
+  args: z.array(ProbeArgSchema).default([]),
+});
+export type ProbeConfig = z.infer<typeof ProbeConfigSchema>;
 
 export function userProbeDefinition(p: ProbeConfig): KprobeDefinition {
   return {
@@ -17,22 +53,100 @@ export function userProbeDefinition(p: ProbeConfig): KprobeDefinition {
   };
 }
 
-export interface PlannedProbe {
-  name: string;
-  symbol: string;
-  offset: number;
-  def: KprobeDefinition;
-  /** The exact line written to kprobe_events (validated by the grammar). */
-  line: string;
+export interface Probe {
+  /** The probe's name in events (probe.registered ... probe.hit). */
+  readonly name: string;
+  readonly kind: 'kprobe' | 'tracepoint';
+  /** Where it lives in tracefs (events/<group>/<event>). */
+  readonly group: string;
+  readonly event: string;
+  /** The exact kprobe_events line (validated by the grammar); null for the tracepoint. */
+  readonly definition: string | null;
+  /** The line for its `filter` file; '' when nothing is filtered. */
+  readonly filter: string;
+  /** Compiles, from the event's format, the decoder of a raw record to this probe's args. */
+  readonly decoder: DecoderFactory;
+  /** The args' JSON (what the decoder returned). */
+  argsJson(args: unknown, enc: HitEncoder): string;
+  /** Makes the event exist (kprobe_events); returns probe.registered data. `base`: the symbol's address, if known. */
+  register(tracefs: Tracefs, base: bigint | undefined): Promise<EventData<'probe.registered'>>;
+  unregister(tracefs: Tracefs): Promise<void>;
+  /** The kernel symbol a kprobe sits on (for its address); null for the tracepoint. */
+  readonly symbol: string | null;
 }
 
-/** Every kprobe of a kprobe-mode run, in registration order; throws on an invalid definition. */
-export function planKprobes(btf: Btf, user: readonly ProbeConfig[]): PlannedProbe[] {
-  const tcp = tcpSetStateProbe(PROBE_GROUP, TCP_PROBE_EVENT, sockCommonLayout(btf));
-  const out: PlannedProbe[] = [{ name: TCP_PROBE_EVENT, symbol: 'tcp_set_state', offset: 0, def: tcp, line: buildKprobeLine(tcp) }];
-  for (const p of user) {
-    const def = userProbeDefinition(p);
-    out.push({ name: p.name, symbol: p.symbol, offset: p.offset ?? 0, def, line: buildKprobeLine(def) });
+export class ProbePlanError extends Error {
+  override name = 'ProbePlanError';
+}
+
+const tcpJson = (args: unknown, enc: HitEncoder) => enc.tcpArgs(args as TcpArgs);
+
+function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: string, decoder: DecoderFactory, argsJson: Probe['argsJson']): Probe {
+  const definition = buildKprobeLine(def);
+  return {
+    name: def.event,
+    kind: 'kprobe',
+    group: def.group,
+    event: def.event,
+    definition,
+    filter,
+    decoder,
+    argsJson,
+    symbol,
+    register: async (tracefs, base) => {
+      const line = await tracefs.addKprobe(def);
+      const address = base !== undefined ? { address: `0x${(base + BigInt(offset)).toString(16)}` } : {};
+      return { probe: def.event, kind: 'kprobe', symbol, offset, ...address, definition: line };
+    },
+    unregister: (tracefs) => tracefs.removeKprobe(def.group, def.event),
+  };
+}
+
+/** User probe args converted by their fetch types (the kernel's default type is x64). */
+function userDecoder(p: ProbeConfig): DecoderFactory {
+  const convert = p.args.map((a) => [a.name, argConverter(a.type ?? 'x64')] as const);
+  return (format) => {
+    const fields = fieldsDecoder(format);
+    return (v, b, at) => {
+      const f = fields(v, b, at);
+      const args: Record<string, HitArgValue> = {};
+      for (const [name, c] of convert) args[name] = c(f[name] as RawValue);
+      return args;
+    };
+  };
+}
+
+const tracepoint = (filter: string): Probe => ({
+  name: TCP_TRACEPOINT.event,
+  kind: 'tracepoint',
+  group: TCP_TRACEPOINT.group,
+  event: TCP_TRACEPOINT.event,
+  definition: null,
+  filter,
+  decoder: inetSockSetStateDecoder,
+  argsJson: tcpJson,
+  symbol: null,
+  register: async () => ({ probe: TCP_TRACEPOINT.event, kind: 'tracepoint', symbol: TCP_TRACEPOINT.name, offset: 0 }),
+  unregister: async () => {},
+});
+
+/**
+ * The probes of a run in `mode`, in registration order; throws (ProbePlanError, or the grammars'
+ * own errors) on anything the kernel would refuse. `btf` is needed in kprobe mode only.
+ */
+export function planProbes(mode: RunMode, btf: Btf | null, config: { probes: readonly ProbeConfig[]; filter?: FilterConfig | undefined }): Probe[] {
+  const tcpEvent = mode === 'kprobe' ? TCP_PROBE_EVENT : TCP_TRACEPOINT.event;
+  const filters = eventFilters(mode, config.filter, tcpEvent, mode === 'kprobe' ? config.probes.map((p) => p.name) : []);
+  if (mode === 'tracepoint') {
+    if (config.probes.length > 0) throw new ProbePlanError('probes: user kprobes need kprobe mode, but this run uses tracepoint mode');
+    return [tracepoint(filters.get(tcpEvent) ?? '')];
   }
-  return out;
+  if (btf === null) throw new ProbePlanError('kprobe mode needs BTF (sock_common offsets)');
+  const tcp = tcpSetStateProbe(PROBE_GROUP, TCP_PROBE_EVENT, sockCommonLayout(btf));
+  return [
+    kprobe(tcp, 'tcp_set_state', 0, filters.get(TCP_PROBE_EVENT) ?? '', tcpSetStateDecoder, tcpJson),
+    ...config.probes.map((p) =>
+      kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filters.get(p.name) ?? '', userDecoder(p), (args, enc) => enc.userArgs(args as Record<string, HitArgValue>)),
+    ),
+  ];
 }

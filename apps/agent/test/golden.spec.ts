@@ -1,13 +1,15 @@
 // The wire bytes of a recorded trace: real ring-buffer pages (test/fixtures/tracefs-raw) through
 // the agent's encoder give exactly the stdout NDJSON and Kafka message values recorded in
-// test/fixtures/agent-golden (captured from the encoder before the hot path was rebuilt).
+// test/fixtures/agent-golden (captured from the encoder before the hot path was rebuilt). The
+// pages are decoded by the tracepoint probe's own decoder, as the agent's reader does.
 // UPDATE_GOLDEN=1 rewrites the fixture: only do that for an intended change of the wire format.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { parseEventFormat, parseHeaderPage, RawPageDecoder, decodeInetSockSetStateRaw, type RawItem, type RawRecord } from '@probefleet/tracefs';
-import { EnvelopeEncoder, HitEncoder, type EncodedEvent, type TcpArgs } from '@probefleet/events';
+import { parseEventFormat, parseHeaderPage, RawPageDecoder, type RawItem, type RawRecord } from '@probefleet/tracefs';
+import { EnvelopeEncoder, HitEncoder, type EncodedEvent } from '@probefleet/events';
+import { planProbes } from '../src/probes';
 import { hitContext } from '../src/hit';
 import { StdoutSink } from '../src/sink';
 import { messagesOf, Spool, streamTag } from '@probefleet/publish';
@@ -18,13 +20,15 @@ const PAGE = 4096;
 const ID = { host: 'golden-1', bootId: '6f1d3c2a-8b4e-4f0a-9c7d-2e5b1a3f4c6d', instance: '0b8e2f4a-1c3d-4e5f-8a9b-7c6d5e4f3a2b' };
 const WALL_OFFSET_NS = 1_764_000_000_000_000_000n;
 
+const TRACEPOINT = planProbes('tracepoint', null, { probes: [] })[0]!;
+
 /** The recorded items, both CPUs merged in time order (as RawTraceReader emits them). */
 function recordedHits(): RawRecord[] {
   const header = parseHeaderPage(readFileSync(join(RAW, 'header_page'), 'utf8'));
   const inet = parseEventFormat(readFileSync(join(RAW, 'inet_sock_set_state.format'), 'utf8'));
   const items: RawItem[] = [];
   for (const cpu of [0, 1]) {
-    const d = new RawPageDecoder(header, [inet]);
+    const d = new RawPageDecoder(header, [inet], new Map([[TRACEPOINT.event, TRACEPOINT.decoder]]));
     const all = readFileSync(join(RAW, `cpu${cpu}.pages`));
     for (let i = 0; i < all.length / PAGE; i++) d.decodePage(all.subarray(i * PAGE, (i + 1) * PAGE), cpu, items);
   }
@@ -41,8 +45,7 @@ function events(): EncodedEvent[] {
   const hits = new HitEncoder();
   const out: EncodedEvent[] = [stream.next('agent.started', { kernelRelease: '6.18.44', arch: 'x64', agentVersion: '0.1.0', mode: 'tracepoint', capabilities: ['tracepoint'] }, 1_000n)];
   recordedHits().forEach((r, i) => {
-    const change = decodeInetSockSetStateRaw(r);
-    if (change) out.push(stream.encoded('probe.hit', hits.data('inet_sock_set_state', r.cpu, r.pid, commOf(r.pid), hitContext(r.flags), hits.tcpArgs(change as TcpArgs)), r.timestampNs));
+    out.push(stream.encoded('probe.hit', hits.data(TRACEPOINT.name, r.cpu, r.pid, commOf(r.pid), hitContext(r.flags), TRACEPOINT.argsJson(r.decoded, hits)), r.timestampNs));
     if (i % 100 === 99) out.push(stream.next('agent.heartbeat', { counters: { eventsRead: i + 1 } }, r.timestampNs + 1n));
   });
   out.push(stream.next('agent.stopped', { reason: 'completed' }, 9_000_000_000_000n));

@@ -1,11 +1,13 @@
 // Publishes virtual agents' events as the agent's Kafka sink does (apps/agent/src/kafka): one spool
 // per agent read in sends of up to batchBytes after lingerMs, runs of one stream as messages keyed by
-// host (the default partitioner), an idempotent producer with one request in flight and acks=-1, a
-// failed send retried on a fresh producer. Virtual agents share `producers` producers (a real fleet
-// has one per host): an agent always uses the same one, so its events keep their order.
+// host (the default partitioner), sent by the agent's own Publisher (@probefleet/publish: idempotent
+// producer, one request in flight, acks=-1, a fresh producer after a failure, full-jitter backoff).
+// Virtual agents share `producers` publishers (a real fleet has one per host): an agent always uses
+// the same one, so its events keep their order.
 import { AgentOutbox, type AgentMessage } from '@probefleet/fleet-sim';
 import type { Event } from '@probefleet/events';
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { Publisher } from '@probefleet/publish';
+import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 
 export interface PublisherOptions {
@@ -30,11 +32,10 @@ const MIN_ROOM = 4096;
 
 class Lane {
   readonly hosts: string[] = [];
-  private producer: Producer | null = null;
   private next = 0;
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly publisher: Publisher,
     private readonly outboxes: Map<string, AgentOutbox>,
   ) {}
 
@@ -61,17 +62,16 @@ class Lane {
     return out;
   }
 
-  async send(topic: string, messages: AgentMessage[]): Promise<void> {
-    this.producer ??= this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
-    await this.producer.connect();
-    await this.producer.send({ topic, acks: -1, messages: messages.map(({ key, value, headers }) => ({ key, value, headers: { ...headers } })) });
+  /** The agent's send-until-acked; false when it kept failing for `retryForMs`. */
+  send(messages: readonly AgentMessage[], retryForMs: number): Promise<boolean> {
+    return this.publisher.sendUntilAcked(
+      messages.map(({ key, value, headers }) => ({ key, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), headers: { ...headers } })),
+      AbortSignal.timeout(retryForMs),
+    );
   }
 
-  /** A fresh producer (new producer id) after a failure, as the agent does: a retried batch may then be a duplicate, never a gap. */
-  async dropProducer(): Promise<void> {
-    const p = this.producer;
-    this.producer = null;
-    await p?.disconnect().catch(() => undefined);
+  dropProducer(): Promise<void> {
+    return this.publisher.dropProducer();
   }
 }
 
@@ -90,7 +90,16 @@ export class FleetPublisher {
     private readonly opts: PublisherOptions,
     private readonly log: Logger,
   ) {
-    this.lanes = Array.from({ length: Math.max(1, Math.min(opts.producers, hosts.length)) }, () => new Lane(kafka, this.outboxes));
+    // The agent's retry defaults (kafka.retry: 300 ms doubling up to 10 s).
+    const hooks = {
+      failed: (e: unknown, attempt: number) => {
+        this.stats.sendErrors++;
+        log.warn({ err: e, attempt }, 'send failed: retrying on a fresh producer');
+      },
+      acked: () => {},
+    };
+    const lane = () => new Lane(new Publisher(kafka, opts.topic, { initialMs: 300, maxMs: 10_000 }, hooks), this.outboxes);
+    this.lanes = Array.from({ length: Math.max(1, Math.min(opts.producers, hosts.length)) }, lane);
     hosts.forEach((host, i) => {
       const lane = this.lanes[i % this.lanes.length] as Lane;
       lane.hosts.push(host);
@@ -140,21 +149,9 @@ export class FleetPublisher {
   }
 
   private async sendUntilAcked(lane: Lane, messages: AgentMessage[]): Promise<void> {
-    const since = Date.now();
-    for (let backoff = 100; ; backoff = Math.min(backoff * 2, 5000)) {
-      try {
-        await lane.send(this.opts.topic, messages);
-        break;
-      } catch (e) {
-        this.stats.sendErrors++;
-        await lane.dropProducer();
-        if (Date.now() - since > this.opts.retryForMs) {
-          this.failure = new Error(`Kafka send failed for ${Math.round((Date.now() - since) / 1000)} s: ${(e as Error).message}`);
-          return;
-        }
-        this.log.warn({ err: e, backoffMs: backoff }, 'send failed: retrying');
-        await new Promise((r) => setTimeout(r, backoff));
-      }
+    if (!(await lane.send(messages, this.opts.retryForMs))) {
+      this.failure = new Error(`Kafka send failed for ${Math.round(this.opts.retryForMs / 1000)} s`);
+      return;
     }
     this.stats.sends++;
     for (const m of messages) {

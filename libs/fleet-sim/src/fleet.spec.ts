@@ -4,7 +4,8 @@ import { decodeEvent, encodeEvent, scanHit, TcpArgsSchema, type Event } from '@p
 import { replay } from '@probefleet/kprobe-model';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_VERSION, Fleet, generateFleet, TCP_KPROBE_DEFINITION, type FleetOptions } from './fleet';
+import { AGENT_VERSION, TCP_PROBE_LINE_DEBIAN as TCP_KPROBE_DEFINITION } from '@probefleet/events';
+import { Fleet, generateFleet, type FleetOptions } from './fleet';
 import { KERNELS } from './hosts';
 import { checkTcpPaths } from './tcp';
 

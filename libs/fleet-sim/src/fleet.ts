@@ -2,14 +2,13 @@
 // (`decide`) against the fleet's model state and is then applied to it (`evolve`), so a generated
 // stream replays through the model without a violation by construction; the envelope and data are
 // spelled as the agent spells them (key order, monoNs, hit context, no saved insn).
-import { agentCapabilities, EVENT_VERSION, TCP_PROBE_EVENT, TCP_TRACEPOINT, type Event, type EventData, type HitContext, type TcpArgs } from '@probefleet/events';
+import { AGENT_VERSION, agentCapabilities, EVENT_VERSION, parseInstant, rfc3339Nanos, TCP_PROBE_EVENT, TCP_PROBE_LINE_DEBIAN, TCP_TRACEPOINT, type Event, type EventData, type HitContext, type TcpArgs } from '@probefleet/events';
 import { decide, evolve, initialState, type Command, type ModelState } from '@probefleet/kprobe-model';
 import { ANY_V4, ANY_V6, mappedV4, publicIpv4, publicIpv6 } from './addresses';
 import { newBoot, type Boot, type Listener } from './boot';
 import { clientsOf, kernelRelease, makeHosts, type AgentMode, type HostProfile, type Role, type Upstream } from './hosts';
 import { Random } from './random';
 import { visibleSteps, type ConnectionKind, type Step } from './tcp';
-import { parseInstant, rfc3339Nanos } from './time';
 
 export interface FleetOptions {
   seed: number;
@@ -54,13 +53,6 @@ const DEFAULTS = {
   stopReason: 'signal SIGTERM',
 };
 
-export const AGENT_VERSION = '0.1.0';
-/** The agent's probe names (@probefleet/events' agent-facts) and its tcp_set_state kprobe definition
- * on the Debian layout (fleet.spec.ts checks it against the agent's own builder on that BTF). */
-export const KPROBE_NAME = TCP_PROBE_EVENT;
-export const TRACEPOINT_NAME = TCP_TRACEPOINT.event;
-export const TCP_KPROBE_DEFINITION =
-  'p:probefleet/tcp_set_state tcp_set_state sk=%di:x64 newstate=%si:s32 oldstate=+18(%di):u8 family=+16(%di):u16 sport=+14(%di):u16 dport_be=+12(%di):u16 saddr=+4(%di):x32 daddr=+0(%di):x32 saddr6=+72(%di):x8[16] daddr6=+56(%di):x8[16]';
 const HOST = { tracefs: true, instances: true, btf: true, tcpTracepoint: true, canTrace: true };
 const CAPABILITIES: Readonly<Record<AgentMode, string[]>> = {
   kprobe: agentCapabilities({ ...HOST, kprobeEvents: true, dynamicEvents: true }),
@@ -363,7 +355,7 @@ export class Fleet {
         this.scheduleMean(sim, 'loss', o.lossMeanS);
         return;
       case 'missed':
-        this.run(sim, { type: 'report-missed', probe: KPROBE_NAME, count: this.rnd.int(1, 20) });
+        this.run(sim, { type: 'report-missed', probe: TCP_PROBE_EVENT, count: this.rnd.int(1, 20) });
         this.scheduleMean(sim, 'missed', o.missedMeanS);
         return;
     }
@@ -400,15 +392,15 @@ export class Fleet {
       sim.instance = { id: this.rnd.uuid(), registered: false, armed: false, events: 0, hits: 0, published: 0, overruns: 0, misses: 0, publishErrors: 0 };
       this.setPhase(sim, 'starting');
       this.counts.streams++;
-      const data: EventData<'agent.started'> = { kernelRelease: sim.boot.kernel.release, arch: 'x64', agentVersion: AGENT_VERSION, mode: sim.mode, capabilities: CAPABILITIES[sim.mode] };
+      const data: EventData<'agent.started'> = { kernelRelease: sim.boot.kernel.release, arch: 'x86_64', agentVersion: AGENT_VERSION, mode: sim.mode, capabilities: CAPABILITIES[sim.mode] };
       this.run(sim, { type: 'start', data });
       this.schedule(sim, 'heartbeat', o.heartbeatIntervalS * NS);
       // kprobe mode reads BTF and kallsyms before registering: about two seconds.
       this.schedule(sim, 'start', sim.mode === 'kprobe' ? this.rnd.int(1500, 2500) * 1e6 : this.rnd.int(20, 80) * 1e6);
     } else if (!sim.instance.registered) {
       sim.instance.registered = true;
-      if (sim.mode === 'kprobe') this.run(sim, { type: 'register', probe: KPROBE_NAME, kind: 'kprobe', symbol: 'tcp_set_state', offset: 0 });
-      else this.run(sim, { type: 'register', probe: TRACEPOINT_NAME, kind: 'tracepoint', symbol: `sock:${TRACEPOINT_NAME}`, offset: 0 });
+      if (sim.mode === 'kprobe') this.run(sim, { type: 'register', probe: TCP_PROBE_EVENT, kind: 'kprobe', symbol: 'tcp_set_state', offset: 0 });
+      else this.run(sim, { type: 'register', probe: TCP_TRACEPOINT.event, kind: 'tracepoint', symbol: TCP_TRACEPOINT.name, offset: 0 });
       this.schedule(sim, 'start', this.rnd.int(30, 90) * 1e6);
     } else {
       sim.instance.armed = true;
@@ -468,7 +460,7 @@ export class Fleet {
   }
 
   private probeOf(sim: HostSim): string {
-    return sim.mode === 'kprobe' ? KPROBE_NAME : TRACEPOINT_NAME;
+    return sim.mode === 'kprobe' ? TCP_PROBE_EVENT : TCP_TRACEPOINT.event;
   }
 
   private heartbeat(sim: HostSim, inst: Instance): void {
@@ -768,7 +760,7 @@ function agentSpelling(e: Event, monoNs: string, ctx: HitContext | undefined): E
     data = ctx === undefined ? d : { probe: d.probe, cpu: d.cpu, pid: d.pid, comm: d.comm, ctx, args: d.args };
   } else if (e.type === 'probe.registered') {
     const d = e.data;
-    data = { probe: d.probe, kind: d.kind, symbol: d.symbol, offset: d.offset, ...(d.address !== undefined ? { address: d.address, definition: TCP_KPROBE_DEFINITION } : {}) };
+    data = { probe: d.probe, kind: d.kind, symbol: d.symbol, offset: d.offset, ...(d.address !== undefined ? { address: d.address, definition: TCP_PROBE_LINE_DEBIAN } : {}) };
   }
   return { v: e.v, type: e.type, host: e.host, bootId: e.bootId, instance: e.instance, seq: e.seq, time: e.time, monoNs, data } as Event;
 }

@@ -1,7 +1,6 @@
-export { Fleet, generateFleet, AGENT_VERSION, KPROBE_NAME, TRACEPOINT_NAME, TCP_KPROBE_DEFINITION, type FleetOptions, type FleetStats } from './fleet';
+export { Fleet, generateFleet, type FleetOptions, type FleetStats } from './fleet';
 export { AgentOutbox, agentMessages, AGENT_BATCH_BYTES, AGENT_LINGER_MS, type AgentMessage } from './messages';
 export { checkTcpPaths, visibleSteps, TRANSITIONS, BIRTHS, type ConnectionKind, type Step, type Transition } from './tcp';
 export { makeHosts, ROLES, KERNELS, type HostProfile, type Role, type AgentMode, type KernelRelease } from './hosts';
 export { ipv6Text } from './addresses';
 export { Random } from './random';
-export { rfc3339Nanos, parseInstant } from './time';

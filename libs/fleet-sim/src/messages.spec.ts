@@ -12,7 +12,7 @@ describe('agentMessages', () => {
     for (const m of messages) {
       const run = events.slice(at, at + m.count);
       at += m.count;
-      expect(m.value).toBe(encodeBatch(run));
+      expect(Buffer.from(m.value).toString('utf8')).toBe(encodeBatch(run));
       expect(m.headers).toEqual(batchHeaders(run));
       expect(m.key).toBe(run[0]?.host);
       const decoded = decodeBatch(Buffer.from(m.value));
@@ -36,7 +36,7 @@ describe('AgentOutbox', () => {
     const outbox = new AgentOutbox(4096);
     for (const e of mine) outbox.push(e);
     expect(outbox.size).toBe(mine.length);
-    expect(outbox.bytes).toBe(mine.reduce((n, e) => n + encodeEvent(e).length, 0));
+    expect(outbox.bytes).toBe(mine.reduce((n, e) => n + Buffer.byteLength(encodeEvent(e)), 0));
     const sent: Event[] = [];
     while (outbox.size > 0) {
       const messages = outbox.take();

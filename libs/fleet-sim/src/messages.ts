@@ -1,11 +1,13 @@
-// Kafka messages exactly as the agent's publish loop makes them (apps/agent/src/kafka/sink.ts): each
-// send takes what the spool holds up to batchBytes; each run of consecutive events of one stream in
-// it becomes one message, key = host, value = encodeBatch(run), headers = batchHeaders(run).
-import { batchHeaders, encodeEvent, type BatchHeaders, type Event } from '@probefleet/events';
+// Kafka messages exactly as the agent's publish loop makes them (@probefleet/publish messagesOf):
+// each send takes what the spool holds up to batchBytes; each run of consecutive events of one
+// stream in it becomes one message, key = host, value = the run's encoded lines joined as a JSON
+// array, headers from its seq range. The builder is @probefleet/events' (runsOf, batchValue,
+// linesHeaders), the one the agent's publisher uses.
+import { batchValue, encodeEvent, linesHeaders, runsOf, streamKey, type BatchHeaders, type Event, type LineRecord } from '@probefleet/events';
 
 export interface AgentMessage {
   key: string;
-  value: string;
+  value: Uint8Array;
   headers: BatchHeaders;
   /** Events in the message. */
   count: number;
@@ -15,23 +17,29 @@ export interface AgentMessage {
 export const AGENT_BATCH_BYTES = 512 * 1024;
 export const AGENT_LINGER_MS = 20;
 
+const utf8 = new TextEncoder();
+
+interface Line extends LineRecord {
+  readonly event: Event;
+}
+
+const lineOf = (event: Event): Line => ({ event, line: utf8.encode(encodeEvent(event)), streamKey: streamKey(event), seq: event.seq });
+
 /**
  * One agent's spool: events in the order they were written, read in sends of up to `batchBytes`
  * (at least one event), as the agent's publish loop reads its spool.
  */
 export class AgentOutbox {
-  private events: Event[] = [];
-  private lines: string[] = [];
+  private lines: Line[] = [];
   private head = 0;
   private pendingBytes = 0;
 
   constructor(readonly batchBytes = AGENT_BATCH_BYTES) {}
 
   push(event: Event): void {
-    const line = encodeEvent(event);
-    this.events.push(event);
-    this.lines.push(line);
-    this.pendingBytes += line.length;
+    const l = lineOf(event);
+    this.lines.push(l);
+    this.pendingBytes += l.line.length;
   }
 
   /** Bytes waiting (the agent's spool.unreadBytes). */
@@ -40,7 +48,7 @@ export class AgentOutbox {
   }
 
   get size(): number {
-    return this.events.length - this.head;
+    return this.lines.length - this.head;
   }
 
   /** The next send's messages: up to `maxBytes` (batchBytes) of the oldest events (at least one), as messages. */
@@ -48,15 +56,14 @@ export class AgentOutbox {
     if (this.size === 0) return [];
     let end = this.head;
     let bytes = 0;
-    while (end < this.events.length && (end === this.head || bytes + (this.lines[end] as string).length <= maxBytes)) {
-      bytes += (this.lines[end] as string).length;
+    while (end < this.lines.length && (end === this.head || bytes + (this.lines[end] as Line).line.length <= maxBytes)) {
+      bytes += (this.lines[end] as Line).line.length;
       end++;
     }
-    const messages = messagesOf(this.events.slice(this.head, end), this.lines.slice(this.head, end));
+    const messages = messagesOf(this.lines.slice(this.head, end));
     this.pendingBytes -= bytes;
     this.head = end;
-    if (this.head > 4096 && this.head * 2 > this.events.length) {
-      this.events = this.events.slice(this.head);
+    if (this.head > 4096 && this.head * 2 > this.lines.length) {
       this.lines = this.lines.slice(this.head);
       this.head = 0;
     }
@@ -66,20 +73,12 @@ export class AgentOutbox {
 
 /** Runs of consecutive events of one stream → one message each (the agent's KafkaSink.messages). */
 export function agentMessages(events: readonly Event[]): AgentMessage[] {
-  return messagesOf(events, events.map(encodeEvent));
+  return messagesOf(events.map(lineOf));
 }
 
-function messagesOf(events: readonly Event[], lines: readonly string[]): AgentMessage[] {
-  const out: AgentMessage[] = [];
-  let start = 0;
-  for (let i = 1; i <= events.length; i++) {
-    const prev = events[i - 1] as Event;
-    const e = events[i];
-    if (e !== undefined && e.instance === prev.instance && e.host === prev.host && e.bootId === prev.bootId && e.seq === prev.seq + 1) continue;
-    const run = events.slice(start, i);
-    // JSON.stringify of an array joins its elements' JSON with commas: the bytes encodeBatch makes.
-    out.push({ key: prev.host, value: `[${lines.slice(start, i).join(',')}]`, headers: batchHeaders(run), count: run.length });
-    start = i;
-  }
-  return out;
+function messagesOf(lines: readonly Line[]): AgentMessage[] {
+  return runsOf(lines).map((run) => {
+    const first = run[0] as Line;
+    return { key: first.event.host, value: batchValue(run.map((l) => l.line)), headers: linesHeaders(first.event, first.seq, first.seq + run.length - 1), count: run.length };
+  });
 }

@@ -114,7 +114,7 @@ describe('checkTcpPaths', () => {
       data: { probe: 'p', cpu: 0, pid: 1, comm: 'c', args: { skaddr, family: 'AF_INET', saddr: '10.0.0.1', daddr: '10.0.0.2', sport, dport: 443, oldstate: from, newstate: to } },
     }) as Event;
   const started = (mode: 'kprobe' | 'tracepoint', instance = 'i1'): Event =>
-    ({ v: 1, type: 'agent.started', host: 'h', bootId: 'b', instance, seq: 1, time: START, data: { kernelRelease: 'k', arch: 'x64', agentVersion: '0', mode, capabilities: [] } }) as Event;
+    ({ v: 1, type: 'agent.started', host: 'h', bootId: 'b', instance, seq: 1, time: START, data: { kernelRelease: 'k', arch: 'x86_64', agentVersion: '0', mode, capabilities: [] } }) as Event;
 
   it('accepts a client path and its address reused by a new connect', () => {
     const path = visibleSteps('client-active-close', 'kprobe').map((s, i) => hit(i + 2, '0x1', s.from, s.to, s.view === 'connecting' ? 0 : 40000));

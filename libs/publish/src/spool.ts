@@ -8,6 +8,7 @@
 // the page cache before the event loop can run anything else (kill -9 loses no handed-over record).
 import {
   closeSync,
+  fdatasync,
   existsSync,
   fdatasyncSync,
   fsyncSync,
@@ -82,6 +83,7 @@ export class Spool {
   private writeFd: number;
   private readFd: { id: number; fd: number } | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
+  private syncing = false;
 
   private constructor(
     private readonly opts: SpoolOptions,
@@ -186,13 +188,30 @@ export class Spool {
       this.last.size += frames.length;
       if (this.opts.fsync === 'always') fdatasyncSync(this.writeFd);
     }
-    if (this.opts.fsync === 'batch') this.syncTimer ??= setTimeout(() => this.syncNow(), BATCH_SYNC_MS).unref();
+    if (this.opts.fsync === 'batch') this.syncTimer ??= setTimeout(() => this.syncInBackground(), BATCH_SYNC_MS).unref();
   }
 
-  /** The pending group commit of `batch`, now. */
+  /**
+   * The group commit of `batch`, on libuv's thread pool: an fdatasync on the event loop blocked the
+   * reader for as long as the disk took (under another process' I/O, long enough for the kernel
+   * ring buffer to overrun). One at a time; a later append re-arms the timer.
+   */
+  private syncInBackground(): void {
+    this.syncTimer = null;
+    if (this.syncing) {
+      this.syncTimer = setTimeout(() => this.syncInBackground(), BATCH_SYNC_MS).unref();
+      return;
+    }
+    this.syncing = true;
+    // An error (the segment closed by roll or close meanwhile, which synced it) changes nothing.
+    fdatasync(this.writeFd, () => (this.syncing = false));
+  }
+
+  /** The pending group commit of `batch`, now, before a segment is closed. */
   private syncNow(): void {
-    if (this.syncTimer === null) return;
-    clearTimeout(this.syncTimer);
+    // A background sync in flight may run after the fd is closed (or reused): sync here too.
+    if (this.syncTimer === null && !this.syncing) return;
+    if (this.syncTimer !== null) clearTimeout(this.syncTimer);
     this.syncTimer = null;
     fdatasyncSync(this.writeFd);
   }

@@ -6,8 +6,10 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { discover } from './discovery';
 import { Tracefs, type TracingInstance } from './instance';
 import { parseTraceLine } from './parser';
-import { RawTraceReader, type RawItem, type RawRecord } from './raw';
-import { decodeInetSockSetState, decodeInetSockSetStateRaw, type TcpStateChange } from './tcp';
+import { type RawItem, type RawRecord } from './raw';
+import { RawTraceReader } from './raw-reader';
+import { decodeInetSockSetState, type TcpStateChange } from './tcp';
+import { decodeInetSockSetStateRaw } from './tcp-raw';
 
 jest.setTimeout(30000);
 

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseEventFormat, parseHeaderPage, type EventFormat } from './format';
 import { decodeFlags, parseTraceText, timestampNs } from './parser';
-import { RawPageDecoder, RawPageError, RawTraceReader, rawFlags, type RawItem, type RawRecord } from './raw';
-import { decodeInetSockSetState, decodeInetSockSetStateRaw, decodeTcpSetStateHit, decodeTcpSetStateRaw } from './tcp';
+import { RawPageDecoder, RawPageError, rawFlags, type RawItem, type RawRecord } from './raw';
+import { RawTraceReader } from './raw-reader';
+import { decodeInetSockSetState, decodeTcpSetStateHit } from './tcp';
+import { decodeInetSockSetStateRaw, decodeTcpSetStateRaw, inetSockSetStateDecoder, tcpSetStateDecoder } from './tcp-raw';
 
 const RAW = join(__dirname, '../../../test/fixtures/tracefs-raw');
 const KERNELS = join(__dirname, '../../../test/fixtures/kernels');
@@ -128,8 +130,7 @@ const SAMPLE: InetValues = {
   saddr: V4, daddr: V4, saddr_v6: new Uint8Array(16), daddr_v6: new Uint8Array(16),
 };
 
-function decode(pages: Buffer[], formats: EventFormat[] = [INET, EXEC], cpu = 0): RawItem[] {
-  const d = new RawPageDecoder(HEADER, formats);
+function decode(pages: Buffer[], formats: EventFormat[] = [INET, EXEC], cpu = 0, d = new RawPageDecoder(HEADER, formats)): RawItem[] {
   const out: RawItem[] = [];
   for (const p of pages) d.decodePage(p, cpu, out);
   return out;
@@ -395,6 +396,27 @@ describe('tcp_set_state kprobe records (format of Debian 6.12)', () => {
     expect(raw[0]?.fields['__probe_ip']).toBe(0xffffffff81234564n);
     expect(raw.map(decodeTcpSetStateRaw)).toEqual(hits.map(decodeTcpSetStateHit));
     expect(new Set(raw.map((r) => decodeTcpSetStateRaw(r).family))).toEqual(new Set(['AF_INET', 'AF_INET6']));
+    // The probe's direct decoder: the same changes, in RawRecord.decoded, no field map.
+    const direct = events(decode([page], [format], 0, new RawPageDecoder(HEADER, [format], new Map([[format.name, tcpSetStateDecoder]]))));
+    expect(direct.map((r) => r.decoded)).toEqual(hits.map(decodeTcpSetStateHit));
+    expect(direct.every((r) => Object.keys(r.fields).length === 0)).toBe(true);
+  });
+
+  it('inetSockSetStateDecoder gives what decodeInetSockSetStateRaw gives, on every recorded record, and skips what it cannot report', () => {
+    const pages = [0, 1].flatMap((cpu) => {
+      const all = readFileSync(join(RAW, `cpu${cpu}.pages`));
+      return Array.from({ length: all.length / PAGE }, (_, i) => all.subarray(i * PAGE, (i + 1) * PAGE));
+    });
+    const generic = events(decode(pages, [INET]));
+    const d = new RawPageDecoder(HEADER, [INET], new Map([[INET.name, inetSockSetStateDecoder]]));
+    const direct = events(decode(pages, [INET], 0, d));
+    expect(generic.length).toBeGreaterThan(400);
+    expect(direct.map((r) => r.decoded)).toEqual(generic.map(decodeInetSockSetStateRaw));
+    const one = (payload: Buffer) => events(decode([encodePage(0n, [{ kind: 'data', delta: 0, payload }])], [INET], 0, d));
+    expect(one(inetPayload({ ...SAMPLE, family: 10, saddr_v6: V6_LOOP, daddr_v6: V6_LOOP }, 1))[0]?.decoded).toMatchObject({ family: 'AF_INET6', saddr: '::1', daddr: '::1' });
+    const skipped = d.skippedRecords;
+    expect([...one(inetPayload({ ...SAMPLE, protocol: 132 }, 1)), ...one(inetPayload({ ...SAMPLE, newstate: 13 }, 1)), ...one(inetPayload({ ...SAMPLE, family: 1 }, 1))]).toEqual([]);
+    expect(d.skippedRecords - skipped).toBe(3);
   });
 
   it('decodeInetSockSetStateRaw: IPv6 addresses, non-TCP is null, bad values throw', () => {

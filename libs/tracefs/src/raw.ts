@@ -11,11 +11,7 @@
 //   29      padding: time_delta 0 = rest of the page is empty, else a discarded event of array[0] bytes
 //   30      time extend: delta = array[0] << 27 | time_delta
 //   31      absolute time stamp: array[0] << 27 | time_delta, top 5 bits from the running time
-import { constants, readSync } from 'node:fs';
-import { open, readdir, readFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parseEventFormat, parseHeaderPage, type EventFormat, type FormatField, type HeaderPage } from './format';
-import { errnoCode, sleep, type StreamOptions } from './instance';
+import type { EventFormat, FormatField, HeaderPage } from './format';
 import { decodeFlags, type TraceFlags } from './parser';
 
 export type RawValue = number | bigint | string | Uint8Array | number[] | bigint[];
@@ -32,9 +28,20 @@ export interface RawRecord {
   pid: number;
   /** Shared, frozen objects: one per distinct (common_flags, common_preempt_count). */
   flags: Readonly<TraceFlags>;
-  /** Event fields (not the common_* ones), decoded by type; see RawValue. */
+  /** Event fields (not the common_* ones), decoded by type; see RawValue. Empty with a RecordDecoder. */
   fields: RawFields;
+  /** What the event's own RecordDecoder returned (undefined when decoded into `fields`). */
+  decoded: unknown;
 }
+
+/**
+ * Decodes one record straight from the page into what its consumer reports (a probe's args),
+ * without the generic field map: `base` is where the record's common fields start. Must not throw;
+ * null skips the record (counted in RawPageDecoder.skippedRecords).
+ */
+export type RecordDecoder = (v: DataView, page: Buffer, base: number) => unknown;
+/** Compiles a RecordDecoder from the event's format (field offsets), once, when the reader opens. */
+export type DecoderFactory = (format: EventFormat) => RecordDecoder;
 
 /** The kernel dropped events on `cpu` before `timestampNs` (ring buffer full in overwrite mode). */
 export interface RawLost {
@@ -60,7 +67,7 @@ const COMMON_SIZE = 8;
 
 type Reader = (v: DataView, b: Buffer, base: number) => RawValue;
 
-function hexPointer(hi: number, lo: number): string {
+export function hexPointer(hi: number, lo: number): string {
   return hi === 0 ? `0x${lo.toString(16)}` : `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
 }
 
@@ -136,15 +143,28 @@ interface CompiledEvent {
   name: string;
   names: string[];
   readers: Reader[];
+  direct: RecordDecoder | undefined;
 }
 
-function compile(format: EventFormat): CompiledEvent {
+const NO_FIELDS: RawFields = Object.freeze({}) as RawFields;
+
+function compile(format: EventFormat, factory?: DecoderFactory): CompiledEvent {
   const common = new Map(format.commonFields.map((f) => [f.name, f.offset]));
   const expected: [string, number][] = [['common_type', 0], ['common_flags', 2], ['common_preempt_count', 3], ['common_pid', 4]];
   for (const [name, offset] of expected) {
     if (common.get(name) !== offset) throw new RangeError(`${format.name}: ${name} is not at offset ${offset}`);
   }
-  return { name: format.name, names: format.fields.map((f) => f.name), readers: format.fields.map(fieldReader) };
+  return { name: format.name, names: format.fields.map((f) => f.name), readers: format.fields.map(fieldReader), direct: factory?.(format) };
+}
+
+/** The generic field map of one event as a RecordDecoder (for decoders built on named fields). */
+export function fieldsDecoder(format: EventFormat): (v: DataView, page: Buffer, base: number) => RawFields {
+  const { names, readers } = compile(format);
+  return (v, page, base) => {
+    const fields: RawFields = {};
+    for (let i = 0; i < readers.length; i++) fields[names[i] as string] = (readers[i] as Reader)(v, page, base);
+    return fields;
+  };
 }
 
 const flagsCache = new Map<number, Readonly<TraceFlags>>();
@@ -184,6 +204,8 @@ export class RawPageError extends Error {
 export class RawPageDecoder {
   /** Records whose event id has no format (not enabled through this decoder); skipped. */
   unknownRecords = 0;
+  /** Records their RecordDecoder skipped (returned null). */
+  skippedRecords = 0;
   private readonly events: (CompiledEvent | undefined)[] = [];
   private view: DataView | null = null;
   private viewOf: Buffer | null = null;
@@ -191,13 +213,15 @@ export class RawPageDecoder {
   constructor(
     readonly header: HeaderPage,
     formats: Iterable<EventFormat> = [],
+    /** Per event name: its own decoder (the rest get the generic field map). */
+    decoders: ReadonlyMap<string, DecoderFactory> = new Map(),
   ) {
     if (header.commitSize !== 8 || header.timestampSize !== 8) throw new RangeError('only 64-bit kernels are supported');
-    for (const f of formats) this.addFormat(f);
+    for (const f of formats) this.addFormat(f, decoders.get(f.name));
   }
 
-  addFormat(format: EventFormat): void {
-    this.events[format.id] = compile(format);
+  addFormat(format: EventFormat, decoder?: DecoderFactory): void {
+    this.events[format.id] = compile(format, decoder);
   }
 
   /**
@@ -270,9 +294,19 @@ export class RawPageDecoder {
         this.unknownRecords++;
         continue;
       }
-      const fields: RawFields = {};
-      const { names, readers } = ev;
-      for (let i = 0; i < readers.length; i++) fields[names[i] as string] = (readers[i] as Reader)(v, page, data);
+      let fields = NO_FIELDS;
+      let decoded: unknown;
+      if (ev.direct !== undefined) {
+        decoded = ev.direct(v, page, data);
+        if (decoded === null) {
+          this.skippedRecords++;
+          continue;
+        }
+      } else {
+        fields = {};
+        const { names, readers } = ev;
+        for (let i = 0; i < readers.length; i++) fields[names[i] as string] = (readers[i] as Reader)(v, page, data);
+      }
       out.push({
         kind: 'event',
         cpu,
@@ -282,201 +316,8 @@ export class RawPageDecoder {
         pid: v.getInt32(data + 4, true),
         flags: rawFlags(v.getUint8(data + 2), v.getUint8(data + 3)),
         fields,
+        decoded,
       });
     }
-  }
-}
-
-export interface RawStreamOptions extends Pick<StreamOptions, 'signal' | 'pollMs'> {
-  /**
-   * Longest time (ms) a record waits for older records from other CPUs before it is emitted
-   * anyway; default max(100, 2 × pollMs).
-   */
-  mergeWindowMs?: number;
-}
-
-/** Pages read from one CPU per poll round at most, so a busy CPU cannot starve the others. */
-const MAX_PAGES_PER_ROUND = 256;
-
-/**
- * k-way merge of per-cpu streams (each already in time order). The oldest head is emitted when
- * every CPU has something queued (nothing older can still come from them) or when it has waited
- * `windowMs` since it was read: an event is read within about one poll round of being written, so
- * a window of a few rounds keeps the output in order without holding records indefinitely when a
- * CPU is idle. Only a writer stalled between reserve and commit for longer than that can still
- * produce an out-of-order record.
- */
-class CpuMerge {
-  private readonly queues: RawItem[][];
-  private readonly readAt: number[][];
-  private readonly heads: number[];
-
-  constructor(cpus: number) {
-    this.queues = Array.from({ length: cpus }, () => []);
-    this.readAt = Array.from({ length: cpus }, () => []);
-    this.heads = new Array<number>(cpus).fill(0);
-  }
-
-  push(i: number, items: RawItem[], now: number): void {
-    const q = this.queues[i] as RawItem[];
-    const at = this.readAt[i] as number[];
-    for (const item of items) {
-      q.push(item);
-      at.push(now);
-    }
-  }
-
-  /** Items safe to emit at `now` (everything when `all`), oldest first. */
-  take(now: number, windowMs: number, all: boolean): RawItem[] {
-    const out: RawItem[] = [];
-    const { queues, readAt, heads } = this;
-    for (;;) {
-      let best = -1;
-      let bestTs = 0n;
-      let everyCpu = true;
-      for (let i = 0; i < queues.length; i++) {
-        const item = (queues[i] as RawItem[])[heads[i] as number];
-        if (item === undefined) everyCpu = false;
-        else if (best === -1 || item.timestampNs < bestTs) {
-          best = i;
-          bestTs = item.timestampNs;
-        }
-      }
-      if (best === -1) break;
-      const h = heads[best] as number;
-      if (!all && !everyCpu && now - ((readAt[best] as number[])[h] as number) < windowMs) break;
-      out.push((queues[best] as RawItem[])[h] as RawItem);
-      heads[best] = h + 1;
-    }
-    for (let i = 0; i < queues.length; i++) {
-      const h = heads[i] as number;
-      if (h > 1024 && h * 2 > (queues[i] as RawItem[]).length) {
-        (queues[i] as RawItem[]).splice(0, h);
-        (readAt[i] as number[]).splice(0, h);
-        heads[i] = 0;
-      }
-    }
-    return out;
-  }
-}
-
-/**
- * Reads an instance's per-cpu `trace_pipe_raw` files (consuming reads), decoding with the formats
- * of the given events, merged in time order across CPUs.
- */
-export class RawTraceReader {
-  private constructor(
-    readonly dir: string,
-    readonly cpus: number[],
-    readonly pageSize: number,
-    readonly decoder: RawPageDecoder,
-  ) {}
-
-  /**
-   * `events` as `group:event` (set_event syntax); default: the instance's enabled events
-   * (`set_event`), so enable them before opening.
-   */
-  static async open(instanceDir: string, events?: string[]): Promise<RawTraceReader> {
-    const header = parseHeaderPage(await readFile(join(instanceDir, 'events', 'header_page'), 'utf8'));
-    // buffer_subbuf_size_kb (6.8+) is authoritative; older kernels have fixed page-sized sub-buffers.
-    const kb = await readFile(join(instanceDir, 'buffer_subbuf_size_kb'), 'utf8').catch(() => null);
-    const pageSize = kb === null ? header.dataOffset + header.dataSize : Number(kb.trim()) * 1024;
-    const names = events ?? (await readFile(join(instanceDir, 'set_event'), 'utf8')).split('\n').filter((l) => l.trim() !== '');
-    const formats = await Promise.all(
-      names.map(async (n) => {
-        const m = /^([A-Za-z_][A-Za-z0-9_]*):([A-Za-z_][A-Za-z0-9_]*)$/.exec(n.trim());
-        if (!m?.[1] || !m[2]) throw new RangeError(`bad event name ${JSON.stringify(n)}`);
-        return parseEventFormat(await readFile(join(instanceDir, 'events', m[1], m[2], 'format'), 'utf8'));
-      }),
-    );
-    const cpus = (await readdir(join(instanceDir, 'per_cpu')))
-      .filter((d) => /^cpu[0-9]+$/.test(d))
-      .map((d) => Number(d.slice(3)))
-      .sort((a, b) => a - b);
-    return new RawTraceReader(instanceDir, cpus, pageSize, new RawPageDecoder(header, formats));
-  }
-
-  private openPipes(): Promise<FileHandle[]> {
-    return Promise.all(
-      this.cpus.map((c) => open(join(this.dir, 'per_cpu', `cpu${c}`, 'trace_pipe_raw'), constants.O_RDONLY | constants.O_NONBLOCK)),
-    );
-  }
-
-  /**
-   * Reads and decodes up to `maxPages` whole pages from one CPU; false when it had nothing. The fd
-   * is non-blocking, so a synchronous read returns at once (a page or EAGAIN): one syscall per
-   * page and no promise, instead of a thread-pool round trip per page.
-   */
-  private readCpu(fh: FileHandle, cpu: number, page: Buffer, out: RawItem[], maxPages: number): boolean {
-    let any = false;
-    for (let i = 0; i < maxPages; i++) {
-      let n: number;
-      try {
-        n = readSync(fh.fd, page, 0, page.length, null);
-      } catch (e) {
-        if (errnoCode(e) !== 'EAGAIN') throw e;
-        break;
-      }
-      if (n <= 0) break;
-      if (n !== page.length) throw new RawPageError(cpu, `short read of ${n} bytes (page size ${page.length})`);
-      this.decoder.decodePage(page, cpu, out);
-      any = true;
-    }
-    return any;
-  }
-
-  /**
-   * Merged items in batches as they arrive. Files are opened O_NONBLOCK (see
-   * TracingInstance.batches()); ends when `signal` aborts (after emitting what it still holds)
-   * or the consumer stops iterating.
-   */
-  async *batches(opts: RawStreamOptions = {}): AsyncGenerator<RawItem[], void, undefined> {
-    const pollMs = opts.pollMs ?? 50;
-    const windowMs = opts.mergeWindowMs ?? Math.max(100, 2 * pollMs);
-    const fhs = await this.openPipes();
-    const page = Buffer.allocUnsafe(this.pageSize);
-    const merge = new CpuMerge(this.cpus.length);
-    try {
-      while (!opts.signal?.aborted) {
-        let any = false;
-        for (let i = 0; i < fhs.length; i++) {
-          const items: RawItem[] = [];
-          if (this.readCpu(fhs[i] as FileHandle, this.cpus[i] as number, page, items, MAX_PAGES_PER_ROUND)) any = true;
-          merge.push(i, items, performance.now());
-        }
-        const out = merge.take(performance.now(), windowMs, false);
-        if (out.length > 0) yield out;
-        if (!any) await sleep(pollMs, opts.signal);
-      }
-      const rest = merge.take(performance.now(), windowMs, true);
-      if (rest.length > 0) yield rest;
-    } finally {
-      await Promise.all(fhs.map((fh) => fh.close()));
-    }
-  }
-
-  /** One item at a time; see batches(). */
-  async *records(opts: RawStreamOptions = {}): AsyncGenerator<RawItem, void, undefined> {
-    for await (const batch of this.batches(opts)) yield* batch;
-  }
-
-  /**
-   * Reads everything the per-cpu buffers still hold without waiting, merged (call after the
-   * events are disabled and when no batches() reader is running).
-   */
-  async drain(): Promise<RawItem[]> {
-    const fhs = await this.openPipes();
-    const page = Buffer.allocUnsafe(this.pageSize);
-    const merge = new CpuMerge(this.cpus.length);
-    try {
-      for (let i = 0; i < fhs.length; i++) {
-        const items: RawItem[] = [];
-        this.readCpu(fhs[i] as FileHandle, this.cpus[i] as number, page, items, Infinity);
-        merge.push(i, items, 0);
-      }
-    } finally {
-      await Promise.all(fhs.map((fh) => fh.close()));
-    }
-    return merge.take(0, 0, true);
   }
 }

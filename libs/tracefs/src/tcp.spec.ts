@@ -9,7 +9,7 @@ import {
   decodeTcpSetStateHit,
   ipv4FromLeU32,
   ipv6FromBytes,
-  tcpStateName,
+  kernelTcpState,
 } from './tcp';
 
 const FIXTURES = join(__dirname, '../../../test/fixtures/traces');
@@ -23,11 +23,11 @@ const LAYOUT: SockCommonLayout = {
 
 describe('address and state helpers', () => {
   it('names TCP states like include/net/tcp_states.h', () => {
-    expect([1, 2, 3, 7, 10, 12].map(tcpStateName)).toEqual([
+    expect([1, 2, 3, 7, 10, 12].map(kernelTcpState)).toEqual([
       'TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_SYN_RECV', 'TCP_CLOSE', 'TCP_LISTEN', 'TCP_NEW_SYN_RECV',
     ]);
-    expect(() => tcpStateName(0)).toThrow(RangeError);
-    expect(() => tcpStateName(13)).toThrow(RangeError);
+    expect(() => kernelTcpState(0)).toThrow(RangeError);
+    expect(() => kernelTcpState(13)).toThrow(RangeError);
   });
 
   it('formats addresses like the kernel and inet_ntop', () => {

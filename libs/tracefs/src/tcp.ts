@@ -6,18 +6,11 @@
 import type { SockCommonLayout, BtfMember } from './btf';
 import { buildKprobeLine, type FetchArg, type KprobeDefinition } from './grammar';
 import { parseArrayField, type TraceLine } from './parser';
-import type { RawRecord } from './raw';
-import { ipv6Text } from '@probefleet/events';
+import { ipv6Text, TCP_STATES, tcpStateName, type TcpStateName } from '@probefleet/events';
 
-export const TCP_STATES = [
-  'TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_SYN_RECV', 'TCP_FIN_WAIT1', 'TCP_FIN_WAIT2', 'TCP_TIME_WAIT',
-  'TCP_CLOSE', 'TCP_CLOSE_WAIT', 'TCP_LAST_ACK', 'TCP_LISTEN', 'TCP_CLOSING', 'TCP_NEW_SYN_RECV',
-] as const;
-export type TcpState = (typeof TCP_STATES)[number];
-
-/** include/net/tcp_states.h: TCP_ESTABLISHED = 1 ... TCP_NEW_SYN_RECV = 12. */
-export function tcpStateName(n: number): TcpState {
-  const s = TCP_STATES[n - 1];
+/** include/net/tcp_states.h (the table is @probefleet/events' TCP_STATES); throws on a number outside it. */
+export function kernelTcpState(n: number): TcpStateName {
+  const s = tcpStateName(n);
   if (s === undefined) throw new RangeError(`unknown TCP state ${n}`);
   return s;
 }
@@ -33,8 +26,8 @@ export interface TcpStateChange {
   /** Host byte order. */
   sport: number;
   dport: number;
-  oldstate: TcpState;
-  newstate: TcpState;
+  oldstate: TcpStateName;
+  newstate: TcpStateName;
 }
 
 export class TcpDecodeError extends Error {
@@ -44,7 +37,7 @@ export class TcpDecodeError extends Error {
   }
 }
 
-function familyName(n: number): AddressFamily {
+export function familyName(n: number): AddressFamily {
   if (n === 2) return 'AF_INET';
   if (n === 10) return 'AF_INET6';
   throw new TcpDecodeError(`not an inet family: ${n}`);
@@ -75,10 +68,10 @@ function field(hit: TraceLine, key: string): string {
   return v;
 }
 
-function stateField(hit: TraceLine, key: string): TcpState {
+function stateField(hit: TraceLine, key: string): TcpStateName {
   const v = field(hit, key);
-  if (!(TCP_STATES as readonly string[]).includes(v)) throw new TcpDecodeError(`${hit.event}: unknown state ${v}`);
-  return v as TcpState;
+  if (!Object.prototype.hasOwnProperty.call(TCP_STATES, v)) throw new TcpDecodeError(`${hit.event}: unknown state ${v}`);
+  return v as TcpStateName;
 }
 
 /** Decodes a `sock:inet_sock_set_state` hit (TCP only; other protocols return null). */
@@ -164,7 +157,7 @@ export function buildTcpSetStateLine(group: string, event: string, layout: SockC
 }
 
 /** skc_dport is network byte order; the probe reads it as a little-endian u16. */
-function portFromBe16(be: number): number {
+export function portFromBe16(be: number): number {
   return ((be & 0xff) << 8) | (be >>> 8);
 }
 
@@ -190,70 +183,7 @@ export function decodeTcpSetStateHit(hit: TraceLine): TcpStateChange {
     daddr,
     sport: num(hit, f.sport),
     dport: portFromBe16(be),
-    oldstate: tcpStateName(num(hit, f.oldstate)),
-    newstate: tcpStateName(num(hit, f.newstate)),
-  };
-}
-
-// Raw (trace_pipe_raw) records: the same changes, with skaddr from the binary payload.
-
-function rawNum(r: RawRecord, key: string): number {
-  const v = r.fields[key];
-  if (typeof v !== 'number') throw new TcpDecodeError(`${r.event}: field ${key} is not a number`);
-  return v;
-}
-
-function rawBytes(r: RawRecord, key: string, n: number): Uint8Array {
-  const v = r.fields[key];
-  if (!(v instanceof Uint8Array) || v.length !== n) throw new TcpDecodeError(`${r.event}: field ${key} is not ${n} bytes`);
-  return v;
-}
-
-/** Pointers decode as hex strings; kprobe `x64` fetches as u64 bigints. */
-function rawHex(r: RawRecord, key: string): string {
-  const v = r.fields[key];
-  if (typeof v === 'string' && v.startsWith('0x')) return v;
-  if (typeof v === 'bigint') return `0x${v.toString(16)}`;
-  throw new TcpDecodeError(`${r.event}: field ${key} is not an address`);
-}
-
-/** `__u8 saddr[4]` (network order) → dotted quad. */
-function ipv4FromBytes(b: Uint8Array): string {
-  return ipv4FromLeU32(((b[3] as number) << 24) | ((b[2] as number) << 16) | ((b[1] as number) << 8) | (b[0] as number));
-}
-
-const IPPROTO_TCP = 6;
-
-/** Decodes a raw `sock:inet_sock_set_state` record (TCP only; other protocols return null). */
-export function decodeInetSockSetStateRaw(r: RawRecord): TcpStateChange | null {
-  if (rawNum(r, 'protocol') !== IPPROTO_TCP) return null;
-  const family = familyName(rawNum(r, 'family'));
-  const v6 = family === 'AF_INET6';
-  return {
-    skaddr: rawHex(r, 'skaddr'),
-    family,
-    saddr: v6 ? ipv6FromBytes(rawBytes(r, 'saddr_v6', 16)) : ipv4FromBytes(rawBytes(r, 'saddr', 4)),
-    daddr: v6 ? ipv6FromBytes(rawBytes(r, 'daddr_v6', 16)) : ipv4FromBytes(rawBytes(r, 'daddr', 4)),
-    sport: rawNum(r, 'sport'),
-    dport: rawNum(r, 'dport'),
-    oldstate: tcpStateName(rawNum(r, 'oldstate')),
-    newstate: tcpStateName(rawNum(r, 'newstate')),
-  };
-}
-
-/** Decodes a raw record of the tcpSetStateProbe() kprobe (same result as decodeTcpSetStateHit). */
-export function decodeTcpSetStateRaw(r: RawRecord): TcpStateChange {
-  const f = TCP_PROBE_FIELDS;
-  const family = familyName(rawNum(r, f.family));
-  const v6 = family === 'AF_INET6';
-  return {
-    skaddr: rawHex(r, f.sk),
-    family,
-    saddr: v6 ? ipv6FromBytes(rawBytes(r, f.saddr6, 16)) : ipv4FromLeU32(rawNum(r, f.saddr)),
-    daddr: v6 ? ipv6FromBytes(rawBytes(r, f.daddr6, 16)) : ipv4FromLeU32(rawNum(r, f.daddr)),
-    sport: rawNum(r, f.sport),
-    dport: portFromBe16(rawNum(r, f.dportBe)),
-    oldstate: tcpStateName(rawNum(r, f.oldstate)),
-    newstate: tcpStateName(rawNum(r, f.newstate)),
+    oldstate: kernelTcpState(num(hit, f.oldstate)),
+    newstate: kernelTcpState(num(hit, f.newstate)),
   };
 }

@@ -1,0 +1,48 @@
+// From ring-buffer records to probe.hit events: each record was decoded by its probe's own decoder
+// while its page was read (RawRecord.decoded = the hit's args), so a hit costs one envelope and
+// one args encoding; a batch (one poll round, all CPUs) is handed to the sink before the next.
+import type { EventData, EventType } from '@probefleet/events';
+import { HitEncoder } from '@probefleet/events';
+import { RawTraceReader, type DecoderFactory, type RawItem } from '@probefleet/tracefs';
+import type { CommResolver } from './comm';
+import { hitContext } from './hit';
+import type { Probe } from './probes';
+import type { Sink } from './sink';
+
+export type Emit = <T extends EventType>(type: T, data: EventData<T>, monoNs?: bigint) => void;
+/** A probe.hit whose data is already encoded (HitEncoder). */
+export type EmitHit = (dataJson: string, monoNs: bigint) => void;
+export type HitHandler = (items: RawItem[]) => Promise<void>;
+
+/** Opens a reader of `probes`' events in an instance, each decoded by its probe's decoder. */
+export function openReader(instanceDir: string, probes: readonly Probe[]): Promise<RawTraceReader> {
+  const decoders = new Map<string, DecoderFactory>(probes.map((p) => [p.event, p.decoder]));
+  return RawTraceReader.open(instanceDir, probes.map((p) => `${p.group}:${p.event}`), decoders);
+}
+
+/** Turns decoded records into probe.hit events (monoNs: the record's trace_clock mono ns). */
+export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: EmitHit): HitHandler {
+  const byEvent = new Map(probes.map((p) => [p.event, p]));
+  const enc = new HitEncoder();
+  return async (items) => {
+    await comms.prepare(items);
+    for (const r of items) {
+      // A page with lost events: the same losses the per-cpu overrun counter has (StatsPoller).
+      if (r.kind === 'lost') continue;
+      const probe = byEvent.get(r.event);
+      if (probe === undefined || r.decoded === undefined) continue;
+      emit(enc.data(probe.name, r.cpu, r.pid, comms.comm(r.pid), hitContext(r.flags), probe.argsJson(r.decoded, enc)), r.timestampNs);
+    }
+  };
+}
+
+/**
+ * Reads batches until `stop` aborts or the reader fails. Backpressure: while the sink (a full
+ * spool) waits, the ring buffer is not read.
+ */
+export async function readLoop(reader: RawTraceReader, handle: HitHandler, sink: Sink, stop: AbortSignal): Promise<void> {
+  for await (const batch of reader.batches({ signal: stop })) {
+    await handle(batch);
+    await sink.ready(stop);
+  }
+}
