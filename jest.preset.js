@@ -1,8 +1,28 @@
 // Shared Jest settings: TypeScript through ts-jest (transpile only; `tsc -b` type-checks),
 // workspace libs mapped to their sources so tests never need a prior build of a dependency.
+//
+// Test files are named by tier, and PROBEFLEET_TEST_TIER (a comma list; scripts/test.mjs sets it)
+// selects which tiers a run takes; unset, a project runs all of its tiers:
+//   unit    no service, no root, no network (pure code, the agent with fakes, fixtures)
+//   int     one component against a real service: PostgreSQL, Kafka, this host's tracefs (root)
+//   e2e     several processes together: agent, broker, aggregator, API, `npm start`
+//   kernel  the kernel lab: Debian kernels booted under qemu
+// scripts/test.mjs fails on a *.spec.ts outside these, so no file is silently left out.
 const path = require('node:path');
 
-module.exports = function preset(projectDir, overrides = {}) {
+const TIERS = ['unit', 'int', 'e2e', 'kernel'];
+
+function selectedTiers() {
+  const wanted = (process.env.PROBEFLEET_TEST_TIER || TIERS.join(',')).split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = wanted.filter((t) => !TIERS.includes(t));
+  if (unknown.length > 0) throw new Error(`PROBEFLEET_TEST_TIER: unknown tier ${unknown.join(', ')} (tiers: ${TIERS.join(', ')})`);
+  return wanted;
+}
+
+/** Globs for the selected tiers' files under each of `dirs` (relative to the project). */
+const tierMatch = (dirs) => selectedTiers().flatMap((t) => dirs.map((d) => `<rootDir>/${d}**/*.${t}.spec.ts`));
+
+function preset(projectDir, overrides = {}) {
   return {
     rootDir: projectDir,
     testEnvironment: 'node',
@@ -15,7 +35,12 @@ module.exports = function preset(projectDir, overrides = {}) {
       '^(\\.{1,2}/.*)\\.js$': '$1',
       '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish)$': path.join(__dirname, 'libs/$1/src/index.ts'),
     },
-    testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+    testMatch: tierMatch(['src/', 'test/']),
     ...overrides,
   };
-};
+}
+
+module.exports = preset;
+module.exports.TIERS = TIERS;
+module.exports.selectedTiers = selectedTiers;
+module.exports.tierMatch = tierMatch;
