@@ -5,6 +5,8 @@ module.exports = {
   // The store's tests run against the real PostgreSQL and Kafka: seconds, not milliseconds.
   testTimeout: 120000,
   // One file at a time: a test restarts the shared PostgreSQL server, which no other file may meet.
-  maxWorkers: 1,
+  // Under scripts/test.mjs (PROBEFLEET_TEST_TIER set) the runner does that for every tier beyond
+  // unit (--runInBand), and Jest takes maxWorkers from no project config of a multi-project run.
+  ...(process.env.PROBEFLEET_TEST_TIER ? {} : { maxWorkers: 1 }),
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.jest.json') }] },
 };
