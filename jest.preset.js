@@ -23,6 +23,15 @@ function selectedTiers() {
 const tierMatch = (dirs) => selectedTiers().flatMap((t) => dirs.map((d) => `<rootDir>/${d}**/*.${t}.spec.ts`));
 
 function preset(projectDir, overrides = {}) {
+  // Jest reads testTimeout from the run's global config only, so in a run of several projects
+  // (scripts/test.mjs runs each tier as one) a project's own value would be lost: a setup file
+  // applies it in each of the project's test files instead.
+  const { testTimeout, ...rest } = overrides;
+  const timeout = testTimeout === undefined ? {} : {
+    testTimeout,
+    globals: { PROBEFLEET_TEST_TIMEOUT: testTimeout },
+    setupFilesAfterEnv: [path.join(__dirname, 'jest.timeout.js')],
+  };
   return {
     rootDir: projectDir,
     testEnvironment: 'node',
@@ -36,7 +45,8 @@ function preset(projectDir, overrides = {}) {
       '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish)$': path.join(__dirname, 'libs/$1/src/index.ts'),
     },
     testMatch: tierMatch(['src/', 'test/']),
-    ...overrides,
+    ...timeout,
+    ...rest,
   };
 }
 

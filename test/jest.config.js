@@ -11,11 +11,10 @@ const globalSetup = tiers.some((t) => t === 'int' || t === 'e2e')
   : tiers.includes('kernel') ? '<rootDir>/kernel-lab/global-setup.ts' : undefined;
 
 module.exports = {
-  ...preset(__dirname),
+  ...preset(__dirname, { testTimeout: 120000 }),
   // CommonJS, like the aggregator's own tests: the Grafana test imports its store (the Prisma client).
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.jest.json') }] },
   testMatch: preset.tierMatch(['']),
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/fixtures/'],
   ...(globalSetup ? { globalSetup } : {}),
-  testTimeout: 120000,
 };
