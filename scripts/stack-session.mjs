@@ -4,7 +4,7 @@
 // only once no other session is still using it. A stack that was already running (`npm run
 // stack:up`, another checkout's broker, a PostgreSQL kept up by the system) is left running.
 //
-// State lives in $TMPDIR/probefleet-stack: sessions/<pid> (one per live run) and started-<service>
+// State lives in $TMPDIR/probefleet-stack-<Kafka port>: sessions/<pid> (one per live run) and started-<service>
 // (which checkout started that service, so the last session out can stop it with that checkout's script).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const stateDir = join(tmpdir(), 'probefleet-stack');
+const stateDir = join(tmpdir(), `probefleet-stack-${Number(process.env.KAFKA_PORT || 9092)}`);
 const sessionsDir = join(stateDir, 'sessions');
 const marker = (service) => join(stateDir, `started-${service}`);
 
@@ -43,6 +43,19 @@ export function run(cmd, args, options = {}) {
     const child = spawn(cmd, args, { stdio: 'inherit', ...options });
     child.on('error', (err) => resolve(err.message));
     child.on('exit', (code, signal) => resolve(signal ?? code));
+  });
+}
+
+/** The pid `kafka.sh status` names (a broker this or another checkout started), or null. */
+function brokerPid(repo, home) {
+  return new Promise((resolve) => {
+    let out = '';
+    const child = spawn('bash', [join(repo, 'deploy/kafka/kafka.sh'), 'status'], {
+      stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...(home ? { KAFKA_HOME_DIR: home } : {}) },
+    });
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    child.on('error', () => resolve(null));
+    child.on('exit', () => resolve(Number(/running \(pid (\d+)\)/.exec(out)?.[1]) || null));
   });
 }
 
@@ -96,15 +109,19 @@ export class StackSession {
     } else {
       this.say(`no Kafka on 127.0.0.1:${kafkaPort()}: starting the local broker`);
       await this.step('starting Kafka', 'bash', ['deploy/kafka/kafka.sh', 'start']);
-      writeFileSync(marker('kafka'), JSON.stringify({ repo: this.repo, home: process.env.KAFKA_HOME_DIR ?? null }));
+      const pid = await brokerPid(this.repo, process.env.KAFKA_HOME_DIR);
+      writeFileSync(marker('kafka'), JSON.stringify({ repo: this.repo, home: process.env.KAFKA_HOME_DIR ?? null, pid }));
     }
     await this.step('Kafka', process.execPath, ['deploy/kafka/ensure-topic.cjs']);
   }
 
   /** Leaves; the last session out stops what sessions started. Never throws: it runs on the way out. */
-  async leave() {
-    if (!this.joined) return;
-    this.joined = false;
+  leave() {
+    // One leave for every caller (a signal and the normal way out may both ask).
+    return (this.leaving ??= this.joined ? this.#leave() : Promise.resolve());
+  }
+
+  async #leave() {
     rmSync(join(sessionsDir, String(process.pid)), { force: true });
     const others = readdirSync(sessionsDir).map(Number).filter((pid) => pid !== process.pid && alive(pid));
     const started = ['kafka', 'postgresql'].filter((s) => existsSync(marker(s)));
@@ -114,9 +131,15 @@ export class StackSession {
       return;
     }
     if (started.includes('kafka')) {
-      const { repo, home } = JSON.parse(readFileSync(marker('kafka'), 'utf8'));
-      this.say('stopping the Kafka broker a session started...');
-      await run('bash', [join(repo, 'deploy/kafka/kafka.sh'), 'stop'], { env: { ...process.env, ...(home ? { KAFKA_HOME_DIR: home } : {}) } });
+      const { repo, home, pid } = JSON.parse(readFileSync(marker('kafka'), 'utf8'));
+      // Only the very process a session started: a broker restarted meanwhile by someone else
+      // (another checkout's tests, stack:up) is theirs.
+      if ((await brokerPid(repo, home)) === pid) {
+        this.say('stopping the Kafka broker a session started...');
+        await run('bash', [join(repo, 'deploy/kafka/kafka.sh'), 'stop'], { env: { ...process.env, ...(home ? { KAFKA_HOME_DIR: home } : {}) } });
+      } else {
+        this.say('leaving Kafka running: the broker a session started was replaced by another');
+      }
     }
     if (started.includes('postgresql')) {
       this.say('stopping the PostgreSQL service a session started...');
