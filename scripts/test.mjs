@@ -85,8 +85,9 @@ let current; // the running Jest, for a signal to reach
 async function jest(tier, tierProjects) {
   const dir = mkdtempSync(join(tmpdir(), 'probefleet-jest-'));
   const report = join(dir, 'report.json');
-  // Beyond unit the files share the broker, the database server and tracefs: one file at a time.
-  const args = [jestBin, '--ci', '--json', `--outputFile=${report}`, ...(tier === 'unit' ? [`--maxWorkers=${availableParallelism()}`] : ['--runInBand']),
+  // Beyond unit the files share the broker, the database server and tracefs: one file at a time;
+  // and a failed test's client still retrying a service must not keep Jest (and CI) from ending.
+  const args = [jestBin, '--ci', '--json', `--outputFile=${report}`, ...(tier === 'unit' ? [`--maxWorkers=${availableParallelism()}`] : ['--runInBand', '--forceExit']),
     ...(jestArgs.length > 0 ? ['--passWithNoTests', ...jestArgs] : []), '--projects', ...tierProjects.map(configOf)];
   const code = await new Promise((resolve) => {
     current = spawn(process.execPath, args, { cwd: repo, stdio: 'inherit', env: { ...process.env, PROBEFLEET_TEST_TIER: tier } });
