@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { StackSession } from './stack-session.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const shown = (path) => (relative(repo, path).startsWith('..') ? path : relative(repo, path));
@@ -50,8 +51,9 @@ const children = [];
 let step = 0;
 /** Set once, by Ctrl-C or a failure: the one shutdown every later caller waits for. */
 let stopping;
-let startedKafka = false;
 const never = new Promise(() => undefined);
+/** The local stack, shared with any `npm test` running meanwhile (scripts/stack-session.mjs). */
+const session = new StackSession(repo, (text) => console.log(`  ${text}`), (what, cmd, args) => sh(what, cmd, args));
 
 const say = (text) => console.log(`\n[${++step}] ${text}`);
 const fail = async (text) => {
@@ -142,10 +144,8 @@ function stopAll() {
         await waitForStored(agentInstance, 10_000);
       }
     }
-    if (startedKafka) {
-      console.log('stopping the Kafka broker started here...');
-      await runCommand('bash', ['deploy/kafka/kafka.sh', 'stop']);
-    }
+    // The broker (or PostgreSQL) is stopped only if a session started it and no other one (`npm test`) still uses it.
+    await session.leave();
   })());
 }
 
@@ -173,8 +173,8 @@ say('building (cached after the first time)');
 await sh('the build', 'npx', ['nx', 'run-many', '-t', 'build', '--output-style=static']);
 
 say('local Kafka and PostgreSQL');
-startedKafka = !process.env.KAFKA_BROKERS && (await runCommand('bash', ['deploy/kafka/kafka.sh', 'status'], 'ignore')) !== 0;
-await sh('the stack', 'bash', ['deploy/stack.sh', 'up']);
+await session.postgres();
+await session.kafka();
 
 say('database migrations');
 await sh('migrate', process.execPath, ['apps/aggregator/dist/cli.js', 'migrate']);

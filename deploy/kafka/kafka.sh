@@ -16,6 +16,25 @@ lib=$home/lib data=$home/data logs=$home/logs pidfile=$home/kafka.pid conf=$home
 
 say() { echo "[kafka] $*"; }
 
+# One broker per port on this machine: when another checkout's broker serves our port (and no home
+# was chosen with KAFKA_HOME_DIR), status, stop and start act on that broker's home, so a restart
+# from here (the fault tests do one) brings the same broker back, its data and topics kept. The
+# adopted home is remembered in .run/kafka.adopted for a start after the stop.
+adopted=
+adopt() {
+  [ -z "${KAFKA_HOME_DIR:-}" ] && [ ! -f "$pidfile" ] || return 0
+  local memo=$repo/.run/kafka.adopted other= p conf
+  for p in $(pgrep -f 'kafka\.Kafka .*server\.properties' || true); do
+    conf=$(tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | tail -n 1)
+    if grep -q "^listeners=PLAINTEXT://127.0.0.1:$port," "$conf" 2>/dev/null; then other=$(dirname "$conf"); break; fi
+  done
+  if [ -n "$other" ]; then mkdir -p "$repo/.run"; echo "$other" > "$memo"; elif [ -f "$memo" ]; then other=$(cat "$memo"); fi
+  [ -n "$other" ] && [ "$other" != "$home" ] && [ -d "$other/lib" ] || return 0
+  adopted=$other home=$other
+  lib=$home/lib data=$home/data logs=$home/logs pidfile=$home/kafka.pid conf=$home/server.properties
+  say "using the broker home of another checkout: $home"
+}
+
 running_pid() {
   [ -f "$pidfile" ] || return 1
   local pid; pid=$(cat "$pidfile")
@@ -73,8 +92,8 @@ start() {
   if port_open "$port"; then
     echo "[kafka] port $port is taken by another process; set KAFKA_PORT" >&2; exit 1
   fi
-  fetch
-  write_config
+  # An adopted home keeps its own jars and configuration (its checkout may pin another version).
+  if [ -z "$adopted" ]; then rm -f "$repo/.run/kafka.adopted"; fetch; write_config; fi
   if [ ! -f "$data/meta.properties" ]; then
     say "formatting KRaft storage in $data"
     java -Xmx256m "${jvm[@]}" kafka.tools.StorageTool format \
@@ -115,6 +134,7 @@ status() {
   if pid=$(running_pid); then say "running (pid $pid) on 127.0.0.1:$port"; else say "not running"; return 1; fi
 }
 
+case "${1:-}" in start|stop|status) adopt ;; esac
 case "${1:-}" in
   fetch) fetch ;;
   start) start ;;

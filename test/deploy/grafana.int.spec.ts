@@ -18,12 +18,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { parse as parseYaml } from 'yaml';
-import { createPrisma, type Db } from '../src/store/prisma';
-import { ingest } from './test-ingest';
-import { createMigratedDatabase, type TempDatabase } from './temp-database';
-import { record, testStream } from './streams';
+import { createPrisma, type Db } from '../../apps/aggregator/src/store/prisma';
+import { ingest } from '../../apps/aggregator/test/test-ingest';
+import { createMigratedDatabase, type TempDatabase } from '../../apps/aggregator/test/temp-database';
+import { record, testStream } from '../../apps/aggregator/test/streams';
 
-const GRAFANA_DIR = join(__dirname, '..', '..', '..', 'deploy', 'grafana');
+const GRAFANA_DIR = join(__dirname, '..', '..', 'deploy', 'grafana');
 const DATASOURCE_UID = 'probefleet-pg';
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ interface Result { columns: string[]; rows: Record<string, unknown>[] }
 /** What each panel must return with every variable at All (rows: a check of the seeded facts). */
 /** When seeding ran (set in beforeAll): events are stored at now(), so this bounds their ingest lag. */
 const seeded = { from: 0, to: 0 };
-/** The seed's event times span 10:00:00.001 to 10:01:00.011 UTC (test/streams.ts, db-1 starts a minute in). */
+/** The seed's event times span 10:00:00.001 to 10:01:00.011 UTC (apps/aggregator/test/streams.ts, db-1 starts a minute in). */
 const SEED_FIRST = Date.parse('2026-11-25T10:00:00.001Z');
 const SEED_LAST = Date.parse('2026-11-25T10:01:00.011Z');
 

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // `yaml` as it resolves from here (1.x today, hoisted; the agent has 2.x): only API both versions share.
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { AggregatorEnvSchema, loadConfig as loadAggregatorConfig } from '../src/config';
-import { configFromEnv, loadConfig as loadAgentConfig, type AgentConfig } from '../../agent/src/config';
+import { AggregatorEnvSchema, loadConfig as loadAggregatorConfig } from '../../apps/aggregator/src/config';
+import { configFromEnv, loadConfig as loadAgentConfig, type AgentConfig } from '../../apps/agent/src/config';
 
-const DEPLOY = join(__dirname, '..', '..', '..', 'deploy');
+const DEPLOY = join(__dirname, '..', '..', 'deploy');
 const read = (...p: string[]) => readFileSync(join(DEPLOY, ...p), 'utf8');
 const AGGREGATOR_KEYS = new Set(Object.keys(AggregatorEnvSchema.shape));
 /** Stand-ins for what the files take from the operator's environment or from Secrets. */
