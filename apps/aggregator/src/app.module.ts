@@ -4,6 +4,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { FleetApiModule } from './api/fleet/fleet-api.module';
+import { LiveApiModule } from './api/live/live-api.module';
 import { TcpApiModule } from './api/tcp-api.module';
 import type { AggregatorConfig } from './config';
 import { ConfigModule } from './config.module';
@@ -25,6 +26,7 @@ export class AppModule {
         IngestModule,
         TcpApiModule,
         FleetApiModule,
+        LiveApiModule,
         HealthModule,
       ],
     };
