@@ -1,0 +1,4 @@
+export * from './client';
+export * from './sse';
+export * from './output';
+export * from './resources';
