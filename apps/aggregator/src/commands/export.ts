@@ -12,6 +12,7 @@ import { encodeEvent, type Event } from '@probefleet/events';
 import { loadDatabaseUrl } from '../config';
 import { storedEnvelopes } from '../store/envelopes';
 import { createPrisma, type Db } from '../store/prisma';
+import { progress } from './progress';
 
 
 /** RFC 3339 kept as text: PostgreSQL parses it to the microsecond (a JS Date stops at the millisecond). */
@@ -46,12 +47,13 @@ export async function* storedEvents(db: Db, filter: ExportFilter): AsyncGenerato
 }
 
 /** Writes every matching event to `out` as NDJSON; resolves to the number written. */
-export async function exportEvents(db: Db, filter: ExportFilter, out: Writable): Promise<number> {
+export async function exportEvents(db: Db, filter: ExportFilter, out: Writable, onCount: (n: number) => void = () => undefined): Promise<number> {
   let n = 0;
   let chunk = '';
   for await (const event of storedEvents(db, filter)) {
     chunk += `${encodeEvent(event)}\n`;
     n++;
+    if ((n & 1023) === 0) onCount(n);
     // Written in chunks of about a MiB: one write call per line costs more than the encoding.
     if (chunk.length >= 1 << 20) {
       const flowing = out.write(chunk);
@@ -85,7 +87,12 @@ export function exportCommand(): Command {
       const failed = new Promise<never>((_, reject) => out.once('error', reject));
       failed.catch(() => undefined); // raced below; not an unhandled rejection when it comes after
       try {
-        const n = await Promise.race([exportEvents(db, parsed.filter, out), failed]);
+        // The total is known without a filter: every stored batch records its rows.
+        const total = Object.values(parsed.filter).every((v) => v === undefined) ? await storedRows(db) : undefined;
+        const shown = progress('exported', total);
+        const n = await Promise.race([exportEvents(db, parsed.filter, out, (c) => shown.update(c)), failed]);
+        shown.update(n);
+        shown.done();
         if (out !== process.stdout) {
           out.end();
           await Promise.race([once(out, 'finish'), failed]);
@@ -95,4 +102,10 @@ export function exportCommand(): Command {
         await db.$disconnect();
       }
     });
+}
+
+/** Events in the store, by its batches (what retention dropped aside: only an estimate then). */
+export async function storedRows(db: Db): Promise<number> {
+  const { rows } = await db.pool.query<{ n: string }>(`SELECT coalesce(sum(rows), 0)::text AS n FROM store_batches`);
+  return Number(rows[0]!.n);
 }

@@ -13,8 +13,10 @@ import { project, PROJECTION_RESETS, PROJECTION_TABLES } from '../store/project'
 import { inTransaction, PROJECTION_LOCK } from '../store/pg';
 import { storeStart } from '../store/partitions';
 import { createPrisma, type Db } from '../store/prisma';
+import { storedRows } from './export';
+import { progress, progressEnabled } from './progress';
 
-export async function rebuild(db: Db, log: (line: string) => void = () => undefined): Promise<{ events: number; violations: number; retimed: number }> {
+export async function rebuild(db: Db, log: (line: string) => void = () => undefined, onCount: (n: number) => void = () => undefined): Promise<{ events: number; violations: number; retimed: number }> {
   const start = await storeStart(db.pool);
   return inTransaction(db.pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [PROJECTION_LOCK]);
@@ -36,6 +38,7 @@ export async function rebuild(db: Db, log: (line: string) => void = () => undefi
       });
       violations += out.violations.length;
       events += stored.length;
+      onCount(events);
       log(`${events} events folded`);
     }
     return { events, violations, retimed };
@@ -55,10 +58,23 @@ async function retime(client: PoolClient, pairs: readonly (readonly [{ id: bigin
 export function rebuildCommand(): Command {
   return new Command('rebuild')
     .description('rebuild every projection from the event store (DATABASE_URL)')
-    .action(async () => {
+    .option('--dry-run', 'say what would be rebuilt, from how many events, and change nothing')
+    .action(async (opts: { dryRun?: boolean }) => {
       const db = createPrisma(loadDatabaseUrl());
       try {
-        const { events, violations } = await rebuild(db, (line) => console.error(line));
+        const total = await storedRows(db);
+        if (opts.dryRun) {
+          const start = await storeStart(db.pool);
+          console.log(`would empty ${PROJECTION_TABLES.join(', ')}`);
+          console.log(`would fold ${total} stored events${start === null ? '' : ` (the store starts at ${start}: retention dropped what came before)`} through the projections, in store order, in one transaction holding the projection lock (ingestion waits meanwhile)`);
+          console.log('dry run: nothing changed');
+          return;
+        }
+        // On a terminal a progress line replaces the per-window log lines.
+        const tty = progressEnabled();
+        const shown = progress('folded', total);
+        const { events, violations } = await rebuild(db, tty ? () => undefined : (line) => console.error(line), (n) => shown.update(n));
+        shown.done();
         console.log(`rebuilt projections from ${events} events${violations ? ` (${violations} refused by the kprobe model)` : ''}`);
       } finally {
         await db.$disconnect();
