@@ -142,7 +142,7 @@ test('with API tokens set, a stream without the bearer token is a 401, with it a
     }
     const bad = await fetch(`${guarded.url}/api/v1/transitions/stream?port=x`, { headers: { authorization: 'Bearer sekret' } });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).message).toMatch(/^port: /);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/^port: /);
   } finally {
     await guarded.close();
   }
