@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { seedFleet } from './api-seed';
-import { createMigratedDatabase, type TempDatabase } from './temp-database';
+import { readdirSync } from 'node:fs';
+import { createMigratedDatabase, createTempDatabase, type TempDatabase } from './temp-database';
 import { createPrisma, type Db } from '../src/store/prisma';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
@@ -42,6 +43,20 @@ test('rebuild on a terminal shows its progress; in CI it does not', async () => 
   const ci = await run('script', ['-qec', shell('rebuild'), '/dev/null'], { env: { ...env(), CI: 'true' } });
   expect(ci.stdout).not.toMatch(/folded: /);
   expect(ci.stdout).toMatch(`rebuilt projections from ${stored} events`);
+});
+
+test('migrate on a terminal counts the migrations it applies; piped it writes no progress', async () => {
+  const migrations = readdirSync(join(__dirname, '..', '..', '..', 'prisma', 'migrations'), { withFileTypes: true }).filter((d) => d.isDirectory()).length;
+  const target = await createTempDatabase('live_progress_m');
+  try {
+    const tty = await run('script', ['-qec', shell('migrate'), '/dev/null'], { env: { ...env(), DATABASE_URL: target.url } });
+    expect(tty.stdout).toMatch(new RegExp(`migrations applied: ${migrations}, [\\d.]+/s`));
+    const piped = await run(process.execPath, [CLI, 'migrate'], { env: { ...env(), DATABASE_URL: target.url } });
+    expect(piped.stdout).toBe(`database is up to date (${migrations} migrations applied earlier)\n`);
+    expect(piped.stderr).toBe('');
+  } finally {
+    await target.drop();
+  }
 });
 
 test('rebuild --dry-run says what it would do and changes nothing', async () => {
