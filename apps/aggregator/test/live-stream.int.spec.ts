@@ -106,8 +106,9 @@ test('a client that stops reading is cut off with a final event saying why, and 
   const highWaterBytes = 64 * 1024;
   const slow = await startLiveAggregator(db.url, { live: { highWaterBytes, drainTimeoutMs: 500, graceMs: 5000, pageRows: 200 } });
   try {
+    // 12k rows of its own, about 5 MB of events: far more than the socket buffers hold.
+    await storeViaB(sockets(testStream('live-slow'), 4000));
     const heapBefore = process.memoryUsage().heapUsed;
-    // From the start of the store: the 10k+ rows above are about 5 MB of events, far more than the socket buffers.
     const { port } = new URL(slow.url);
     const socket = connect(Number(port), '127.0.0.1');
     socket.write(`GET /api/v1/transitions/stream HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 0\r\nAccept: text/event-stream\r\n\r\n`);
@@ -145,6 +146,27 @@ test('with API tokens set, a stream without the bearer token is a 401, with it a
     expect(((await bad.json()) as { message: string }).message).toMatch(/^port: /);
   } finally {
     await guarded.close();
+  }
+});
+
+test('an idle stream sends heartbeat comments; a Last-Event-ID that is not an event id is a 400 naming it', async () => {
+  const beating = await startLiveAggregator(db.url, { live: { heartbeatMs: 100 } });
+  try {
+    const stop = new AbortController();
+    const res = await fetch(`${beating.url}/api/v1/connections/stream?host=nobody`, { signal: stop.signal });
+    let text = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      if ((text.match(/^: heartbeat$/gm) ?? []).length >= 2) break;
+    }
+    stop.abort();
+    expect(text).toMatch(/^: probefleet connection stream\nretry: 1000\n\n(: heartbeat\n\n){2}/);
+    const bad = await fetch(`${beating.url}/api/v1/transitions/stream`, { headers: { 'last-event-id': 'yesterday' } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toBe('Last-Event-ID: expected the id of an event of this stream');
+  } finally {
+    await beating.close();
   }
 });
 
