@@ -5,7 +5,9 @@ import { connect } from 'node:net';
 import type { Event, TcpArgs } from '@probefleet/events';
 import { startLiveAggregator, type LiveAggregator } from './live-app';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
-import { ingest } from './test-ingest';
+import { append } from '../src/store/ingest';
+import { PROJECTION_LOCK } from '../src/store/pg';
+import { ingest, TEST_NOW } from './test-ingest';
 import { record, testStream, type TestStream } from './streams';
 
 let db: TempDatabase;
@@ -70,6 +72,33 @@ test('a stream on aggregator A delivers the transitions and the closed lifetimes
     Array.from({ length: 5 }, (_, i) => ['live-b', 30000 + i, 'TCP_CLOSE', ['TCP_CLOSE', 'TCP_SYN_SENT', 'TCP_ESTABLISHED', 'TCP_CLOSE']]));
   // A lifetime's event id is its closing transition's: the same store order as the transitions stream.
   expect(connections.map((e) => e.id)).toEqual(transitions.filter((_, i) => i % 3 === 2).map((e) => e.id));
+});
+
+test('a batch numbered earlier but committed later is not skipped: the stream waits for it, then sends both in store order', async () => {
+  const early = testStream('live-early');
+  const late = testStream('live-late');
+  const lastEventId = await lastId();
+  const stop = new AbortController();
+  const stream = follow(new ApiClient({ url: a.url }), 'api/v1/transitions/stream', {}, { lastEventId, signal: stop.signal });
+  const reading = take(stream, 6, 'transition');
+  // Batch N: numbered inside a transaction that stays open, as a slow ingest on another aggregator would.
+  const client = await b.db.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK]);
+    await append(client, sockets(early, 1), TEST_NOW);
+    // Batch N + 1 commits first.
+    await storeViaB(sockets(late, 1));
+    const committedFirst = await a.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM tcp_transitions WHERE host = 'live-late'`);
+    expect(committedFirst.rows[0]!.n).toBe(3);
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  const got = (await reading).map((e) => ({ id: BigInt(e.id!), host: JSON.parse(e.data).host as string }));
+  stop.abort();
+  expect(got.map((g) => g.host)).toEqual(['live-early', 'live-early', 'live-early', 'live-late', 'live-late', 'live-late']);
+  expect(got.map((g) => g.id)).toEqual([...got.map((g) => g.id)].sort((x, y) => (x < y ? -1 : 1)));
 });
 
 test('reconnecting with Last-Event-ID misses nothing and repeats nothing across 10k rows', async () => {
