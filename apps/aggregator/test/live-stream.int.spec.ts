@@ -76,7 +76,8 @@ test('a stream on aggregator A delivers the transitions and the closed lifetimes
 
 test('a batch numbered earlier but committed later is not skipped: the stream waits for it, then sends both in store order', async () => {
   const early = testStream('live-early');
-  const late = testStream('live-late');
+  // Two hours later: the batches share no rollup row (the fleet rollups lock theirs, which would order the commits).
+  const late = testStream('live-late', undefined, 2 * 3600_000);
   const lastEventId = await lastId();
   const stop = new AbortController();
   const stream = follow(new ApiClient({ url: a.url }), 'api/v1/transitions/stream', {}, { lastEventId, signal: stop.signal });
