@@ -153,10 +153,11 @@ async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise
     if (e.time > max) max = e.time;
   }
   const { rows } = await client.query(
-    `WITH n AS (SELECT nextval('store_batch_seq') AS id)
-     INSERT INTO store_batches (id, rows, min_time, max_time) SELECT id, $1, $2, $3 FROM n RETURNING id::text`,
+    // The live streams LISTEN for batch numbers: the notice goes out when this transaction commits.
+    `WITH n AS (SELECT nextval('store_batch_seq') AS id),
+          b AS (INSERT INTO store_batches (id, rows, min_time, max_time) SELECT id, $1, $2, $3 FROM n RETURNING id)
+     SELECT id::text, pg_notify('probefleet_batches', id::text) FROM b`,
     [fresh.length, micros(min), micros(max)]);
-  await client.query(`SELECT pg_notify('probefleet_batches', $1)`, [rows[0].id]);
   const base = Number(rows[0].id) * BATCH_SPAN;
   if (!Number.isSafeInteger(base + BATCH_SPAN)) throw new Error(`batch number ${rows[0].id} is past what ids can number`);
   return new Map(fresh.map((e, i) => [e, base + i]));
