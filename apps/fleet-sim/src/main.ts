@@ -2,6 +2,8 @@
 // probefleet-sim: wiring only (flags → options, signals → abort, report → stdout). The fleet is
 // libs/fleet-sim; publishing mirrors the agent's Kafka sink (publish.ts).
 import { AGENT_BATCH_BYTES, AGENT_LINGER_MS, type FleetOptions } from '@probefleet/fleet-sim';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
@@ -46,6 +48,7 @@ interface Flags {
 }
 
 const program = new Command('probefleet-sim')
+  .version((JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version)
   .description('plays a fleet of virtual probefleet agents into Kafka, published as real agents publish; prints a JSON report')
   .option('--agents <n>', 'virtual agents (one per host)', positiveInt, 200)
   .option('--rate <events/s>', 'events per second of the whole fleet once every agent runs, event times following the wall clock; 0 = as fast as the broker takes them', nonNegative, 20000)

@@ -2,6 +2,7 @@
 // agent does it, and holds every stream complete — event for event what the library generates.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { batchHeaders, decodeBatch, encodeEvent, type Event } from '@probefleet/events';
@@ -129,6 +130,12 @@ describe('probefleet-sim', () => {
     }
     expect(streams.size).toBe(report.streams);
     for (const seqs of streams.values()) expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  });
+
+  it('prints its version', async () => {
+    const { stdout } = await run(process.execPath, [CLI, '--version']);
+    const { version } = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    expect(stdout.trim()).toBe(version);
   });
 
   it('names a missing topic instead of publishing', async () => {
