@@ -46,6 +46,15 @@ export function run(cmd, args, options = {}) {
   });
 }
 
+/** A process's command line ('' when it is gone or unreadable). */
+const commandLine = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+};
+
 /** The pid `kafka.sh status` names (a broker this or another checkout started), or null. */
 function brokerPid(repo, home) {
   return new Promise((resolve) => {
@@ -132,13 +141,14 @@ export class StackSession {
     }
     if (started.includes('kafka')) {
       const { repo, home, pid } = JSON.parse(readFileSync(marker('kafka'), 'utf8'));
-      // Only the very process a session started: a broker restarted meanwhile by someone else
-      // (another checkout's tests, stack:up) is theirs.
-      if ((await brokerPid(repo, home)) === pid) {
+      // The process a session started, or one restarted since from the same home (the fault tests
+      // stop and start the broker); a broker of another home (another checkout's) is theirs.
+      const now = await brokerPid(repo, home);
+      if (now !== null && (now === pid || commandLine(now).includes(`${home ?? join(repo, '.run', 'kafka')}/`))) {
         this.say('stopping the Kafka broker a session started...');
         await run('bash', [join(repo, 'deploy/kafka/kafka.sh'), 'stop'], { env: { ...process.env, ...(home ? { KAFKA_HOME_DIR: home } : {}) } });
       } else {
-        this.say('leaving Kafka running: the broker a session started was replaced by another');
+        this.say('leaving Kafka running: the broker a session started was replaced by another checkout\'s');
       }
     }
     if (started.includes('postgresql')) {
