@@ -96,7 +96,7 @@ function bySocket(events: Event[], port: number): Record<string, string[]> {
     (out[role] ??= []).push(transition(h));
     (skaddrs[role] ??= new Set()).add(h.skaddr);
   }
-  for (const [role, s] of Object.entries(skaddrs)) if (s.size !== 1) throw new Error(`port ${port}: ${s.size} ${role} sockets`);
+  for (const [role, s] of Object.entries(skaddrs)) if (s.size !== 1) throw new Error(`port ${port}: ${s.size} ${role} sockets: ${JSON.stringify(events.filter((e) => e.type === "probe.hit" && ((e.data.args as unknown as Hit).dport === port || (e.data.args as unknown as Hit).sport === port)).map((e) => [e.seq, e.data.cpu, e.data.args]))}`);
   return out;
 }
 
