@@ -88,6 +88,7 @@ const transition = (h: Hit) => `${h.oldstate.replace('TCP_', '')}->${h.newstate.
 function bySocket(events: Event[], port: number): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   const skaddrs: Record<string, Set<string>> = {};
+  const seen: [number, number, Hit][] = []; // named in the error, to tell a second socket from a misread record
   for (const e of events) {
     if (e.type !== 'probe.hit' || e.data.probe !== 'tcp_set_state') continue;
     const h = e.data.args as unknown as Hit;
@@ -95,8 +96,9 @@ function bySocket(events: Event[], port: number): Record<string, string[]> {
     if (!role) continue;
     (out[role] ??= []).push(transition(h));
     (skaddrs[role] ??= new Set()).add(h.skaddr);
+    seen.push([e.seq, e.data.cpu, h]);
   }
-  for (const [role, s] of Object.entries(skaddrs)) if (s.size !== 1) throw new Error(`port ${port}: ${s.size} ${role} sockets: ${JSON.stringify(events.filter((e) => e.type === "probe.hit" && ((e.data.args as unknown as Hit).dport === port || (e.data.args as unknown as Hit).sport === port)).map((e) => [e.seq, e.data.cpu, e.data.args]))}`);
+  for (const [role, s] of Object.entries(skaddrs)) if (s.size !== 1) throw new Error(`port ${port}: ${s.size} ${role} sockets: ${JSON.stringify(seen)}`);
   return out;
 }
 
