@@ -13,6 +13,7 @@ import { insertDeadLetters, type DeadLetter } from './dead-letters';
 import { decodeRecords, type Positioned } from './decode';
 import { Partitions, type PartitionedTable, type RetentionPolicy } from './partitions';
 import { inTransaction, PROJECTION_LOCK } from './pg';
+import { micros } from './sql-time';
 import { KEPT_TYPES } from './kept';
 import { project, type ModelViolation } from './project';
 import type { Db } from './prisma';
@@ -166,8 +167,7 @@ async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise
 const TRANSITION_COLUMNS = ['id', 'host', 'instance', 'seq', 'time', 'time_ns', 'mono_ns', 'probe', 'cpu', 'pid', 'comm', 'ctx', 'skaddr', 'family',
   'saddr', 'daddr', 'sport', 'dport', 'old_state', 'new_state', 'ms_in_old_state'];
 
-// PostgreSQL keeps microseconds (and would round the nanoseconds): they travel apart.
-const micros = (time: string) => `${time.slice(0, 26)}Z`;
+/** The nanoseconds past the microsecond, stored beside it. */
 const nanos = (time: string) => Number(time.slice(26, 29));
 
 // One template per row: this runs for nearly every stored event. Only host, probe and comm can hold

@@ -6,7 +6,7 @@ import { skaddrFromInt64, skaddrToInt64, type TcpHitEvent, type TcpStateName } f
 import { applyTransition, durationMs, nsToTime, timeToNs, type Connection, type StateVisit } from '@probefleet/projections';
 import type { Pool, PoolClient } from 'pg';
 import { arrayLiteral, copyLine, copyLines, type CopyValue } from '../copy';
-import { rfc3339 } from '../sql-time';
+import { micros, rfc3339 } from '../sql-time';
 import type { Rollups } from './rollups';
 
 interface OpenConnection { id: string | null; conn: Connection; bootId: string; host: string; instance: string; lastSeq: number }
@@ -121,7 +121,7 @@ function openLine(o: OpenConnection): string {
 }
 
 function closedLine(o: OpenConnection): string {
-  return copyLine([...lifetimeValues(o), micros(o.conn.closedAt), durationMs(o.conn)]);
+  return copyLine([...lifetimeValues(o), micros(o.conn.closedAt!), durationMs(o.conn)]);
 }
 
 function lifetimeValues({ id, host, bootId, instance, lastSeq, conn: c }: OpenConnection): CopyValue[] {
@@ -138,10 +138,6 @@ function stateArrays(states: readonly StateVisit[]): { states: string; enteredNs
   };
 }
 
-/** An envelope time as PostgreSQL takes it to the microsecond (it would round the nanoseconds). */
-function micros(time: string | null): string | null {
-  return time === null ? null : `${time.slice(0, 26)}Z`;
-}
 
 /**
  * Forgets the open lifetimes of boots their host has left (agents holds each host's latest boot)
