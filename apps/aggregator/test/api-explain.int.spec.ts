@@ -3,6 +3,7 @@
 import { Prisma } from '../src/generated/prisma/client';
 import { TransitionsQuery, transitionsSql } from '../src/api/transitions.service';
 import { encodeCursor } from '../src/api/cursor';
+import { ConnectionStreamQuery, connectionStreamSql } from '../src/api/live/stream-queries';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 
@@ -66,5 +67,23 @@ describe('transitions query plan', () => {
     console.info(`EXPLAIN ${JSON.stringify(params)}: ${types.join(' > ')} [${indexes.join(', ')}] ${ms.toFixed(2)} ms`);
     expect(types).not.toContain('Seq Scan');
     expect(indexes.length).toBeGreaterThan(0);
+  });
+
+  it('the connections stream finds each closed lifetime from its closing transition by index, not by reading the day', async () => {
+    // A closed lifetime for every TCP_CLOSE transition, as the projection writes it in the same batch.
+    await db.$executeRaw`SELECT probefleet_partition('tcp_connections', TIMESTAMPTZ '2026-11-25T00:00:00Z')`;
+    await db.$executeRaw`
+      INSERT INTO tcp_connections (id, host, boot_id, instance, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms,
+                                   last_state, states, entered_ns, state_ms, last_seq)
+      SELECT id, host, md5(host)::uuid, instance, skaddr, family, saddr, daddr, sport, dport, time - INTERVAL '1 second', time, 1000,
+             'TCP_CLOSE', '{TCP_ESTABLISHED,TCP_CLOSE}', '{NULL,NULL}', '{NULL,NULL}', seq
+        FROM tcp_transitions WHERE new_state = 'TCP_CLOSE'`;
+    await db.$executeRaw`ANALYZE tcp_connections`;
+    const sql = connectionStreamSql(ConnectionStreamQuery.parse({}), 50_000n, 1n << 40n, 500);
+    const [row] = await db.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`);
+    const plan = nodes(row!['QUERY PLAN'][0].Plan);
+    const onLifetimes = plan.filter((n) => (n as { 'Relation Name'?: string })['Relation Name']?.startsWith('tcp_connections'));
+    expect(onLifetimes.map((n) => [n['Node Type'], n['Index Name']])).toEqual([['Index Scan', 'tcp_connections_p20261125_closed_at_idx']]);
+    expect((plan[0] as { 'Actual Rows'?: number })['Actual Rows']).toBe(500);
   });
 });

@@ -132,6 +132,30 @@ test('reconnecting with Last-Event-ID misses nothing and repeats nothing across 
   expect(reconnects).toBeGreaterThan(5);
 });
 
+test('a client far behind catches up window by window, over batch numbers never stored, missing nothing in either stream', async () => {
+  const narrow = await startLiveAggregator(db.url, { live: { windowBatches: 2, pageRows: 40 } });
+  try {
+    const s = testStream('live-window');
+    // Twelve batches of 30 transitions (10 lifetimes), with 5,000 batch numbers never used in between.
+    await storeViaB(sockets(s, 60), 30);
+    await b.db.pool.query(`SELECT setval('store_batch_seq', nextval('store_batch_seq') + 5000)`);
+    await storeViaB(sockets(s, 60, 60), 30);
+    const client = new ApiClient({ url: narrow.url });
+    const stop = new AbortController();
+    // From the beginning of the store: every earlier test's batches are windows with nothing for this host.
+    const [transitions, connections] = await Promise.all([
+      take(follow(client, 'api/v1/transitions/stream', { host: 'live-window' }, { lastEventId: '0', signal: stop.signal }), 360, 'transition'),
+      take(follow(client, 'api/v1/connections/stream', { host: 'live-window' }, { lastEventId: '0', signal: stop.signal }), 120, 'connection'),
+    ]);
+    stop.abort();
+    expect(transitions.map((e) => Number(JSON.parse(e.data).seq))).toEqual(Array.from({ length: 360 }, (_, i) => i + 1));
+    expect(connections.map((e) => JSON.parse(e.data).sport)).toEqual(Array.from({ length: 120 }, (_, i) => 30000 + i));
+    expect(connections.map((e) => e.id)).toEqual(transitions.filter((_, i) => i % 3 === 2).map((e) => e.id));
+  } finally {
+    await narrow.close();
+  }
+});
+
 test('a client that stops reading is cut off with a final event saying why, and the buffer it held stays bounded', async () => {
   const highWaterBytes = 64 * 1024;
   const slow = await startLiveAggregator(db.url, { live: { highWaterBytes, drainTimeoutMs: 500, graceMs: 5000, pageRows: 200 } });

@@ -65,6 +65,12 @@ export class BatchHorizon implements OnModuleInit, OnModuleDestroy {
     return this.current;
   }
 
+  /** The lowest stored batch number above `batch`, if any (store_batches lists every stored batch). */
+  async nextStored(batch: bigint): Promise<bigint | undefined> {
+    const { rows } = await this.db.pool.query<{ id: string | null }>('SELECT min(id)::text AS id FROM store_batches WHERE id > $1', [batch.toString()]);
+    return rows[0]?.id == null ? undefined : BigInt(rows[0].id);
+  }
+
   /** Calls fn with each new horizon; returns the unsubscribe. */
   onAdvance(fn: (batch: bigint) => void): () => void {
     this.changes.on('advance', fn);

@@ -80,8 +80,12 @@ export function connectionStreamSql(q: ConnectionStreamQuery, after: bigint, bef
            to_char(c.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS closed_text,
            c.duration_ms, c.last_state::text, c.states::text[], c.entered_ns::text[], c.state_ms
       FROM (SELECT id, time, host, instance, seq, skaddr FROM ${closing.from} ${closing.where}) AS t
-      JOIN tcp_connections c
-        ON c.closed_at = t.time AND c.host = t.host AND c.instance = t.instance AND c.last_seq = t.seq AND c.skaddr = t.skaddr
+      -- One probe of the closed_at index per closing transition, in id order, until the page is full
+      -- (OFFSET 0: a hash join would read the whole day's partition for every page).
+      CROSS JOIN LATERAL (
+        SELECT * FROM tcp_connections c
+         WHERE c.closed_at = t.time AND c.host = t.host AND c.instance = t.instance AND c.last_seq = t.seq AND c.skaddr = t.skaddr
+        OFFSET 0) c
       ${whereAll(conditions)}
      ORDER BY t.id
      LIMIT ${limit}`;

@@ -5,7 +5,10 @@
 // event saying why and disconnected. A comment every `heartbeatMs` keeps proxies from timing out.
 import { BadRequestException, Inject, Injectable, type OnModuleDestroy, Optional, ServiceUnavailableException } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BATCH_BITS } from '../../store/batch-ids';
 import { BatchHorizon, rowBound } from './batch-horizon';
+
+const BATCH_SHIFT = BigInt(BATCH_BITS);
 import type { StreamRow } from './stream-queries';
 
 export interface LiveOptions {
@@ -16,6 +19,11 @@ export interface LiveOptions {
   heartbeatMs: number;
   /** Rows read per query. */
   pageRows: number;
+  /**
+   * Batches one query reads at most: a client far behind (a resume after hours) catches up window
+   * by window, each query scanning a bounded id range instead of everything up to the horizon.
+   */
+  windowBatches: number;
   /** Streams open at once on this aggregator; more are refused with 503. */
   maxClients: number;
   /** How long a cut-off client has to read its final event before its socket is closed. */
@@ -24,7 +32,7 @@ export interface LiveOptions {
 
 export const LIVE_OPTIONS = Symbol('probefleet.live-options');
 
-export const DEFAULT_LIVE_OPTIONS: LiveOptions = { highWaterBytes: 256 * 1024, drainTimeoutMs: 10000, heartbeatMs: 15000, pageRows: 500, maxClients: 200, graceMs: 2000 };
+export const DEFAULT_LIVE_OPTIONS: LiveOptions = { highWaterBytes: 256 * 1024, drainTimeoutMs: 10000, heartbeatMs: 15000, pageRows: 500, windowBatches: 16, maxClients: 200, graceMs: 2000 };
 
 export type PageReader<T> = (after: bigint, before: bigint, limit: number) => Promise<StreamRow<T>[]>;
 
@@ -93,13 +101,20 @@ export class StreamService implements OnModuleDestroy {
           await new Promise<void>((resolve) => { wake = resolve; });
           continue;
         }
-        const before = bound;
+        const windowEnd = rowBound(cursor >> BATCH_SHIFT) + (BigInt(o.windowBatches - 1) << BATCH_SHIFT);
+        const before = windowEnd < bound ? windowEnd : bound;
         const rows = await read(cursor, before, o.pageRows);
         let chunk = '';
         for (const r of rows) chunk += `id: ${r.id}\nevent: ${event}\ndata: ${JSON.stringify(r.item)}\n\n`;
         if (chunk !== '') res.write(chunk);
         // Every row below `before` is final (the horizon), so a short page leaves nothing behind it.
         cursor = rows.length === o.pageRows ? rows[rows.length - 1]!.id : before - 1n;
+        // An empty window below the horizon: skip to the next batch stored (a resume from long ago).
+        if (rows.length === 0 && before < bound) {
+          const next = await this.horizon.nextStored(cursor >> BATCH_SHIFT);
+          const start = next === undefined ? bound : next << BATCH_SHIFT;
+          if (start > cursor + 1n) cursor = (start < bound ? start : bound) - 1n;
+        }
         if (res.writableLength > this.maxBufferedBytes) this.maxBufferedBytes = res.writableLength;
         if (res.writableLength > o.highWaterBytes && !(await drained(res, o.drainTimeoutMs))) {
           if (closed) break;
