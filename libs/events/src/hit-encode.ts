@@ -21,7 +21,7 @@ const MAX_CACHED = 4096;
 export class HitEncoder {
   private readonly strings = new Map<string, string>();
   private readonly contexts = new WeakMap<HitContext, string>();
-  private readonly owners = new WeakMap<Owner, string>();
+  private readonly owners = new WeakMap<Owner, { direct: string; socket: string }>();
 
   /** Cached JSON text of a repeating string (probe names, comms, families, states). */
   private cached(s: string): string {
@@ -56,8 +56,11 @@ export class HitEncoder {
   owned(owner: Owner | undefined, attribution: Attribution): string {
     if (owner === undefined || attribution === 'unknown') return UNKNOWN_PART;
     let j = this.owners.get(owner);
-    if (j === undefined) this.owners.set(owner, (j = `,"owner":${ownerJson(owner)},"attribution":`));
-    return attribution === 'direct' ? `${j}"direct"` : `${j}"socket"`;
+    if (j === undefined) {
+      const o = `,"owner":${ownerJson(owner)},"attribution":`;
+      this.owners.set(owner, (j = { direct: `${o}"direct"`, socket: `${o}"socket"` }));
+    }
+    return j[attribution];
   }
 
   tcpArgs(a: TcpArgs): string {

@@ -3,3 +3,4 @@ export * from './cgroup';
 export * from './pods';
 export * from './process';
 export * from './scan';
+export * from './owners';

@@ -68,13 +68,9 @@ class Lru<V> {
   get size(): number {
     return this.map.size;
   }
-  get(k: string): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
+  /** Without touching: the caller sets what it keeps, which moves it to the end. */
+  peek(k: string): V | undefined {
+    return this.map.get(k);
   }
   set(k: string, v: V): void {
     this.map.delete(k);
@@ -102,7 +98,11 @@ const tuple = (family: string, saddr: string, sport: number, daddr: string, dpor
  */
 export class OwnerTracker<O> {
   private evictions = 0;
-  private readonly sockets: Lru<O>;
+  private readonly evicted: () => void;
+  /** Per boot (an agent sees one; the last is kept at hand, so a hit's key is its skaddr alone). */
+  private readonly boots = new Map<string, Lru<O>>();
+  private lastBoot: string | undefined;
+  private sockets: Lru<O>;
   private readonly preexisting: Lru<O>;
   /** By port: the listeners on it (several with SO_REUSEPORT, or on different addresses). */
   private readonly listeners = new Map<number, Map<string, Listener<O>>>();
@@ -111,6 +111,7 @@ export class OwnerTracker<O> {
   constructor(private readonly limits: TrackerLimits = DEFAULT_LIMITS) {
     const evicted = () => this.evictions++;
     this.sockets = new Lru<O>(limits.sockets, evicted);
+    this.evicted = evicted;
     this.preexisting = new Lru<O>(limits.preexisting, evicted);
   }
 
@@ -120,7 +121,8 @@ export class OwnerTracker<O> {
    * only for a syscall-only transition in process context.
    */
   observe(boot: string, args: TcpArgs, processContext: boolean, current: () => O | undefined): Attributed<O> {
-    const key = boot + args.skaddr;
+    if (boot !== this.lastBoot) this.switchBoot(boot);
+    const key = args.skaddr;
     let owner: O | undefined;
     let attribution: Attribution = 'unknown';
     if (processContext && isSyscallOnly(args)) {
@@ -129,7 +131,7 @@ export class OwnerTracker<O> {
     }
     if (owner === undefined) {
       if (OPENING.has(args.newstate) && args.oldstate !== args.newstate) this.sockets.delete(key);
-      owner = this.sockets.get(key) ?? this.adopt(args);
+      owner = this.sockets.peek(key) ?? this.adopt(args);
       if (owner !== undefined) attribution = 'socket';
     }
     if (args.newstate === 'TCP_CLOSE') {
@@ -140,6 +142,17 @@ export class OwnerTracker<O> {
       if (args.newstate === 'TCP_LISTEN') this.addListener(args.family, args.saddr, args.sport, owner, key);
     }
     return { owner, attribution };
+  }
+
+  private switchBoot(boot: string): void {
+    let lru = this.boots.get(boot);
+    if (lru === undefined) {
+      // The first boot takes the socket map made at construction (stats count it from the start).
+      lru = this.boots.size === 0 ? this.sockets : new Lru<O>(this.limits.sockets, this.evicted);
+      this.boots.set(boot, lru);
+    }
+    this.sockets = lru;
+    this.lastBoot = boot;
   }
 
   /** An unknown socket: a connection the scan found, or one accepted from a known listener. */
