@@ -2,42 +2,30 @@
 // /sys/fs/cgroup/unified), named as kubelet+containerd and docker name theirs, with real processes in
 // them: the resolver reads what the kernel says about those processes. Root only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { hybridCgroups, kubepodsPath, MEMORY, TestCgroups, UNIFIED } from '../../../test/support/cgroups';
 import { PodNames } from './pods';
 import { ProcessResolver } from './process';
 
-const UNIFIED = '/sys/fs/cgroup/unified';
-const MEMORY = '/sys/fs/cgroup/memory';
 const isRoot = process.getuid?.() === 0;
-const hybrid = existsSync(`${UNIFIED}/cgroup.procs`) && existsSync(`${MEMORY}/cgroup.procs`);
+const hybrid = hybridCgroups();
 const d = isRoot && hybrid ? describe : describe.skip;
 
 d('ProcessResolver on real cgroups', () => {
-  const made: string[] = [];
   const children: ChildProcess[] = [];
   const podUid = randomUUID();
   const containerId = randomBytes(32).toString('hex');
   const dockerId = randomBytes(32).toString('hex');
   const podsDir = mkdtempSync(join(tmpdir(), 'pf-pods-'));
   // kubelet's systemd-driver layout in the unified hierarchy; the pod slice names the uid with _.
-  const kubeSlices = ['kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${podUid.replace(/-/g, '_')}.slice`, `cri-containerd-${containerId}.scope`];
-  const kubePath = `/${kubeSlices.join('/')}`;
+  const kubePath = kubepodsPath(podUid, containerId);
   const dockerPath = `/pf-test-${process.pid}/docker/${dockerId}`;
 
-  const mkcg = (root: string, path: string) => {
-    let at = root;
-    for (const part of path.split('/').filter(Boolean)) {
-      at = `${at}/${part}`;
-      if (!existsSync(at)) {
-        mkdirSync(at);
-        made.push(at);
-      }
-    }
-    return at;
-  };
+  const cgroups = new TestCgroups();
+  const mkcg = (root: string, path: string) => cgroups.make(root, path);
   const start = (): ChildProcess => {
     const c = spawn('sleep', ['300'], { stdio: 'ignore' });
     children.push(c);
@@ -47,9 +35,7 @@ d('ProcessResolver on real cgroups', () => {
   afterAll(() => {
     for (const c of children) c.kill('SIGKILL');
     return new Promise<void>((resolve) => setTimeout(() => {
-      for (const dir of made.reverse()) {
-        try { rmdirSync(dir); } catch { /* a process still leaving it */ }
-      }
+      cgroups.remove();
       rmSync(podsDir, { recursive: true, force: true });
       resolve();
     }, 300));
