@@ -111,11 +111,11 @@ export async function runAgent(o: RunOptions): Promise<number> {
     // A small buffer overruns sooner under load or backpressure (tests use it to force agent.loss).
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
     emit('agent.started', { kernelRelease: release(), arch: machine(), agentVersion: AGENT_VERSION, mode: choice.mode, capabilities: capabilities(report) });
-    const owners = new SocketOwners(bootId, { podsDir: config.ownership.podsDir, limits: { ...DEFAULT_LIMITS, sockets: config.ownership.maxSockets } });
+    const owners = config.ownership.enabled ? new SocketOwners(bootId, { podsDir: config.ownership.podsDir, limits: { ...DEFAULT_LIMITS, sockets: config.ownership.maxSockets } }) : undefined;
     const hits = hitHandler(probes, new CommResolver(() => tracefs.readSavedCmdlines()), emitHit, owners);
     const handle: typeof hits = async (items) => {
       await hits(items);
-      o.ownership?.(owners.counters());
+      if (owners !== undefined) o.ownership?.(owners.counters());
     };
     await takeDownLeftovers(tracefs, leftovers, probes, handle, emit, log);
     timers.push(setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000));
@@ -124,7 +124,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     const reader = await openReader(main.dir, probes);
     await arm(main, live, emit, log);
     // After arming: a socket made meanwhile is in the scan and in the buffer (its hits win), none is in neither.
-    log.info(owners.scan(), 'start-up scan of socket owners');
+    if (owners !== undefined) log.info(owners.scan(), 'start-up scan of socket owners');
     // Logged once tracing: tests and the bench take it as the signal to start their load.
     log.info({ mode: choice.mode, reason: choice.reason, instance: instanceId }, 'agent started');
 

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { OwnerTracker } from './tracker';
 import { ProcessResolver } from './process';
 import { scanSockets } from './scan';
+import { SocketOwners } from './owners';
 
 const SERVER = `
 const net = require('node:net');
@@ -55,5 +56,26 @@ describe('scanSockets (this host)', () => {
     expect(child).toEqual({ owner: listener!.owner, attribution: 'socket' });
     const old = t.observe('b', { ...args, skaddr: '0x11', sport: clientPort, dport: port, oldstate: 'TCP_ESTABLISHED', newstate: 'TCP_CLOSE_WAIT' }, false, () => undefined);
     expect(old.owner?.pid).toBe(client.pid);
+  });
+});
+
+describe('SocketOwners (this host)', () => {
+  it('a listener started after the scan and never seen listening (kprobe mode) is found on its first child', async () => {
+    const owners = new SocketOwners('boot');
+    owners.scan();
+    const server = spawn(process.execPath, ['-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = Number(await line(server));
+      const child = owners.attribute({ skaddr: '0x20', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: port, dport: 40000, oldstate: 'TCP_SYN_RECV', newstate: 'TCP_ESTABLISHED' }, undefined, 0);
+      expect(child).toMatchObject({ owner: { pid: server.pid, comm: 'node' }, attribution: 'socket' });
+      expect(owners.rescans).toBe(1);
+      // Rate-limited: a socket nobody owns does not re-read /proc at once again.
+      expect(owners.attribute({ skaddr: '0x21', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: 1, dport: 2, oldstate: 'TCP_ESTABLISHED', newstate: 'TCP_CLOSE_WAIT' }, undefined, 0).attribution).toBe('unknown');
+      expect(owners.rescans).toBe(1);
+      expect(owners.counters().attributionUnknown).toBe(1);
+    } finally {
+      server.kill('SIGKILL');
+      await once(server, 'exit');
+    }
   });
 });
