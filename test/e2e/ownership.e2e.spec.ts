@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AGENT, brokers, freshTopic, startKafkaAgent, tempDir, type KafkaAgent } from '../support/agent-kafka';
 import { AGGREGATOR, createMigratedDatabase, eventually, startAggregator, whenReady, type Aggregator, type TempDatabase } from '../support/aggregator';
-import { hybridCgroups, kubepodsPath, TestCgroups, UNIFIED } from '../support/cgroups';
+import { hybridCgroups, kubepodsPath, TestCgroups, UNIFIED } from '../../libs/ownership/test/cgroups';
 import { freePort } from '../support/loopback';
 import { deleteTopic } from '../support/stack';
 

@@ -6,7 +6,7 @@ import type { UUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeEvent, encodeEvent, type Event } from '@probefleet/events';
+import { decodeEvent, encodeEvent, type Event, type EventData } from '@probefleet/events';
 import { ingest } from './test-ingest';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
@@ -68,14 +68,14 @@ describe('probefleet export', () => {
     const started = { kernelRelease: '6.12.1', arch: 'x86_64', agentVersion: '0.1.0', mode: 'kprobe' as const, capabilities: ['kprobe_events', 'btf'] };
     // The owner in every shape: none (an older agent), unknown, a full one, a pod by uid only, and
     // strings COPY must escape.
-    const owned = (i: number) => [
+    const owned = (i: number): Pick<EventData<'probe.hit'>, 'owner' | 'attribution'> => ([
       {},
       { attribution: 'unknown' },
       { owner: { pid: 7, comm: 'nginx', cgroup: `/kubepods.slice/kubepods-pod${'0c3a9f1e_2b4d_4c8e_9a7f_1d2e3f4a5b6c'}.slice/cri-containerd-${'ab'.repeat(32)}.scope`,
         container: { id: 'ab'.repeat(32), runtime: 'containerd' }, pod: { namespace: 'shop', name: 'web-1', uid: '0c3a9f1e-2b4d-4c8e-9a7f-1d2e3f4a5b6c' } }, attribution: 'socket' },
       { owner: { pid: 100 + i, comm: 'a\tb\\c', cgroup: '/system.slice/caf\u00e9\n.service', pod: { uid: '0c3a9f1e-2b4d-4c8e-9a7f-1d2e3f4a5b6d' } }, attribution: 'direct' },
       { owner: { pid: 1, comm: '', cgroup: '' }, attribution: 'socket' },
-    ][i % 5]!;
+    ] as const)[i % 5]!;
     const life = (s: typeof a1, hits: number): Event[] => [
       s.event('agent.started', started),
       s.event('probe.registered', { probe: 'tcp_set_state', kind: 'kprobe', symbol: 'tcp_set_state', offset: 0, address: '0xffffffff8206b250', insn: 'f30f1e', definition: 'p:probefleet/tcp_set_state tcp_set_state+0 sk=%di:x64 state=%si:s32' }),

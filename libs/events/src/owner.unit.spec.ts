@@ -43,7 +43,7 @@ describe('owner contract', () => {
 
   // Mutations of an owned hit; the fast path must agree with the schema on each.
   const mutation = fc.record({
-    path: fc.constantFrom(['data'], ['data', 'owner'], ['data', 'owner', 'container'], ['data', 'owner', 'pod']),
+    path: fc.constantFrom(['data'] as string[], ['data', 'owner'], ['data', 'owner', 'container'], ['data', 'owner', 'pod']),
     key: fc.constantFrom('owner', 'attribution', 'pid', 'comm', 'cgroup', 'container', 'pod', 'id', 'runtime', 'namespace', 'name', 'uid', 'extra'),
     value: fc.oneof(fc.jsonValue(), fc.constant(undefined), fc.integer({ min: -1, max: 3 }), fc.constantFrom('direct', 'socket', 'unknown', 'docker', '', 'x'.repeat(300), OWNER.pod!.uid)),
   });

@@ -2,11 +2,11 @@
 // /sys/fs/cgroup/unified), named as kubelet+containerd and docker name theirs, with real processes in
 // them: the resolver reads what the kernel says about those processes. Root only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { hybridCgroups, kubepodsPath, MEMORY, TestCgroups, UNIFIED } from '../../../test/support/cgroups';
+import { hybridCgroups, kubepodsPath, MEMORY, TestCgroups, UNIFIED } from '../test/cgroups';
 import { PodNames } from './pods';
 import { ProcessResolver } from './process';
 
@@ -72,7 +72,6 @@ d('ProcessResolver on real cgroups', () => {
     const pods = new PodNames(podsDir);
     const r = new ProcessResolver({ pods });
     return new Promise<void>((resolve) => setTimeout(() => {
-      const { readdirSync } = require('node:fs') as typeof import('node:fs');
       const tids = readdirSync(`/proc/${c.pid}/task`).map(Number).filter((t) => t !== c.pid);
       expect(tids.length).toBeGreaterThan(0);
       const o = r.owner(tids[0]!);
