@@ -7,7 +7,8 @@
 // transition, i.e. the load generator, for both: the figures compare the user-space consumers.
 // Needs root, bpftrace, the built agent and (for the Kafka sink) the local broker.
 //   node bench/agent-vs-bpftrace.bench.mjs [seconds=15] [rates=500,2000,5000] [sinks=stdout,kafka]
-//   BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agent; BENCH_KEEP=1 keeps outputs.
+//   BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agent; BENCH_KEEP=1 keeps outputs;
+//   BENCH_AGENT_CONFIG='{"ownership":{"enabled":false}}' runs it without socket attribution.
 //   → bench/results/agent-vs-bpftrace.json
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -27,6 +28,8 @@ const parallel = 64;
 const PERF_RB_PAGES = 1024;
 const BUFFER_KB = 4096;
 const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// Extra agent config, e.g. BENCH_AGENT_CONFIG='{"ownership":{"enabled":false}}' for the cost of attribution.
+const agentExtra = JSON.parse(process.env.BENCH_AGENT_CONFIG ?? '{}');
 
 const rssKb = (pid) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -35,7 +38,7 @@ async function startAgent(work, sink, port, topic) {
   const metricsPort = await freePort();
   const config = join(work, 'agent.json');
   const kafka = sink === 'kafka' ? { kafka: { brokers, topic, ...JSON.parse(process.env.BENCH_KAFKA ?? '{}') }, spool: { dir: join(work, 'spool') } } : {};
-  writeFileSync(config, JSON.stringify({ sink, format: 'json', filter: { ports: [port] }, bufferSizeKb: BUFFER_KB, metrics: { port: metricsPort }, heartbeatIntervalS: 5, ...kafka }));
+  writeFileSync(config, JSON.stringify({ sink, format: 'json', filter: { ports: [port] }, bufferSizeKb: BUFFER_KB, metrics: { port: metricsPort }, heartbeatIntervalS: 5, ...kafka, ...agentExtra }));
   const out = join(work, 'agent.out');
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', openSync(out, 'w'), 'pipe'] });
   let stderr = '';

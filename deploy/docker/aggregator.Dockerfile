@@ -17,6 +17,7 @@ COPY apps/fleet-sim/package.json apps/fleet-sim/
 COPY libs/events/package.json libs/events/
 COPY libs/fleet-sim/package.json libs/fleet-sim/
 COPY libs/kprobe-model/package.json libs/kprobe-model/
+COPY libs/ownership/package.json libs/ownership/
 COPY libs/projections/package.json libs/projections/
 COPY libs/publish/package.json libs/publish/
 COPY libs/api-client/package.json libs/api-client/

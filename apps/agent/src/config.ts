@@ -70,6 +70,15 @@ export const AgentConfigSchema = z
     /** Required by `run` with the kafka sink (checked there, so doctor/cleanup work without it). */
     kafka: KafkaSchema.optional(),
     spool: SpoolSchema.default(() => SpoolSchema.parse({})),
+    /** The owner of each socket (libs/ownership): where pod names are read, how many sockets are remembered. */
+    ownership: z
+      .strictObject({
+        /** false: TCP hits carry no owner or attribution (as before attribution existed). */
+        enabled: z.boolean().default(true),
+        podsDir: z.string().min(1).default('/var/log/pods'),
+        maxSockets: z.number().int().min(16).default(65536),
+      })
+      .default({ enabled: true, podsDir: '/var/log/pods', maxSockets: 65536 }),
     /** Prometheus /metrics and /healthz; port 0 disables. */
     metrics: z
       .strictObject({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })

@@ -1,9 +1,11 @@
 // `tcpstates`-like table of TCP transitions. MS is the time the socket spent in its old state:
-// since the previous transition of the same skaddr (blank for the first one we see).
+// since the previous transition of the same skaddr (blank for the first one we see). PID and COMM
+// are the socket's owner, as tcplife prints them (`-` when attribution is unknown: the kernel's pid
+// there is whoever was on the CPU); hits without attribution show the kernel's.
 import type { Event, TcpArgs } from '@probefleet/events';
 
 const COLUMNS: [string, number][] = [
-  ['TIME', 12], ['PID', 7], ['COMM', 16], ['LADDR', 26], ['LPORT', 5], ['RADDR', 26], ['RPORT', 5], ['OLDSTATE -> NEWSTATE', 27], ['MS', 10],
+  ['TIME', 12], ['SKADDR', 18], ['PID', 7], ['COMM', 16], ['LADDR', 26], ['LPORT', 5], ['RADDR', 26], ['RPORT', 5], ['OLDSTATE -> NEWSTATE', 27], ['MS', 10],
 ];
 
 function row(cells: string[]): string {
@@ -30,10 +32,13 @@ export class TcpStatesFormatter {
     if (a.newstate === 'TCP_CLOSE') this.last.delete(a.skaddr);
     else this.last.set(a.skaddr, now);
     const ms = prev === undefined ? '' : (Number(now - prev) / 1e6).toFixed(3);
+    const { owner, attribution } = event.data;
+    const [pid, comm] = owner !== undefined ? [String(owner.pid), owner.comm] : attribution === 'unknown' ? ['-', '-'] : [String(event.data.pid), event.data.comm];
     return row([
       event.time.slice(11, 23),
-      String(event.data.pid),
-      event.data.comm,
+      a.skaddr,
+      pid,
+      comm,
       String(a.saddr),
       String(a.sport),
       String(a.daddr),

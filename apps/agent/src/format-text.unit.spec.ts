@@ -14,15 +14,24 @@ const hit = (monoNs: bigint, skaddr: string, oldstate: string, newstate: string)
 describe('TcpStatesFormatter', () => {
   it('prints a header and one row per transition with the ms spent in the old state per socket', () => {
     const f = new TcpStatesFormatter();
-    expect(f.header()).toMatch(/^TIME\s+PID\s+COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+OLDSTATE -> NEWSTATE\s+MS$/);
+    expect(f.header()).toMatch(/^TIME\s+SKADDR\s+PID\s+COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+OLDSTATE -> NEWSTATE\s+MS$/);
     const first = f.format(hit(1_000_000_000n, '0xa', 'TCP_CLOSE', 'TCP_SYN_SENT'));
-    expect(first?.split(/\s+/)).toEqual(['19:52:23.123', '42', 'curl', '127.0.0.1', '5000', '127.0.0.1', '80', 'CLOSE', '->', 'SYN_SENT']);
+    expect(first?.split(/\s+/)).toEqual(['19:52:23.123', '0xa', '42', 'curl', '127.0.0.1', '5000', '127.0.0.1', '80', 'CLOSE', '->', 'SYN_SENT']);
     // Another socket in between does not disturb the first one's timing.
     expect(f.format(hit(1_200_000_000n, '0xb', 'TCP_CLOSE', 'TCP_SYN_SENT'))).not.toMatch(/\d\.\d{3}$/);
     expect(f.format(hit(1_001_500_000n, '0xa', 'TCP_SYN_SENT', 'TCP_ESTABLISHED'))).toMatch(/SYN_SENT -> ESTABLISHED\s+1\.500$/);
     expect(f.format(hit(3_001_500_000n, '0xa', 'TCP_ESTABLISHED', 'TCP_CLOSE'))).toMatch(/ESTABLISHED -> CLOSE\s+2000\.000$/);
     // After CLOSE the address may be reused by a new socket: no duration carried over.
     expect(f.format(hit(4_000_000_000n, '0xa', 'TCP_CLOSE', 'TCP_SYN_SENT'))).toMatch(/CLOSE -> SYN_SENT$/);
+  });
+
+  it("prints the socket's owner (tcplife's PID and COMM), and no pid when it is unknown", () => {
+    const f = new TcpStatesFormatter();
+    const h = hit(1n, '0xa', 'TCP_LISTEN', 'TCP_SYN_RECV') as Event & { data: Record<string, unknown> };
+    const owned = { ...h, data: { ...h.data, owner: { pid: 7, comm: 'nginx', cgroup: '/' }, attribution: 'socket' } } as Event;
+    expect(f.format(owned)?.split(/\s+/).slice(1, 4)).toEqual(['0xa', '7', 'nginx']);
+    const unknown = { ...h, data: { ...h.data, attribution: 'unknown' } } as Event;
+    expect(f.format(unknown)?.split(/\s+/).slice(1, 4)).toEqual(['0xa', '-', '-']);
   });
 
   it('ignores events that are not TCP transitions', () => {

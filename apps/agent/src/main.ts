@@ -108,6 +108,7 @@ program
         stopReason: () => reason,
         counters: () => metrics.snapshot(),
         observe: (type, data) => metrics.observe(type, data),
+        ownership: (c) => metrics.ownership(c),
         dropped: () => metrics.add('eventsDropped'),
       });
     } catch (e) {

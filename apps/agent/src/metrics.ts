@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EventData, EventType } from '@probefleet/events';
+import type { OwnershipCounters } from '@probefleet/ownership';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AGENT_VERSION } from './version';
 
@@ -17,6 +18,9 @@ const COUNTERS = {
   kprobeMisses: ['probefleet_agent_kprobe_misses_total', 'kprobe hits the kernel missed (reported as probe.missed)'],
   publishErrors: ['probefleet_agent_publish_errors_total', 'failed Kafka send attempts (retried)'],
   readPauses: ['probefleet_agent_read_pauses_total', 'times reading stopped because the spool was full'],
+  attributionUnknown: ['probefleet_agent_attribution_unknown_total', 'TCP hits whose socket owner was never learned (attribution unknown)'],
+  ownerEvictions: ['probefleet_agent_owner_evictions_total', 'socket owners forgotten to keep the owner map bounded'],
+  podNameMisses: ['probefleet_agent_pod_name_misses_total', 'pods named by uid only (no kubelet pod directory for it)'],
 } as const;
 export type CounterName = keyof typeof COUNTERS;
 
@@ -87,6 +91,11 @@ export class AgentMetrics {
       this.add('kprobeMisses', d.count);
       this.missesByProbe.inc({ probe: d.probe }, d.count);
     }
+  }
+
+  /** Socket-ownership totals as their increments since the last call. */
+  ownership(c: OwnershipCounters): void {
+    for (const k of ['attributionUnknown', 'ownerEvictions', 'podNameMisses'] as const) this.add(k, c[k] - this.totals[k]);
   }
 
   /** agent.heartbeat counters. */

@@ -73,6 +73,8 @@ export interface Probe {
   unregister(tracefs: Tracefs): Promise<void>;
   /** The kernel symbol a kprobe sits on (for its address); null for the tracepoint. */
   readonly symbol: string | null;
+  /** A TCP state change (its args are TcpArgs): its hits carry the socket's owner. */
+  readonly tcp: boolean;
 }
 
 export class ProbePlanError extends Error {
@@ -81,7 +83,7 @@ export class ProbePlanError extends Error {
 
 const tcpJson = (args: unknown, enc: HitEncoder) => enc.tcpArgs(args as TcpArgs);
 
-function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: string, decoder: DecoderFactory, argsJson: Probe['argsJson']): Probe {
+function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: string, decoder: DecoderFactory, argsJson: Probe['argsJson'], tcp: boolean): Probe {
   const definition = buildKprobeLine(def);
   return {
     name: def.event,
@@ -93,6 +95,7 @@ function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: s
     decoder,
     argsJson,
     symbol,
+    tcp,
     register: async (tracefs, base) => {
       const line = await tracefs.addKprobe(def);
       const address = base !== undefined ? { address: `0x${(base + BigInt(offset)).toString(16)}` } : {};
@@ -126,6 +129,7 @@ const tracepoint = (filter: string): Probe => ({
   decoder: inetSockSetStateDecoder,
   argsJson: tcpJson,
   symbol: null,
+  tcp: true,
   register: async () => ({ probe: TCP_TRACEPOINT.event, kind: 'tracepoint', symbol: TCP_TRACEPOINT.name, offset: 0 }),
   unregister: async () => {},
 });
@@ -144,9 +148,9 @@ export function planProbes(mode: RunMode, btf: Btf | null, config: { probes: rea
   if (btf === null) throw new ProbePlanError('kprobe mode needs BTF (sock_common offsets)');
   const tcp = tcpSetStateProbe(PROBE_GROUP, TCP_PROBE_EVENT, sockCommonLayout(btf));
   return [
-    kprobe(tcp, 'tcp_set_state', 0, filters.get(TCP_PROBE_EVENT) ?? '', tcpSetStateDecoder, tcpJson),
+    kprobe(tcp, 'tcp_set_state', 0, filters.get(TCP_PROBE_EVENT) ?? '', tcpSetStateDecoder, tcpJson, true),
     ...config.probes.map((p) =>
-      kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filters.get(p.name) ?? '', userDecoder(p), (args, enc) => enc.userArgs(args as Record<string, HitArgValue>)),
+      kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filters.get(p.name) ?? '', userDecoder(p), (args, enc) => enc.userArgs(args as Record<string, HitArgValue>), false),
     ),
   ];
 }

@@ -1,7 +1,8 @@
 // From ring-buffer records to probe.hit events: each record was decoded by its probe's own decoder
 // while its page was read (RawRecord.decoded = the hit's args), so a hit costs one envelope and
 // one args encoding; a batch (one poll round, all CPUs) is handed to the sink before the next.
-import type { EventData, EventType } from '@probefleet/events';
+import type { EventData, EventType, TcpArgs } from '@probefleet/events';
+import type { SocketOwners } from '@probefleet/ownership';
 import { HitEncoder } from '@probefleet/events';
 import { RawTraceReader, type DecoderFactory, type RawItem } from '@probefleet/tracefs';
 import type { CommResolver } from './comm';
@@ -20,8 +21,11 @@ export function openReader(instanceDir: string, probes: readonly Probe[]): Promi
   return RawTraceReader.open(instanceDir, probes.map((p) => `${p.group}:${p.event}`), decoders);
 }
 
-/** Turns decoded records into probe.hit events (monoNs: the record's trace_clock mono ns). */
-export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: EmitHit): HitHandler {
+/**
+ * Turns decoded records into probe.hit events (monoNs: the record's trace_clock mono ns); TCP hits
+ * with their socket's owner when `owners` is given.
+ */
+export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: EmitHit, owners?: SocketOwners): HitHandler {
   const byEvent = new Map(probes.map((p) => [p.event, p]));
   const enc = new HitEncoder();
   return async (items) => {
@@ -31,7 +35,13 @@ export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: 
       if (r.kind === 'lost') continue;
       const probe = byEvent.get(r.event);
       if (probe === undefined || r.decoded === undefined) continue;
-      emit(enc.data(probe.name, r.cpu, r.pid, comms.comm(r.pid), hitContext(r.flags), probe.argsJson(r.decoded, enc)), r.timestampNs);
+      const ctx = hitContext(r.flags);
+      let owned = '';
+      if (probe.tcp && owners !== undefined) {
+        const a = owners.attribute(r.decoded as TcpArgs, ctx, r.pid);
+        owned = enc.owned(a.owner, a.attribution);
+      }
+      emit(enc.data(probe.name, r.cpu, r.pid, comms.comm(r.pid), ctx, probe.argsJson(r.decoded, enc), owned), r.timestampNs);
     }
   };
 }

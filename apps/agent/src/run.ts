@@ -20,6 +20,7 @@ import { hitHandler, openReader, readLoop, type Emit, type EmitHit } from './rea
 import type { Sink } from './sink';
 import { StatsPoller } from './stats';
 import { AGENT_VERSION } from './version';
+import { DEFAULT_LIMITS, SocketOwners, type OwnershipCounters } from '@probefleet/ownership';
 
 /** Exit codes: refused before touching tracefs (config, host) vs failed while running. */
 export const EXIT_REFUSED = 2;
@@ -39,6 +40,8 @@ export interface RunOptions {
   stopReason: () => string;
   /** Counters for agent.heartbeat (every config.heartbeatIntervalS). */
   counters: () => Record<string, number>;
+  /** Counters of socket ownership, read after every batch (metrics). */
+  ownership?: (c: OwnershipCounters) => void;
   /** Sees every event emitted (metrics), and every one refused by the edge check. */
   observe?: (type: EventType, data: unknown) => void;
   dropped?: () => void;
@@ -108,13 +111,20 @@ export async function runAgent(o: RunOptions): Promise<number> {
     // A small buffer overruns sooner under load or backpressure (tests use it to force agent.loss).
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
     emit('agent.started', { kernelRelease: release(), arch: machine(), agentVersion: AGENT_VERSION, mode: choice.mode, capabilities: capabilities(report) });
-    const handle = hitHandler(probes, new CommResolver(() => tracefs.readSavedCmdlines()), emitHit);
+    const owners = config.ownership.enabled ? new SocketOwners(bootId, { podsDir: config.ownership.podsDir, limits: { ...DEFAULT_LIMITS, sockets: config.ownership.maxSockets } }) : undefined;
+    const hits = hitHandler(probes, new CommResolver(() => tracefs.readSavedCmdlines()), emitHit, owners);
+    const handle: typeof hits = async (items) => {
+      await hits(items);
+      if (owners !== undefined) o.ownership?.(owners.counters());
+    };
     await takeDownLeftovers(tracefs, leftovers, probes, handle, emit, log);
     timers.push(setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000));
     await register(tracefs, probes, live, emit);
     // Formats are read once the events exist (kprobes registered), before anything is recorded.
     const reader = await openReader(main.dir, probes);
     await arm(main, live, emit, log);
+    // After arming: a socket made meanwhile is in the scan and in the buffer (its hits win), none is in neither.
+    if (owners !== undefined) log.info(owners.scan(), 'start-up scan of socket owners');
     // Logged once tracing: tests and the bench take it as the signal to start their load.
     log.info({ mode: choice.mode, reason: choice.reason, instance: instanceId }, 'agent started');
 

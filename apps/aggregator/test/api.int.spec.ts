@@ -90,6 +90,8 @@ describe('query API', () => {
         id: expect.stringMatching(/^\d+$/), host: 'api-a', instance: a1.instance, seq: String(seeded.seq), time: seeded.time,
         skaddr: '0xffff8881000a0100', family: 'AF_INET', saddr: '10.0.0.1', daddr: '10.0.0.9', sport: 8080, dport: 50000,
         oldState: 'TCP_ESTABLISHED', newState: 'TCP_CLOSE_WAIT', msInOldState: 1, pid: 100, comm: 'curl', cpu: 0, inIrq: false,
+        // A hit without attribution (an agent before it): the owner fields are null.
+        ownerPid: null, ownerComm: null, cgroup: null, container: null, podNamespace: null, podName: null, podUid: null, attribution: null,
       }]);
     });
 
@@ -160,6 +162,7 @@ describe('query API', () => {
           { state: 'TCP_SYN_RECV', enteredAt: null, ms: null },
           ...server.transitions.map((t, i) => ({ state: t.newState, enteredAt: expect.any(String), ms: i < 3 ? 1 : null })),
         ],
+        ownerPid: null, ownerComm: null, cgroup: null, container: null, podNamespace: null, podName: null, podUid: null, attribution: null,
       }]);
       const { body: open } = await api.get('/api/v1/connections', { state: 'open', host: 'api-b' });
       expect(open.items).toEqual([expect.objectContaining({ closedAt: null, durationMs: null, lastState: 'TCP_ESTABLISHED', sport: 50003 })]);
@@ -374,13 +377,13 @@ describe('query API', () => {
   it('documents every endpoint and its parameters in OpenAPI', () => {
     const doc = SwaggerModule.createDocument(api.app, new DocumentBuilder().addBearerAuth().build());
     const params = (path: string) => (doc.paths[path]?.get?.parameters ?? []).map((p) => ('name' in p ? p.name : '')).sort();
-    expect(params('/api/v1/transitions')).toEqual(['cursor', 'daddr', 'family', 'from', 'host', 'limit', 'newState', 'oldState', 'order', 'port', 'saddr', 'to']);
-    expect(params('/api/v1/stats/transitions')).toEqual(['bucket', 'daddr', 'family', 'from', 'host', 'newState', 'oldState', 'port', 'saddr', 'to']);
+    expect(params('/api/v1/transitions')).toEqual(['comm', 'container', 'cursor', 'daddr', 'family', 'from', 'host', 'limit', 'namespace', 'newState', 'oldState', 'order', 'pid', 'pod', 'port', 'saddr', 'to']);
+    expect(params('/api/v1/stats/transitions')).toEqual(['bucket', 'comm', 'container', 'daddr', 'family', 'from', 'host', 'namespace', 'newState', 'oldState', 'pid', 'pod', 'port', 'saddr', 'to']);
     expect(params('/api/v1/events')).toEqual(['cursor', 'fromSeq', 'host', 'instance', 'limit']);
     expect(params('/api/v1/gaps')).toEqual(['cursor', 'host', 'limit', 'open']);
     expect(params('/api/v1/dead-letters')).toEqual(['cursor', 'limit']);
     expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/agents', '/api/v1/connections', '/api/v1/dead-letters', '/api/v1/events', '/api/v1/gaps', '/api/v1/probes', '/api/v1/stats/transitions', '/api/v1/transitions']);
-    expect(params('/api/v1/connections')).toEqual(['cursor', 'daddr', 'family', 'from', 'host', 'lastState', 'limit', 'order', 'port', 'saddr', 'state', 'to']);
+    expect(params('/api/v1/connections')).toEqual(['comm', 'container', 'cursor', 'daddr', 'family', 'from', 'host', 'lastState', 'limit', 'namespace', 'order', 'pid', 'pod', 'port', 'saddr', 'state', 'to']);
     expect(doc.paths['/api/v1/transitions']?.get?.responses['200']).toMatchObject({ content: { 'application/json': { schema: { properties: { items: { type: 'array' } } } } } });
   });
 });

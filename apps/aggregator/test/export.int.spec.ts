@@ -6,7 +6,7 @@ import type { UUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeEvent, encodeEvent, type Event } from '@probefleet/events';
+import { decodeEvent, encodeEvent, type Event, type EventData } from '@probefleet/events';
 import { ingest } from './test-ingest';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
@@ -66,6 +66,16 @@ describe('probefleet export', () => {
     env = { DATABASE_URL: tmp.url };
     dir = mkdtempSync(join(tmpdir(), 'probefleet-export-'));
     const started = { kernelRelease: '6.12.1', arch: 'x86_64', agentVersion: '0.1.0', mode: 'kprobe' as const, capabilities: ['kprobe_events', 'btf'] };
+    // The owner in every shape: none (an older agent), unknown, a full one, a pod by uid only, and
+    // strings COPY must escape.
+    const owned = (i: number): Pick<EventData<'probe.hit'>, 'owner' | 'attribution'> => ([
+      {},
+      { attribution: 'unknown' },
+      { owner: { pid: 7, comm: 'nginx', cgroup: `/kubepods.slice/kubepods-pod${'0c3a9f1e_2b4d_4c8e_9a7f_1d2e3f4a5b6c'}.slice/cri-containerd-${'ab'.repeat(32)}.scope`,
+        container: { id: 'ab'.repeat(32), runtime: 'containerd' }, pod: { namespace: 'shop', name: 'web-1', uid: '0c3a9f1e-2b4d-4c8e-9a7f-1d2e3f4a5b6c' } }, attribution: 'socket' },
+      { owner: { pid: 100 + i, comm: 'a\tb\\c', cgroup: '/system.slice/caf\u00e9\n.service', pod: { uid: '0c3a9f1e-2b4d-4c8e-9a7f-1d2e3f4a5b6d' } }, attribution: 'direct' },
+      { owner: { pid: 1, comm: '', cgroup: '' }, attribution: 'socket' },
+    ] as const)[i % 5]!;
     const life = (s: typeof a1, hits: number): Event[] => [
       s.event('agent.started', started),
       s.event('probe.registered', { probe: 'tcp_set_state', kind: 'kprobe', symbol: 'tcp_set_state', offset: 0, address: '0xffffffff8206b250', insn: 'f30f1e', definition: 'p:probefleet/tcp_set_state tcp_set_state+0 sk=%di:x64 state=%si:s32' }),
@@ -74,6 +84,7 @@ describe('probefleet export', () => {
         probe: 'tcp_set_state', cpu: i % 2, pid: 100 + i, comm: i % 3 ? 'curl' : 'nginx: worker',
         ctx: { irqsOff: i % 2 === 0, needResched: false, hardirq: false, softirq: i % 5 === 0, nmi: false, preemptDepth: i % 3 },
         args: { skaddr: `0xffff8881${(i % 4096).toString(16).padStart(4, '0')}0000`, family: 'AF_INET6', saddr: '::1', daddr: '::1', sport: 40000 + (i % 20000), dport: 443, oldstate: 'TCP_SYN_SENT', newstate: 'TCP_ESTABLISHED' },
+        ...owned(i),
       })),
       s.event('agent.heartbeat', { counters: { eventsRead: hits, spoolBytes: 0 } }),
       s.event('agent.loss', { overruns: [{ cpu: 1, count: 3 }] }),
@@ -118,6 +129,9 @@ describe('probefleet export', () => {
     const got = lines(text);
     const want = stored.map(encodeEvent);
     expect(got.filter((l, i) => l !== want[i])).toEqual([]);
+    // Owned hits are typed rows too (their owner in columns), not generic events.
+    expect(await db.tcpTransition.count({ where: { attribution: 'direct', ownerComm: 'a\tb\\c' } })).toBe(Math.floor((4000 + 5200 + 1500) / 5));
+    expect(await db.event.count({ where: { type: 'probe.hit' } })).toBe(0);
   });
 
   it('writes to stdout by default', async () => {

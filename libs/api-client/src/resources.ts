@@ -33,6 +33,20 @@ const endpointFilters: Filter[] = [
   { flag: 'saddr', param: 'saddr', description: 'source address or CIDR' },
   { flag: 'daddr', param: 'daddr', description: 'destination address or CIDR' },
   { flag: 'family', param: 'family', description: 'address family', choices: ['AF_INET', 'AF_INET6'] },
+  { flag: 'pid', param: 'pid', description: "the socket owner's process id" },
+  { flag: 'comm', param: 'comm', description: "the socket owner's command name" },
+  { flag: 'container', param: 'container', description: 'container id (a prefix of 12+ hex digits) or systemd unit' },
+  { flag: 'namespace', param: 'namespace', description: 'Kubernetes namespace of the owning pod' },
+  { flag: 'pod', param: 'pod', description: 'owning pod, by name or uid' },
+];
+
+/** The socket owner's columns (tcplife's PID and COMM), for both listings. */
+const ownerColumns: Column<Row>[] = [
+  { header: 'OWNER', value: str('ownerPid'), wide: true },
+  { header: 'OCOMM', value: str('ownerComm'), wide: true },
+  { header: 'ATTR', value: str('attribution'), wide: true },
+  { header: 'CONTAINER', value: (r) => String((r.container as { id?: string } | null)?.id ?? '').slice(0, 12), wide: true },
+  { header: 'POD', value: (r) => (r.podName ? `${String(r.podNamespace ?? '')}/${String(r.podName)}` : String(r.podUid ?? '')), wide: true },
 ];
 
 const timeFilters = (what: string): Filter[] => [
@@ -68,6 +82,7 @@ export const transitionColumns: Column<Row>[] = [
   { header: 'FAMILY', value: str('family'), wide: true },
   { header: 'CPU', value: str('cpu'), wide: true },
   { header: 'IRQ', value: str('inIrq'), wide: true },
+  ...ownerColumns,
 ];
 
 export const resources: Record<string, Resource> = {
@@ -102,6 +117,7 @@ export const resources: Record<string, Resource> = {
       { header: 'FAMILY', value: str('family'), wide: true },
       { header: 'STATES', value: (r) => ((r.states as { state: string; ms: number | null }[] | undefined) ?? [])
         .map((s) => `${s.state.replace(/^TCP_/, '')}:${s.ms === null ? '' : s.ms.toFixed(3)}`).join(','), wide: true },
+      ...ownerColumns,
     ],
   },
   agents: {

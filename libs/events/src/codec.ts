@@ -21,6 +21,7 @@ import {
   UUID_PATTERN,
   type Event,
 } from './schemas';
+import { isValidOwner } from './owner';
 
 export type DecodeFailureKind =
   | 'malformed'
@@ -147,8 +148,12 @@ export function isValidHit(e: Record<string, unknown>): boolean {
   if (typeof time !== 'string' || !TIME_PATTERN.test(time)) return false;
   if (monoNs !== undefined && (typeof monoNs !== 'string' || !isMonoNs(monoNs))) return false;
   if (!isRecord(data)) return false;
-  const { probe, cpu, pid, comm, ctx, args } = data;
-  if (keyCount(data) !== (ctx === undefined ? 5 : 6)) return false;
+  const { probe, cpu, pid, comm, ctx, args, owner, attribution } = data;
+  if (keyCount(data) !== 5 + (ctx === undefined ? 0 : 1) + (owner === undefined ? 0 : 1) + (attribution === undefined ? 0 : 1)) return false;
+  // An owner exactly with attribution direct or socket (the schema's refinement).
+  if (owner === undefined ? attribution === 'direct' || attribution === 'socket' : attribution !== 'direct' && attribution !== 'socket') return false;
+  if (owner !== undefined && !isValidOwner(owner)) return false;
+  if (attribution !== undefined && attribution !== 'direct' && attribution !== 'socket' && attribution !== 'unknown') return false;
   if (typeof probe !== 'string' || probe.length === 0 || !fitsUtf8(probe, MAX_PROBE_NAME_LEN)) return false;
   if (!isCount(cpu) || (cpu as number) > MAX_CPU || !isCount(pid) || (pid as number) > MAX_PID) return false;
   if (typeof comm !== 'string' || !fitsKernelText(comm, MAX_COMM_BYTES)) return false;

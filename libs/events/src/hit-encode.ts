@@ -1,7 +1,8 @@
 // probe.hit data encoded straight from decoded fields to the JSON text JSON.stringify would give
 // for { probe, cpu, pid, comm, ctx, args } (schema order), without building the object. What
 // repeats (probe names, comms, contexts, enum strings) is encoded once and cached.
-import type { HitArgValue, HitContext } from './schemas';
+import { ownerJson } from './owner';
+import type { Attribution, HitArgValue, HitContext, Owner } from './schemas';
 import type { TcpArgs } from './tcp';
 
 // JSON.stringify escapes only these: `"`, `\`, control characters and lone surrogates.
@@ -12,12 +13,15 @@ export function jsonString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
+const UNKNOWN_PART = ',"attribution":"unknown"';
+
 /** Bounded so pid churn with ever new names cannot grow it without end. */
 const MAX_CACHED = 4096;
 
 export class HitEncoder {
   private readonly strings = new Map<string, string>();
   private readonly contexts = new WeakMap<HitContext, string>();
+  private readonly owners = new WeakMap<Owner, { direct: string; socket: string }>();
 
   /** Cached JSON text of a repeating string (probe names, comms, families, states). */
   private cached(s: string): string {
@@ -39,10 +43,24 @@ export class HitEncoder {
     return j;
   }
 
-  /** The data's JSON; `argsJson` from tcpArgs() or userArgs(). */
-  data(probe: string, cpu: number, pid: number, comm: string, ctx: HitContext | undefined, argsJson: string): string {
+  /**
+   * The data's JSON; `argsJson` from tcpArgs() or userArgs(); `ownerPart` from owned() (TCP hits),
+   * '' for hits without attribution.
+   */
+  data(probe: string, cpu: number, pid: number, comm: string, ctx: HitContext | undefined, argsJson: string, ownerPart = ''): string {
     const c = ctx === undefined ? '' : `,"ctx":${this.context(ctx)}`;
-    return `{"probe":${this.cached(probe)},"cpu":${cpu},"pid":${pid},"comm":${this.cached(comm)}${c},"args":${argsJson}}`;
+    return `{"probe":${this.cached(probe)},"cpu":${cpu},"pid":${pid},"comm":${this.cached(comm)}${c},"args":${argsJson}${ownerPart}}`;
+  }
+
+  /** `,"owner":…,"attribution":…` for data(): owners are shared objects, so their text is cached by identity. */
+  owned(owner: Owner | undefined, attribution: Attribution): string {
+    if (owner === undefined || attribution === 'unknown') return UNKNOWN_PART;
+    let j = this.owners.get(owner);
+    if (j === undefined) {
+      const o = `,"owner":${ownerJson(owner)},"attribution":`;
+      this.owners.set(owner, (j = { direct: `${o}"direct"`, socket: `${o}"socket"` }));
+    }
+    return j[attribution];
   }
 
   tcpArgs(a: TcpArgs): string {

@@ -1,5 +1,16 @@
-import { MAX_ARG_NAME_LEN, MAX_COMM_BYTES, MAX_HOST_BYTES, MAX_PROBE_NAME_LEN, MAX_STRING_ARG_BYTES, MAX_TRACE_ARGS } from './limits';
-import { EVENT_VERSION, MAX_CPU, MAX_MONO_NS, MAX_PID } from './schemas';
+import {
+  MAX_ARG_NAME_LEN,
+  MAX_CGROUP_BYTES,
+  MAX_COMM_BYTES,
+  MAX_CONTAINER_ID_BYTES,
+  MAX_HOST_BYTES,
+  MAX_POD_NAME_BYTES,
+  MAX_POD_NAMESPACE_BYTES,
+  MAX_PROBE_NAME_LEN,
+  MAX_STRING_ARG_BYTES,
+  MAX_TRACE_ARGS,
+} from './limits';
+import { CONTAINER_RUNTIMES, EVENT_VERSION, MAX_CPU, MAX_MONO_NS, MAX_PID } from './schemas';
 
 /**
  * What replay needs of a probe.hit, read straight from its JSON line. `line` is that text: replay's
@@ -79,6 +90,22 @@ const CTX = literalOf(',"ctx":{"irqsOff":');
 const CTX_FLAGS = [',"needResched":', ',"hardirq":', ',"softirq":', ',"nmi":'].map(literalOf);
 const PREEMPT_DEPTH = literalOf(',"preemptDepth":');
 const ARGS = literalOf(',"args":{');
+// The owner tail of a TCP hit (OwnerSchema and attribution, in the agent's key order).
+const OWNER = literalOf(',"owner":{"pid":');
+const OWNER_COMM = literalOf(',"comm":"');
+const CGROUP = literalOf(',"cgroup":"');
+const CONTAINER = literalOf(',"container":{"id":"');
+const RUNTIME = literalOf(',"runtime":"');
+const POD = literalOf(',"pod":{"');
+const POD_NAMESPACE = literalOf('namespace":"');
+const POD_NAME = literalOf('name":"');
+const POD_UID = literalOf('uid":"');
+const ATTRIBUTION = literalOf('},"attribution":"');
+const UNKNOWN = literalOf(',"attribution":"unknown"');
+const COMMA_QUOTE = literalOf(',"');
+const DIRECT = literalOf('direct"');
+const SOCKET = literalOf('socket"');
+const RUNTIMES = new Set<string>(CONTAINER_RUNTIMES);
 const TRUE = literalOf('true');
 const FALSE = literalOf('false');
 const NULL = literalOf('null');
@@ -121,6 +148,7 @@ export function scanHit(line: string): ScannedHit | undefined {
   p = commEnd < 0 || commEnd - commStart > MAX_COMM_BYTES ? -1 : commEnd + 1;
   if (b[p + 2] === 99) p = context(p); // ,"c
   p = args(literal(p, ARGS));
+  if (p >= 0 && b[p] === COMMA) p = b[p + 2] === 111 ? owner(line, p) : literal(p, UNKNOWN); // ,"o
   if (p !== written - 2 || b[p] !== CLOSE || b[p + 1] !== CLOSE) return undefined;
   return {
     line,
@@ -354,6 +382,38 @@ function context(p: number): number {
   for (const flag of CTX_FLAGS) p = boolean(literal(p, flag));
   p = integer(literal(p, PREEMPT_DEPTH), 3);
   return p >= 0 && integerValue <= 255 && b[p] === CLOSE ? p + 1 : -1;
+}
+
+/** A string whose characters start at `p`, of `min` to `max` bytes: the position after its closing quote. */
+function text(p: number, min: number, max: number): number {
+  const end = stringEnd(p);
+  return end < 0 || end - p < min || end - p > max ? -1 : end + 1;
+}
+
+/** `,"owner":{…},"attribution":"direct"|"socket"` as ownerJson spells it. */
+function owner(line: string, p: number): number {
+  p = integer(literal(p, OWNER), 10);
+  if (p < 0 || integerValue < 1 || integerValue > MAX_PID) return -1;
+  p = text(literal(p, OWNER_COMM), 0, MAX_COMM_BYTES);
+  p = text(literal(p, CGROUP), 0, MAX_CGROUP_BYTES);
+  if (p >= 0 && b[p + 2] === 99) { // ,"c
+    p = text(literal(p, CONTAINER), 1, MAX_CONTAINER_ID_BYTES);
+    const start = literal(p, RUNTIME);
+    const end = stringEnd(start);
+    if (start < 0 || end < 0 || end - start > 16 || !RUNTIMES.has(name(line, start, end)) || b[end + 1] !== CLOSE) return -1;
+    p = end + 2;
+  }
+  if (p >= 0 && b[p + 2] === 112) { // ,"p
+    p = literal(p, POD);
+    if (p >= 0 && b[p + 4] === 115) p = literal(text(literal(p, POD_NAMESPACE), 1, MAX_POD_NAMESPACE_BYTES), COMMA_QUOTE); // name"s"pace
+    if (p >= 0 && b[p] === 110) p = literal(text(literal(p, POD_NAME), 1, MAX_POD_NAME_BYTES), COMMA_QUOTE);
+    const start = literal(p, POD_UID);
+    if (uuid(line, start) === undefined || b[start + 36] !== QUOTE || b[start + 37] !== CLOSE) return -1;
+    p = start + 38;
+  }
+  p = literal(p, ATTRIBUTION);
+  if (p < 0) return -1;
+  return b[p] === 100 ? literal(p, DIRECT) : literal(p, SOCKET);
 }
 
 /** Name → scalar pairs after the opening brace, and the closing one. */

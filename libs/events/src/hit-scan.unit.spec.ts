@@ -198,3 +198,49 @@ describe('scanHit', () => {
     expect(decodeEvent(line).ok).toBe(false);
   });
 });
+
+describe('scanHit on owned TCP hits', () => {
+  const UID = '0c3a9f1e-2b4d-4c8e-9a7f-1d2e3f4a5b6c';
+  const owner = fc.record(
+    {
+      pid: fc.oneof(fc.integer({ min: 1, max: MAX_PID }), fc.constantFrom(0, MAX_PID + 1)),
+      comm: plain(0),
+      cgroup: fc.oneof(plain(0), fc.constant('/kubepods.slice/x'.repeat(300))),
+      container: fc.record({ id: plain(0), runtime: fc.constantFrom('docker', 'containerd', 'cri-o', 'podman', 'cri', 'systemd', 'lxc', '') }),
+      pod: fc.record({ namespace: plain(0), name: plain(0), uid: fc.oneof(uuid, fc.constant(UID.toUpperCase())) }, { requiredKeys: ['uid'] }),
+    },
+    { requiredKeys: ['pid', 'comm', 'cgroup'] },
+  );
+  const line = (o: unknown, attribution: string | undefined) => {
+    const h = hit();
+    const data = { ...h.data, ...(o === undefined ? {} : { owner: o }), ...(attribution === undefined ? {} : { attribution }) };
+    return encodeEvent({ ...h, data } as Hit);
+  };
+
+  it('reads the owner as ownerJson writes it', () => {
+    const full = { pid: 7, comm: 'nginx', cgroup: '/a', container: { id: 'f'.repeat(64), runtime: 'containerd' }, pod: { namespace: 'ns', name: 'web', uid: UID } };
+    for (const o of [full, { pid: 7, comm: '', cgroup: '' }, { ...full, pod: { uid: UID } }, { ...full, pod: { name: 'web', uid: UID } }, { ...full, pod: { namespace: 'ns', uid: UID } }]) {
+      expect(agreesWithDecode(line(o, 'socket'))).toBe(true);
+      expect(agreesWithDecode(line(o, 'direct'))).toBe(true);
+    }
+    expect(agreesWithDecode(line(undefined, 'unknown'))).toBe(true);
+  });
+
+  it('never disagrees with decodeEvent, whatever the owner and attribution', () => {
+    const attribution = fc.option(fc.constantFrom('direct', 'socket', 'unknown', 'other'), { nil: undefined });
+    fc.assert(fc.property(fc.option(owner, { nil: undefined }), attribution, (o, a) => void agreesWithDecode(line(o, a))), { numRuns: 3000 });
+  });
+
+  it('never disagrees with decodeEvent on mutated owned lines', () => {
+    const base = line({ pid: 7, comm: 'nginx', cgroup: '/a', container: { id: 'abc', runtime: 'docker' }, pod: { namespace: 'ns', name: 'web', uid: UID } }, 'socket');
+    const edit = fc.record({ at: fc.nat(), remove: fc.integer({ min: 0, max: 3 }), insert: fc.oneof(fc.constant(''), tricky, fc.constantFrom('0', '"', ',', '}', 'name', 'a')) });
+    fc.assert(fc.property(fc.array(edit, { minLength: 1, maxLength: 2 }), (edits) => {
+      let mutated = base;
+      for (const { at, remove, insert } of edits) {
+        const i = base.indexOf('"owner"') + (at % (mutated.length - base.indexOf('"owner"') + 1));
+        mutated = mutated.slice(0, i) + insert + mutated.slice(i + remove);
+      }
+      agreesWithDecode(mutated);
+    }), { numRuns: 5000 });
+  });
+});

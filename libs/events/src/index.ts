@@ -11,3 +11,4 @@ export * from './hit-encode';
 export * from './check';
 export * from './batch-lines';
 export * from './agent-facts';
+export * from './owner';

@@ -97,3 +97,15 @@ export function fitsKernelText(s: string, max: number): boolean {
   if (s.length > max) return false;
   return s.length * 3 <= max || kernelTextLength(s) <= max;
 }
+
+// The owner of a socket (probe.hit `owner`), from /proc/<pid>/cgroup and the container runtimes.
+/** A cgroup path is a path in cgroupfs: PATH_MAX (4096) with its NUL. */
+export const MAX_CGROUP_BYTES = 4096 - 1;
+/**
+ * A container id: 64 hex digits for docker, containerd, CRI-O and podman; a systemd unit name
+ * (the "container" of a service) is at most UNIT_NAME_MAX = 256 bytes with its NUL.
+ */
+export const MAX_CONTAINER_ID_BYTES = 256 - 1;
+/** A pod's namespace is a DNS label (RFC 1123: 63), its name a DNS subdomain (253). */
+export const MAX_POD_NAMESPACE_BYTES = 63;
+export const MAX_POD_NAME_BYTES = 253;

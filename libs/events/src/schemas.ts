@@ -3,6 +3,10 @@ import {
   fitsKernelText,
   fitsUtf8,
   MAX_AGENT_VERSION_BYTES,
+  MAX_CGROUP_BYTES,
+  MAX_CONTAINER_ID_BYTES,
+  MAX_POD_NAME_BYTES,
+  MAX_POD_NAMESPACE_BYTES,
   MAX_ARCH_BYTES,
   MAX_ARG_NAME_LEN,
   MAX_CAPABILITIES,
@@ -129,6 +133,46 @@ export const ProbeRegisteredDataSchema = z
     }
   });
 
+// The owner of a TCP hit's socket (libs/ownership says how the agent learns it).
+/**
+ * direct: the hit ran in the owning task's process context, in a syscall only that task makes on
+ * the socket (connect, listen, close, shutdown). socket: the owner was learned earlier for this
+ * socket, or for the listener it was accepted from. unknown: never learned (no owner is sent).
+ */
+export const ATTRIBUTIONS = ['direct', 'socket', 'unknown'] as const;
+export type Attribution = (typeof ATTRIBUTIONS)[number];
+export const AttributionSchema = z.enum(ATTRIBUTIONS);
+
+/**
+ * What started the container, from its cgroup path: `cri` is a kubepods path in cgroupfs layout,
+ * which names the container but not its runtime; `systemd` a service (the id is its unit name).
+ */
+export const CONTAINER_RUNTIMES = ['docker', 'containerd', 'cri-o', 'podman', 'cri', 'systemd'] as const;
+export type ContainerRuntime = (typeof CONTAINER_RUNTIMES)[number];
+
+export const ContainerSchema = z.strictObject({ id: text(MAX_CONTAINER_ID_BYTES), runtime: z.enum(CONTAINER_RUNTIMES) });
+export type Container = z.infer<typeof ContainerSchema>;
+
+/** The uid is in the cgroup path; namespace and name only where the node shows them (omitted else). */
+export const PodSchema = z.strictObject({
+  namespace: text(MAX_POD_NAMESPACE_BYTES).optional(),
+  name: text(MAX_POD_NAME_BYTES).optional(),
+  uid: z.string().regex(UUID_PATTERN, 'expected a lowercase UUID'),
+});
+export type Pod = z.infer<typeof PodSchema>;
+
+export const OwnerSchema = z.strictObject({
+  /** The process (thread group id), not the thread the kernel reported. */
+  pid: z.number().int().min(1).max(MAX_PID),
+  /** The owning thread's comm, kernel bytes (TASK_COMM_LEN). */
+  comm: kernelText(MAX_COMM_BYTES),
+  /** The most specific cgroup path (libs/ownership); '' when the process had exited before it was read. */
+  cgroup: kernelText(MAX_CGROUP_BYTES),
+  container: ContainerSchema.optional(),
+  pod: PodSchema.optional(),
+});
+export type Owner = z.infer<typeof OwnerSchema>;
+
 const ProbeRefSchema = z.strictObject({ probe: ProbeName });
 
 export const ProbeHitDataSchema = z.strictObject({
@@ -141,6 +185,15 @@ export const ProbeHitDataSchema = z.strictObject({
   args: z
     .record(text(MAX_ARG_NAME_LEN), HitArgValueSchema)
     .refine((a) => Object.keys(a).length <= MAX_TRACE_ARGS, `more than ${MAX_TRACE_ARGS} args`),
+  /** TCP hits: the socket's owner, present exactly when `attribution` is not unknown. */
+  owner: OwnerSchema.optional(),
+  attribution: AttributionSchema.optional(),
+}).superRefine((d, ctx) => {
+  if (d.owner !== undefined && (d.attribution === undefined || d.attribution === 'unknown')) {
+    ctx.addIssue({ code: 'custom', path: ['attribution'], message: 'an owner needs attribution direct or socket' });
+  } else if (d.owner === undefined && d.attribution !== undefined && d.attribution !== 'unknown') {
+    ctx.addIssue({ code: 'custom', path: ['owner'], message: `attribution ${d.attribution} needs an owner` });
+  }
 });
 
 export const ProbeMissedDataSchema = z.strictObject({

@@ -8,6 +8,7 @@ import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
 import { endpointFilterShape, filteredSource, SKADDR_TEXT } from './tcp-filters';
+import { ownerItem, ownerItemShape, ownerSelect, type OwnerRow } from './owner-fields';
 
 export const ConnectionsQuery = z.strictObject({
   ...endpointFilterShape,
@@ -43,10 +44,11 @@ export const ConnectionItem = z.object({
   durationMs: z.number().nullable().describe('closedAt - openedAt; null while open.'),
   lastState: z.string(),
   states: z.array(StateVisit).describe('The states visited, in order, with the time spent in each.'),
+  ...ownerItemShape,
 });
 export type ConnectionItem = z.infer<typeof ConnectionItem>;
 
-interface ConnectionRow {
+interface ConnectionRow extends OwnerRow {
   id: bigint; host: string; boot_id: string; instance: string; skaddr: string; family: 'AF_INET' | 'AF_INET6'; saddr: string; daddr: string;
   sport: number; dport: number; opened_text: string; closed_text: string | null; duration_ms: number | null; last_state: string;
   states: string[]; entered_ns: (string | null)[]; state_ms: (number | null)[];
@@ -84,7 +86,7 @@ export function connectionsSql(q: ConnectionsQuery): Prisma.Sql {
     SELECT id, host, boot_id::text, instance::text, ${SKADDR_TEXT} AS skaddr, family::text,
            host(saddr) AS saddr, host(daddr) AS daddr, sport, dport,
            ${utcText('opened_at')} AS opened_text, ${utcText('closed_at')} AS closed_text,
-           duration_ms, last_state::text, states::text[], entered_ns::text[], state_ms
+           duration_ms, last_state::text, states::text[], entered_ns::text[], state_ms, ${ownerSelect()}
       FROM ${from}
       ${where}
      ORDER BY ${order}
@@ -100,7 +102,7 @@ export class ConnectionsService {
     return toPage(rows, q.limit, (r) => [r.opened_text, r.id.toString()], (r) => ({
       id: r.id.toString(), host: r.host, bootId: r.boot_id, instance: r.instance, skaddr: r.skaddr, family: r.family,
       saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport, openedAt: r.opened_text, closedAt: r.closed_text,
-      durationMs: r.duration_ms, lastState: r.last_state, states: statesOf(r),
+      durationMs: r.duration_ms, lastState: r.last_state, states: statesOf(r), ...ownerItem(r),
     }));
   }
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
 import { filteredSource, whereAll } from './tcp-filters';
+import { hasOwnerFilter } from './owner-fields';
 import { timeStateConditions, transitionFilterShape } from './transitions.service';
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
@@ -59,7 +60,7 @@ export type StatsResponse = z.infer<typeof StatsResponse>;
  * past raw retention only this path still counts.
  */
 export function rollupResolution(q: StatsQuery): 60 | 3600 | undefined {
-  if (q.port !== undefined || q.saddr !== undefined || q.daddr !== undefined || q.family !== undefined) return undefined;
+  if (q.port !== undefined || q.saddr !== undefined || q.daddr !== undefined || q.family !== undefined || hasOwnerFilter(q)) return undefined;
   return ([3600, 60] as const).find((res) => q.bucketSeconds % res === 0 && alignedTo(q.from, res) && alignedTo(q.to, res));
 }
 

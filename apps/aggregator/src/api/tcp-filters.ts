@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { checkAddressOrCidr } from './inet-text';
 import { familyParam, intParam } from './params';
+import { ownerConditions, ownerFilterShape, type OwnerFilter } from './owner-fields';
 
 /** An address (exact match) or a CIDR (every address inside it), IPv4 or IPv6. */
 export const addressParam = z.string().superRefine((s, ctx) => {
@@ -21,9 +22,10 @@ export const endpointFilterShape = {
   saddr: addressParam.optional().describe(addressDescription('Source')),
   daddr: addressParam.optional().describe(addressDescription('Destination')),
   family: familyParam.optional(),
+  ...ownerFilterShape,
 };
 
-export interface EndpointFilter { host?: string; port?: number; saddr?: string; daddr?: string; family?: string }
+export interface EndpointFilter extends OwnerFilter { host?: string; port?: number; saddr?: string; daddr?: string; family?: string }
 
 /** The filter's conditions but the port (filteredSource takes it as two branches). */
 function endpointConditions(f: EndpointFilter): Prisma.Sql[] {
@@ -32,6 +34,7 @@ function endpointConditions(f: EndpointFilter): Prisma.Sql[] {
   if (f.saddr !== undefined) conditions.push(addressCondition('saddr', f.saddr));
   if (f.daddr !== undefined) conditions.push(addressCondition('daddr', f.daddr));
   if (f.family !== undefined) conditions.push(Prisma.sql`family = ${f.family}::address_family`);
+  conditions.push(...ownerConditions(f));
   return conditions;
 }
 

@@ -8,6 +8,7 @@ import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
 import { endpointFilterShape, filteredSource, SKADDR_TEXT } from './tcp-filters';
+import { ownerItem, ownerItemShape, ownerSelect, type OwnerRow } from './owner-fields';
 
 export const transitionFilterShape = {
   ...endpointFilterShape,
@@ -40,10 +41,11 @@ export const TransitionItem = z.object({
   comm: z.string().nullable(),
   cpu: z.number().int().nullable(),
   inIrq: z.boolean().describe('Hit in irq context: pid/comm belong to whoever was on the cpu.'),
+  ...ownerItemShape,
 });
 export type TransitionItem = z.infer<typeof TransitionItem>;
 
-interface TransitionRow {
+interface TransitionRow extends OwnerRow {
   id: bigint; host: string; instance: string; seq: bigint; time_text: string; skaddr: string; family: 'AF_INET' | 'AF_INET6';
   saddr: string; daddr: string; sport: number; dport: number; old_state: string; new_state: string;
   ms_in_old_state: number | null; pid: number | null; comm: string | null; cpu: number | null; in_irq: boolean;
@@ -71,7 +73,7 @@ export function transitionsSql(q: TransitionsQuery): Prisma.Sql {
   return Prisma.sql`
     SELECT id, host, instance::text, seq, ${utcText('time')} AS time_text, ${SKADDR_TEXT} AS skaddr, family::text,
            host(saddr) AS saddr, host(daddr) AS daddr, sport, dport, old_state::text, new_state::text, ms_in_old_state,
-           pid, comm, cpu, coalesce((ctx & ${Prisma.raw(String(CTX_IRQ_BITS))}) <> 0, false) AS in_irq
+           pid, comm, cpu, coalesce((ctx & ${Prisma.raw(String(CTX_IRQ_BITS))}) <> 0, false) AS in_irq, ${ownerSelect()}
       FROM ${from}
       ${where}
      ORDER BY ${order}
@@ -88,7 +90,7 @@ export class TransitionsService {
       id: r.id.toString(), host: r.host, instance: r.instance, seq: r.seq.toString(), time: r.time_text,
       skaddr: r.skaddr, family: r.family, saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport,
       oldState: r.old_state, newState: r.new_state, msInOldState: r.ms_in_old_state,
-      pid: r.pid, comm: r.comm, cpu: r.cpu, inIrq: r.in_irq,
+      pid: r.pid, comm: r.comm, cpu: r.cpu, inIrq: r.in_irq, ...ownerItem(r),
     }));
   }
 }

@@ -3,7 +3,8 @@
 // sequence, so reading them by id ranges and merging gives the store order. The key order of the
 // agent's spelling is restored (see agentSpelling), so an exported line is byte for byte what the
 // agent sent; free-form records (heartbeat counters, user-probe args) keep jsonb's key order.
-import { decodeEventValue, EVENT_VERSION, skaddrFromInt64, unpackContext, canonicalAddress, type Event, type TcpArgs } from '@probefleet/events';
+import { decodeEventValue, EVENT_VERSION, ownerInOrder, skaddrFromInt64, unpackContext, canonicalAddress, type Event, type TcpArgs } from '@probefleet/events';
+import { ownedFromRow, ownerSelect } from './owner-columns';
 import type { Pool, PoolClient } from 'pg';
 import { BATCH_BITS } from './batch-ids';
 
@@ -29,7 +30,7 @@ function conditions(t: string, f: EnvelopeFilter, values: unknown[]): string {
 
 const TCP_SELECT = `SELECT t.id::text, t.host, t.instance::text, s.boot_id::text AS boot_id, t.seq, ${TIME_TEXT('t')} AS time, t.mono_ns::text,
        t.probe, t.cpu, t.pid, t.comm, t.ctx, t.skaddr::text, t.family::text, host(t.saddr) AS saddr, host(t.daddr) AS daddr,
-       t.sport, t.dport, t.old_state::text, t.new_state::text, t.ms_in_old_state
+       t.sport, t.dport, t.old_state::text, t.new_state::text, t.ms_in_old_state, ${ownerSelect('t')}
   FROM tcp_transitions t JOIN streams s ON s.instance = t.instance`;
 const EVENT_SELECT = `SELECT e.id::text, e.host, e.instance::text, s.boot_id::text AS boot_id, e.seq, ${TIME_TEXT('e')} AS time, e.mono_ns::text,
        e.type, e.data
@@ -46,7 +47,7 @@ function tcpEnvelope(r: any): StoredEnvelope {
   const event = {
     v: EVENT_VERSION, type: 'probe.hit', host: r.host, bootId: r.boot_id, instance: r.instance, seq: Number(r.seq), time: r.time,
     ...(r.mono_ns === null ? {} : { monoNs: r.mono_ns }),
-    data: { probe: r.probe, cpu: r.cpu, pid: r.pid, comm: r.comm, ...(ctx === undefined ? {} : { ctx }), args },
+    data: { probe: r.probe, cpu: r.cpu, pid: r.pid, comm: r.comm, ...(ctx === undefined ? {} : { ctx }), args, ...ownedFromRow(r) },
   } as Event;
   return { id: BigInt(r.id), event };
 }
@@ -130,7 +131,7 @@ export function agentSpelling(e: Event): Event {
   const envelope = { v: e.v, type: e.type, host: e.host, bootId: e.bootId, instance: e.instance, seq: e.seq, time: e.time };
   const mono = e.monoNs === undefined ? {} : { monoNs: e.monoNs };
   if (e.type !== 'probe.hit') return { ...envelope, ...mono, data: e.data } as Event;
-  const { probe, cpu, pid, comm, ctx, args } = e.data;
+  const { probe, cpu, pid, comm, ctx, args, owner, attribution } = e.data;
   const tcp = Object.keys(args).length === TCP_ARG_ORDER.length && TCP_ARG_ORDER.every((k) => k in args);
   const data = {
     probe, cpu, pid, comm,
@@ -138,6 +139,8 @@ export function agentSpelling(e: Event): Event {
       ctx: { irqsOff: ctx.irqsOff, needResched: ctx.needResched, hardirq: ctx.hardirq, softirq: ctx.softirq, nmi: ctx.nmi, preemptDepth: ctx.preemptDepth },
     }),
     args: tcp ? Object.fromEntries(TCP_ARG_ORDER.map((k) => [k, args[k]])) : args,
+    ...(owner === undefined ? {} : { owner: ownerInOrder(owner) }),
+    ...(attribution === undefined ? {} : { attribution }),
   };
   return { ...envelope, ...mono, data } as Event;
 }

@@ -9,6 +9,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { KafkaRecord } from '../consumer/kafka-record';
 import { BATCH_SPAN } from './batch-ids';
 import { COPY_NULL, copyLine, copyLines, copyText } from './copy';
+import { OWNER_COLUMNS, ownerCells } from './owner-columns';
 import { insertDeadLetters, type DeadLetter } from './dead-letters';
 import { decodeRecords, type Positioned } from './decode';
 import { Partitions, type PartitionedTable, type RetentionPolicy } from './partitions';
@@ -165,20 +166,20 @@ async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise
 }
 
 const TRANSITION_COLUMNS = ['id', 'host', 'instance', 'seq', 'time', 'time_ns', 'mono_ns', 'probe', 'cpu', 'pid', 'comm', 'ctx', 'skaddr', 'family',
-  'saddr', 'daddr', 'sport', 'dport', 'old_state', 'new_state', 'ms_in_old_state'];
+  'saddr', 'daddr', 'sport', 'dport', 'old_state', 'new_state', 'ms_in_old_state', ...OWNER_COLUMNS];
 
 /** The nanoseconds past the microsecond, stored beside it. */
 const nanos = (time: string) => Number(time.slice(26, 29));
 
-// One template per row: this runs for nearly every stored event. Only host, probe and comm can hold
-// a character COPY escapes (instance is a checked UUID, addresses canonical, the rest numbers).
+// One template per row: this runs for nearly every stored event. Only host, probe and comm (and the
+// owner's strings, which ownerCells escapes) can hold a character COPY escapes (instance is a checked UUID, addresses canonical, the rest numbers).
 function transitionLine(id: number, h: TcpHitEvent, msInOldState: number | null): string {
   const d = h.data;
   const a = d.args;
   const ctx = packContext(d.ctx);
   return `${id}\t${copyText(h.host)}\t${h.instance}\t${h.seq}\t${micros(h.time)}\t${nanos(h.time)}\t${h.monoNs ?? COPY_NULL}\t`
     + `${copyText(d.probe)}\t${d.cpu}\t${d.pid}\t${copyText(d.comm)}\t${ctx ?? COPY_NULL}\t${skaddrToInt64(a.skaddr)}\t${a.family}\t`
-    + `${a.saddr}\t${a.daddr}\t${a.sport}\t${a.dport}\t${a.oldstate}\t${a.newstate}\t${msInOldState ?? COPY_NULL}\n`;
+    + `${a.saddr}\t${a.daddr}\t${a.sport}\t${a.dport}\t${a.oldstate}\t${a.newstate}\t${msInOldState ?? COPY_NULL}${ownerCells(d)}\n`;
 }
 
 const EVENT_COLUMNS = ['id', 'host', 'instance', 'seq', 'kept', 'time', 'time_ns', 'mono_ns', 'type', 'data'];

@@ -10,6 +10,7 @@ import { nsText } from '../connections.service';
 import { inetText } from '../inet-text';
 import { stateParam, timeParam } from '../params';
 import { endpointFilterShape, filteredSource, SKADDR_TEXT, whereAll } from '../tcp-filters';
+import { ownerItem, ownerSelect, type OwnerRow } from '../owner-fields';
 import { timeStateConditions, transitionFilterShape, type TransitionItem } from '../transitions.service';
 import type { ConnectionItem } from '../connections.service';
 
@@ -36,14 +37,15 @@ export function transitionStreamSql(q: TransitionStreamQuery, after: bigint, bef
   return Prisma.sql`
     SELECT id, host, instance::text, seq, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time_text,
            ${SKADDR_TEXT} AS skaddr, family::text, host(saddr) AS saddr, host(daddr) AS daddr, sport, dport,
-           old_state::text, new_state::text, ms_in_old_state, pid, comm, cpu, coalesce((ctx & ${CTX_IRQ_BITS}) <> 0, false) AS in_irq
+           old_state::text, new_state::text, ms_in_old_state, pid, comm, cpu, coalesce((ctx & ${CTX_IRQ_BITS}) <> 0, false) AS in_irq,
+           ${ownerSelect()}
       FROM ${from}
       ${where}
      ORDER BY ${order}
      LIMIT ${limit}`;
 }
 
-interface TransitionRow {
+interface TransitionRow extends OwnerRow {
   id: bigint; host: string; instance: string; seq: bigint; time_text: string; skaddr: string; family: 'AF_INET' | 'AF_INET6';
   saddr: string; daddr: string; sport: number; dport: number; old_state: string; new_state: string;
   ms_in_old_state: number | null; pid: number | null; comm: string | null; cpu: number | null; in_irq: boolean;
@@ -56,7 +58,7 @@ export function transitionItem(r: TransitionRow): StreamRow<TransitionItem> {
       id: r.id.toString(), host: r.host, instance: r.instance, seq: r.seq.toString(), time: r.time_text,
       skaddr: r.skaddr, family: r.family, saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport,
       oldState: r.old_state, newState: r.new_state, msInOldState: r.ms_in_old_state,
-      pid: r.pid, comm: r.comm, cpu: r.cpu, inIrq: r.in_irq,
+      pid: r.pid, comm: r.comm, cpu: r.cpu, inIrq: r.in_irq, ...ownerItem(r),
     },
   };
 }
@@ -78,7 +80,7 @@ export function connectionStreamSql(q: ConnectionStreamQuery, after: bigint, bef
            host(c.saddr) AS saddr, host(c.daddr) AS daddr, c.sport, c.dport,
            to_char(c.opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS opened_text,
            to_char(c.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS closed_text,
-           c.duration_ms, c.last_state::text, c.states::text[], c.entered_ns::text[], c.state_ms
+           c.duration_ms, c.last_state::text, c.states::text[], c.entered_ns::text[], c.state_ms, ${ownerSelect('c')}
       FROM (SELECT id, time, host, instance, seq, skaddr FROM ${closing.from} ${closing.where}) AS t
       -- One probe of the closed_at index per closing transition, in id order, until the page is full
       -- (OFFSET 0: a hash join would read the whole day's partition for every page).
@@ -91,7 +93,7 @@ export function connectionStreamSql(q: ConnectionStreamQuery, after: bigint, bef
      LIMIT ${limit}`;
 }
 
-interface ConnectionRow {
+interface ConnectionRow extends OwnerRow {
   event_id: bigint; id: bigint; host: string; boot_id: string; instance: string; skaddr: string; family: 'AF_INET' | 'AF_INET6';
   saddr: string; daddr: string; sport: number; dport: number; opened_text: string; closed_text: string | null; duration_ms: number | null;
   last_state: string; states: string[]; entered_ns: (string | null)[]; state_ms: (number | null)[];
@@ -108,6 +110,7 @@ export function connectionItem(r: ConnectionRow): StreamRow<ConnectionItem> {
         const ns = r.entered_ns[i];
         return { state, enteredAt: ns == null ? null : nsText(ns), ms: r.state_ms[i] ?? null };
       }),
+      ...ownerItem(r),
     },
   };
 }

@@ -1,0 +1,70 @@
+// The socket's owner in the API (issue 15): the item fields and the filters, the same for
+// tcp_transitions and the lifetimes (same owner columns in both; migration 20261202190000_socket_owner).
+import { ATTRIBUTIONS, CONTAINER_RUNTIMES, MAX_COMM_BYTES, MAX_CONTAINER_ID_BYTES, MAX_PID, MAX_POD_NAME_BYTES, MAX_POD_NAMESPACE_BYTES, utf8Length } from '@probefleet/events';
+import { z } from 'zod';
+import { Prisma } from '../generated/prisma/client';
+import { intParam } from './params';
+
+const bounded = (what: string, max: number) => z.string().min(1, `expected ${what}`).refine((s) => utf8Length(s) <= max, `expected ${what} of at most ${max} bytes`);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const ownerFilterShape = {
+  pid: intParam(1, MAX_PID).optional().describe("The owner's process id (not the pid the kernel reported)."),
+  comm: bounded('a command name', MAX_COMM_BYTES).optional().describe("The owner's command name, exactly."),
+  container: z.string().regex(/^[0-9a-f]{12,64}$|^[^/\s]+\.service$/, 'expected a container id (12 to 64 lowercase hex digits: a prefix matches) or a systemd unit name')
+    .refine((s) => s.length <= MAX_CONTAINER_ID_BYTES, `expected at most ${MAX_CONTAINER_ID_BYTES} bytes`).optional()
+    .describe('Container id (12 or more leading hex digits, as `docker ps` shows them) or systemd unit.'),
+  namespace: bounded('a namespace', MAX_POD_NAMESPACE_BYTES).optional().describe('Kubernetes namespace of the owning pod.'),
+  pod: bounded('a pod name or uid', MAX_POD_NAME_BYTES).optional().describe('Owning pod: its name, or its uid.'),
+};
+
+export interface OwnerFilter { pid?: number; comm?: string; container?: string; namespace?: string; pod?: string }
+
+/** Conditions on the owner columns (no index: they narrow what the time or endpoint indexes read). */
+export function ownerConditions(f: OwnerFilter): Prisma.Sql[] {
+  const c: Prisma.Sql[] = [];
+  if (f.pid !== undefined) c.push(Prisma.sql`owner_pid = ${f.pid}`);
+  if (f.comm !== undefined) c.push(Prisma.sql`owner_comm = ${f.comm}`);
+  if (f.container !== undefined) {
+    // A prefix is an id's start: hex digits only, so nothing in it is a LIKE pattern character.
+    c.push(/^[0-9a-f]{12,63}$/.test(f.container) ? Prisma.sql`container_id LIKE ${`${f.container}%`}` : Prisma.sql`container_id = ${f.container}`);
+  }
+  if (f.namespace !== undefined) c.push(Prisma.sql`pod_namespace = ${f.namespace}`);
+  if (f.pod !== undefined) c.push(UUID.test(f.pod) ? Prisma.sql`pod_uid = ${f.pod}::uuid` : Prisma.sql`pod_name = ${f.pod}`);
+  return c;
+}
+
+export const hasOwnerFilter = (f: OwnerFilter): boolean => Object.keys(ownerFilterShape).some((k) => f[k as keyof OwnerFilter] !== undefined);
+
+export const ownerItemShape = {
+  ownerPid: z.number().int().nullable().describe("The socket's owning process; null when not known."),
+  ownerComm: z.string().nullable(),
+  cgroup: z.string().nullable().describe("The owner's cgroup path ('' if it exited before it was read)."),
+  container: z.object({ id: z.string(), runtime: z.enum(CONTAINER_RUNTIMES) }).nullable(),
+  podNamespace: z.string().nullable().describe('Null also when the node did not name the pod (podUid is then known).'),
+  podName: z.string().nullable(),
+  podUid: z.string().nullable(),
+  attribution: z.enum(ATTRIBUTIONS).nullable()
+    .describe('direct: seen in the owner\'s own syscall; socket: learned for this socket or its listener; unknown: never learned; null: the agent sent none.'),
+};
+
+/** The owner columns of a row, as selected by OWNER_SELECT. */
+export interface OwnerRow {
+  owner_pid: number | null; owner_comm: string | null; cgroup: string | null; container_id: string | null; container_runtime: string | null;
+  pod_namespace: string | null; pod_name: string | null; pod_uid: string | null; attribution: string | null;
+}
+
+/** The owner columns to select (of table alias `t`, or unqualified). */
+export function ownerSelect(t?: string): Prisma.Sql {
+  const p = t === undefined ? '' : `${t}.`;
+  return Prisma.raw(`${p}owner_pid, ${p}owner_comm, ${p}cgroup, ${p}container_id, ${p}container_runtime, ${p}pod_namespace, ${p}pod_name, `
+    + `${p}pod_uid::text AS pod_uid, ${p}attribution::text AS attribution`);
+}
+
+export function ownerItem(r: OwnerRow): z.infer<z.ZodObject<typeof ownerItemShape>> {
+  return {
+    ownerPid: r.owner_pid, ownerComm: r.owner_comm, cgroup: r.cgroup,
+    container: r.container_id === null ? null : { id: r.container_id, runtime: r.container_runtime as (typeof CONTAINER_RUNTIMES)[number] },
+    podNamespace: r.pod_namespace, podName: r.pod_name, podUid: r.pod_uid, attribution: r.attribution as (typeof ATTRIBUTIONS)[number] | null,
+  };
+}

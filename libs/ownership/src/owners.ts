@@ -1,0 +1,92 @@
+// The agent's one entry point: the tracker fed with owners read from /proc, the start-up scan, and
+// the counters the agent reports. What counts as process context, from the hit's trace flags.
+import type { HitContext, Owner, TcpArgs } from '@probefleet/events';
+import { PodNames } from './pods';
+import { ProcessResolver } from './process';
+import { scanSockets } from './scan';
+import { DEFAULT_LIMITS, OwnerTracker, type Attributed, type TrackerLimits } from './tracker';
+
+/**
+ * A hit ran in its task's process context when ftrace saw no interrupt context: not in a hardirq,
+ * an NMI, or serving a softirq (NET_RX and the TCP timers run there, with whatever task they
+ * interrupted as `current`). Bottom halves merely disabled (release_sock replaying the backlog) are
+ * still the task's own. A hit without flags is not trusted.
+ */
+export function isProcessContext(ctx: HitContext | undefined): boolean {
+  return ctx !== undefined && !ctx.hardirq && !ctx.softirq && !ctx.nmi;
+}
+
+export interface SocketOwnersOptions {
+  procRoot?: string;
+  /** The kubelet's pod log directories (pod names by uid). */
+  podsDir?: string;
+  limits?: TrackerLimits;
+  /** An unknown socket with a peer re-reads the listeners at most this often (see attribute). */
+  rescanMs?: number;
+  now?: () => number;
+}
+
+export interface OwnershipCounters {
+  attributionUnknown: number;
+  ownerEvictions: number;
+  podNameMisses: number;
+}
+
+export class SocketOwners {
+  private readonly tracker: OwnerTracker<Owner>;
+  private readonly pods: PodNames;
+  private readonly resolver: ProcessResolver;
+  private unknown = 0;
+  private rescannedAt = -Infinity;
+  rescans = 0;
+
+  constructor(private readonly boot: string, private readonly o: SocketOwnersOptions = {}) {
+    this.tracker = new OwnerTracker<Owner>(o.limits ?? DEFAULT_LIMITS);
+    this.pods = new PodNames(o.podsDir);
+    this.resolver = new ProcessResolver({ procRoot: o.procRoot, pods: this.pods });
+  }
+
+  /** Listeners and connections that already exist; returns how many were found and owned. */
+  scan(listenersOnly = false): { listeners: number; connections: number; unheld: number } {
+    const { sockets, unheld } = scanSockets((pid) => this.resolver.read(pid), this.o.procRoot);
+    let listeners = 0;
+    for (const s of sockets) {
+      if (s.listening) {
+        listeners++;
+        this.tracker.addListener(s.family, s.saddr, s.sport, s.owner);
+      } else if (!listenersOnly) this.tracker.addConnection(s.family, s.saddr, s.sport, s.daddr, s.dport, s.owner);
+    }
+    return { listeners, connections: sockets.length - listeners, unheld };
+  }
+
+  /**
+   * The owner of a TCP hit's socket; `tid` is the task the kernel reported. A socket still unknown
+   * that has a peer may be the child of a listener we never saw start: in kprobe mode listen() sets
+   * TCP_LISTEN without tcp_set_state (inet_sk_state_store), so a listener made after the agent shows
+   * only at its close. The listeners are then re-read from /proc (rate-limited) and the hit tried again.
+   */
+  attribute(args: TcpArgs, ctx: HitContext | undefined, tid: number): Attributed<Owner> {
+    const pc = isProcessContext(ctx);
+    const current = () => (tid > 0 ? this.resolver.owner(tid) : undefined);
+    let r = this.tracker.observe(this.boot, args, pc, current);
+    if (r.attribution === 'unknown' && args.sport !== 0 && args.dport !== 0 && this.rescanDue()) {
+      this.scan(true);
+      r = this.tracker.observe(this.boot, args, pc, current);
+    }
+    if (r.attribution === 'unknown') this.unknown++;
+    return r;
+  }
+
+  private rescanDue(): boolean {
+    const now = (this.o.now ?? (() => performance.now()))();
+    if (now - this.rescannedAt < (this.o.rescanMs ?? 1000)) return false;
+    this.rescannedAt = now;
+    this.rescans++;
+    return true;
+  }
+
+  counters(): OwnershipCounters {
+    return { attributionUnknown: this.unknown, ownerEvictions: this.tracker.stats.evictions, podNameMisses: this.pods.misses };
+  }
+}
+

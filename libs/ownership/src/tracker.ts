@@ -1,0 +1,223 @@
+// The owner of each socket, learned from the hits themselves. Pure: the caller says which hits ran
+// in process context and resolves a task to its owner.
+//
+// Why a tracker at all: a TCP state change reports whichever task was on the CPU. Most of them run
+// in softirq (NET_RX: a SYN-ACK moves the client to ESTABLISHED, the handshake's last ACK creates and
+// establishes the server's child socket, RSTs, FINs) or in timers (retransmit, keepalive,
+// TIME_WAIT), where `current` is whatever task the interrupt preempted. On loopback it is worse: the
+// sender's xmit raises NET_RX and runs it on its own local_bh_enable(), so the server's SYN_RECV and
+// ESTABLISHED carry the *client's* pid, and the client's ESTABLISHED the server's on the way back.
+// The trace flags say softirq for these (`s`), but a pid in process context is trustworthy only for
+// transitions that the socket's own task makes in a syscall: connect() (CLOSE→SYN_SENT), listen()
+// (CLOSE→LISTEN), close()/shutdown() (ESTABLISHED→FIN_WAIT1, CLOSE_WAIT→LAST_ACK, LISTEN→CLOSE).
+// Other process-context hits (a backlog replayed in release_sock by the lock holder) are taken from
+// what is known, never from the reporting task: a guessed pid is never reported.
+import type { Attribution, TcpArgs, TcpStateName } from '@probefleet/events';
+
+/** The transitions only a syscall of the socket's own task makes (see above). */
+const SYSCALL_ONLY = new Set<string>([
+  'TCP_CLOSE>TCP_SYN_SENT',
+  'TCP_CLOSE>TCP_LISTEN',
+  'TCP_LISTEN>TCP_CLOSE',
+  'TCP_ESTABLISHED>TCP_FIN_WAIT1',
+  'TCP_CLOSE_WAIT>TCP_LAST_ACK',
+]);
+
+/** A socket that starts a new lifetime forgets what its memory held before (the kernel reuses it). */
+const OPENING = new Set<TcpStateName>(['TCP_SYN_SENT', 'TCP_LISTEN', 'TCP_SYN_RECV', 'TCP_NEW_SYN_RECV']);
+
+export function isSyscallOnly(args: Pick<TcpArgs, 'oldstate' | 'newstate'>): boolean {
+  return SYSCALL_ONLY.has(`${args.oldstate}>${args.newstate}`);
+}
+
+export interface TrackerLimits {
+  /** Sockets remembered (least recently seen evicted first). */
+  sockets: number;
+  /** Listeners remembered; kept apart so connection churn never evicts them. */
+  listeners: number;
+  /** Connections found by the start-up scan and not yet seen by a hit. */
+  preexisting: number;
+}
+
+export const DEFAULT_LIMITS: TrackerLimits = { sockets: 65536, listeners: 4096, preexisting: 65536 };
+
+export interface Attributed<O> {
+  owner: O | undefined;
+  attribution: Attribution;
+}
+
+export interface TrackerStats {
+  sockets: number;
+  listeners: number;
+  preexisting: number;
+  evictions: number;
+}
+
+interface Listener<O> {
+  family: string;
+  addr: string;
+  owner: O;
+}
+
+const WILDCARD: Record<string, string> = { AF_INET: '0.0.0.0', AF_INET6: '::' };
+
+/** A Map used as an LRU: a touched key moves to the end, the first key is the oldest. */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number, private readonly evicted: () => void) {}
+  get size(): number {
+    return this.map.size;
+  }
+  /** Without touching: the caller sets what it keeps, which moves it to the end. */
+  peek(k: string): V | undefined {
+    return this.map.get(k);
+  }
+  set(k: string, v: V): void {
+    this.map.delete(k);
+    if (this.map.size >= this.max) {
+      const oldest = this.map.keys().next().value as string;
+      this.map.delete(oldest);
+      this.evicted();
+    }
+    this.map.set(k, v);
+  }
+  delete(k: string): V | undefined {
+    const v = this.map.get(k);
+    this.map.delete(k);
+    return v;
+  }
+}
+
+const scanKey = (family: string, addr: string, port: number) => `scan|${family}|${addr}|${port}`;
+const tuple = (family: string, saddr: string, sport: number, daddr: string, dport: number) => `${family}|${saddr}|${sport}|${daddr}|${dport}`;
+
+/**
+ * Sockets by (boot, skaddr) → owner; listeners by local (address, port), which their accepted
+ * sockets inherit; connections from the start-up scan by their 4-tuple (/proc/net/tcp hashes the
+ * socket pointer, so it cannot be matched to skaddr), adopted by skaddr at their first hit.
+ */
+export class OwnerTracker<O> {
+  private evictions = 0;
+  private readonly evicted: () => void;
+  /** Per boot (an agent sees one; the last is kept at hand, so a hit's key is its skaddr alone). */
+  private readonly boots = new Map<string, Lru<O>>();
+  private lastBoot: string | undefined;
+  private sockets: Lru<O>;
+  private readonly preexisting: Lru<O>;
+  /** By port: the listeners on it (several with SO_REUSEPORT, or on different addresses). */
+  private readonly listeners = new Map<number, Map<string, Listener<O>>>();
+  private listenerCount = 0;
+
+  constructor(private readonly limits: TrackerLimits = DEFAULT_LIMITS) {
+    const evicted = () => this.evictions++;
+    this.sockets = new Lru<O>(limits.sockets, evicted);
+    this.evicted = evicted;
+    this.preexisting = new Lru<O>(limits.preexisting, evicted);
+  }
+
+  /**
+   * The owner of the hit's socket. `processContext`: the hit ran in a task, not in an interrupt.
+   * `current()` resolves the reporting task to an owner (undefined when it is gone); it is called
+   * only for a syscall-only transition in process context.
+   */
+  observe(boot: string, args: TcpArgs, processContext: boolean, current: () => O | undefined): Attributed<O> {
+    if (boot !== this.lastBoot) this.switchBoot(boot);
+    const key = args.skaddr;
+    let owner: O | undefined;
+    let attribution: Attribution = 'unknown';
+    if (processContext && isSyscallOnly(args)) {
+      owner = current();
+      if (owner !== undefined) attribution = 'direct';
+    }
+    if (owner === undefined) {
+      if (OPENING.has(args.newstate) && args.oldstate !== args.newstate) this.sockets.delete(key);
+      owner = this.sockets.peek(key) ?? this.adopt(args);
+      if (owner !== undefined) attribution = 'socket';
+    }
+    if (args.newstate === 'TCP_CLOSE') {
+      this.sockets.delete(key);
+      if (args.oldstate === 'TCP_LISTEN') this.removeListener(key, args.family, args.saddr, args.sport);
+    } else if (owner !== undefined) {
+      this.sockets.set(key, owner);
+      if (args.newstate === 'TCP_LISTEN') this.addListener(args.family, args.saddr, args.sport, owner, key);
+    }
+    return { owner, attribution };
+  }
+
+  private switchBoot(boot: string): void {
+    let lru = this.boots.get(boot);
+    if (lru === undefined) {
+      // The first boot takes the socket map made at construction (stats count it from the start).
+      lru = this.boots.size === 0 ? this.sockets : new Lru<O>(this.limits.sockets, this.evicted);
+      this.boots.set(boot, lru);
+    }
+    this.sockets = lru;
+    this.lastBoot = boot;
+  }
+
+  /** An unknown socket: a connection the scan found, or one accepted from a known listener. */
+  private adopt(a: TcpArgs): O | undefined {
+    const scanned = this.preexisting.delete(tuple(a.family, a.saddr, a.sport, a.daddr, a.dport));
+    if (scanned !== undefined) return scanned;
+    if (a.dport === 0 || a.newstate === 'TCP_LISTEN') return undefined;
+    return this.listenerOwner(a.family, a.saddr, a.sport);
+  }
+
+  /**
+   * The owner of the listener an accepted socket on (addr, port) came from: the one bound to that
+   * address, else to the wildcard (an IPv6 `::` listener also takes IPv4 as ::ffff:a.b.c.d, which is
+   * how such a child reports itself). When several listeners of different owners match equally
+   * (SO_REUSEPORT across processes), the kernel's choice is unknown to us, so is the owner.
+   */
+  private listenerOwner(family: string, addr: string, port: number): O | undefined {
+    const on = this.listeners.get(port);
+    if (on === undefined) return undefined;
+    for (const want of [addr, WILDCARD[family]]) {
+      let found: O | undefined;
+      let ambiguous = false;
+      for (const l of on.values()) {
+        if (l.family !== family || l.addr !== want) continue;
+        if (found !== undefined && found !== l.owner) ambiguous = true;
+        found = l.owner;
+      }
+      if (ambiguous) return undefined;
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  /** A listener (from a hit, or the start-up scan with a key of its own). */
+  addListener(family: string, addr: string, port: number, owner: O, key = scanKey(family, addr, port)): void {
+    let on = this.listeners.get(port);
+    if (on === undefined) this.listeners.set(port, (on = new Map()));
+    // A scanned listener seen again by a hit is the same socket: the hit's entry replaces it.
+    const scanned = scanKey(family, addr, port);
+    if (key !== scanned && on.delete(scanned)) this.listenerCount--;
+    if (!on.has(key)) {
+      if (this.listenerCount >= this.limits.listeners) {
+        this.evictions++;
+        if (on.size === 0) this.listeners.delete(port);
+        return;
+      }
+      this.listenerCount++;
+    }
+    on.set(key, { family, addr, owner });
+  }
+
+  /** A connection that existed before the agent started (start-up scan). */
+  addConnection(family: string, saddr: string, sport: number, daddr: string, dport: number, owner: O): void {
+    this.preexisting.set(tuple(family, saddr, sport, daddr, dport), owner);
+  }
+
+  private removeListener(key: string, family: string, addr: string, port: number): void {
+    const on = this.listeners.get(port);
+    if (on === undefined) return;
+    // A listener the scan found and no hit has named since closes under its scan key.
+    if (on.delete(key) || on.delete(scanKey(family, addr, port))) this.listenerCount--;
+    if (on.size === 0) this.listeners.delete(port);
+  }
+
+  get stats(): TrackerStats {
+    return { sockets: this.sockets.size, listeners: this.listenerCount, preexisting: this.preexisting.size, evictions: this.evictions };
+  }
+}
