@@ -22,8 +22,15 @@ trap 'rm -rf "$work"' EXIT
 
 # Compiles the agent and the libraries it references (their package.json `main` points at dist).
 (cd "$root" && npm run build --workspace @probefleet/agent)
+# @platformatic/kafka (KAFKA_CLIENT=platformatic) is ESM that reads import.meta.url, which a CommonJS
+# bundle lacks: it is defined as the executable's file URL (the package's createRequire then finds
+# no optional native crc32 and takes its WebAssembly one), and that WebAssembly comes from its
+# inlined build (wasm-utils/bundled), as no file sits beside the executable.
 "$root/node_modules/.bin/esbuild" "$root/apps/agent/dist/main.js" --bundle --platform=node --target=node24 \
-  --format=cjs --outfile="$work/agent.cjs" --log-level=warning
+  --format=cjs --outfile="$work/agent.cjs" --log-level=warning \
+  --alias:@platformatic/wasm-utils=@platformatic/wasm-utils/bundled \
+  --define:import.meta.url=__probefleet_import_meta_url \
+  --banner:js="var __probefleet_import_meta_url = require('node:url').pathToFileURL(process.execPath).href;"
 
 cat > "$work/sea-config.json" <<JSON
 { "main": "$work/agent.cjs", "output": "$work/agent.blob", "disableExperimentalSEAWarning": true }

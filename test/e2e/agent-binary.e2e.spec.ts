@@ -1,13 +1,16 @@
 // The agent as one executable (Node single executable application) runs without the repository:
 // built by `npm run build:agent-binary` on Node 24 LTS, copied alone to a temp dir, it answers
 // `doctor --json`, and traces this kernel: a refused loopback connect comes out of its stdout sink,
-// while its metrics say which Node it embeds.
+// while its metrics say which Node it embeds; and with KAFKA_CLIENT=platformatic (ESM bundled into
+// the CommonJS executable) it publishes a whole stream to the real broker.
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeEvent, type Event } from '@probefleet/events';
+import { brokers, freshTopic, readTopic, seqCoverage, streamOf } from '../support/agent-kafka';
+import { deleteTopic } from '../support/stack';
 import { REFUSED, freePort, refusedConnect } from '../support/loopback';
 
 const run = promisify(execFile);
@@ -78,5 +81,24 @@ describe('single-file agent', () => {
 
     expect(await exit).toBe(0);
     expect(events.map((e) => e.type)).toContain('agent.stopped');
+  });
+
+  it('publishes with KAFKA_CLIENT=platformatic from the executable: a whole stream, in order, on the broker', async () => {
+    const topic = await freshTopic('binary-platformatic');
+    try {
+      const run = promisify(execFile)(alone, ['run', '--sink', 'kafka', '--duration', '3'], {
+        cwd: dir,
+        timeout: 60000,
+        env: { ...process.env, KAFKA_CLIENT: 'platformatic', PROBEFLEET_KAFKA_BROKERS: brokers().join(','), PROBEFLEET_KAFKA_TOPIC: topic, PROBEFLEET_SPOOL_DIR: join(dir, 'spool'), PROBEFLEET_METRICS_PORT: '0' },
+      });
+      await run;
+      const got = await readTopic(topic, (d) => d.some((x) => x.event.type === 'agent.stopped'), 30000);
+      const stream = streamOf(got, got[0]!.event.instance);
+      expect(stream[0]?.type).toBe('agent.started');
+      expect(stream[stream.length - 1]?.type).toBe('agent.stopped');
+      expect(seqCoverage(stream)).toEqual({ last: stream.length, missing: [], duplicates: 0, inOrder: true });
+    } finally {
+      await deleteTopic(topic);
+    }
   });
 });
