@@ -88,15 +88,30 @@ export function platformaticClient(cfg: ClientConfig): KafkaClient {
     consumer.on('consumer:group:leave', () => events.left());
 
     let stream: Pf.MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
-    // A commit refused after a rebalance destroys the stream: a new one starts from the committed offsets.
+    // A stream that ends other than by close() (a commit refused after a rebalance destroys it, a
+    // broker restart can end it) is replaced by a new one from the committed offsets, retried with
+    // backoff while the broker is away.
     const consume = async (): Promise<void> => {
       const s = await consumer.consume({ topics: [o.topic], mode: lib.MessagesStreamModes.COMMITTED, fallbackMode: lib.MessagesStreamFallbackModes.EARLIEST, autocommit: false });
       stream = s;
       queue.attach(s);
-      s.on('error', (e: Error) => {
+      let replaced = false;
+      const replace = (e?: Error) => {
+        if (replaced || closing) return;
+        replaced = true;
         events.left(e);
         queue.reassigned();
-        if (!closing) setTimeout(() => void consume().catch((err: Error) => events.left(err)), 500);
+        void again(500);
+      };
+      s.on('error', replace);
+      s.on('close', () => replace());
+    };
+    const again = async (wait: number): Promise<void> => {
+      await new Promise((r) => setTimeout(r, wait));
+      if (closing) return;
+      await consume().catch((e: Error) => {
+        events.left(e);
+        return again(Math.min(wait * 2, 5000));
       });
     };
     await consume();
