@@ -34,7 +34,7 @@ function preset(projectDir, overrides = {}) {
   };
   return {
     rootDir: projectDir,
-    testEnvironment: 'node',
+    testEnvironment: path.join(__dirname, 'jest.environment.js'),
     transform: {
       '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(projectDir, 'tsconfig.spec.json') }],
     },
@@ -42,7 +42,8 @@ function preset(projectDir, overrides = {}) {
     moduleNameMapper: {
       // Generated code (the Prisma client) imports its TypeScript siblings by their .js names.
       '^(\\.{1,2}/.*)\\.js$': '$1',
-      '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish|api-client|ownership)$': path.join(__dirname, 'libs/$1/src/index.ts'),
+      '^@platformatic/kafka$': path.join(__dirname, 'jest.native-esm.js'),
+      '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish|kafka|api-client|ownership)$': path.join(__dirname, 'libs/$1/src/index.ts'),
     },
     testMatch: tierMatch(['src/', 'test/']),
     ...timeout,

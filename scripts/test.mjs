@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `npm test` and its tiers: node scripts/test.mjs [unit|int|e2e|kernel ...] [jest arguments]
-// (no tier: all four, unit first). In order:
+// `npm test` and its tiers: node scripts/test.mjs [--node 24] [unit|int|e2e|kernel ...] [jest arguments]
+// (no tier: all four, unit first). `--node 24` runs Jest, and whatever the tests spawn with
+// process.execPath or `node` on PATH, on Node 24 LTS from the npm registry (scripts/node24.sh)
+// whatever node runs this script. In order:
 //   1. every *.spec.ts is named by tier and taken by its project's Jest config (else: fail, so a
 //      new file can never be skipped silently);
 //   2. beyond unit: the system packages (scripts/install-system-deps.sh; quick when all are there);
@@ -10,7 +12,7 @@
 //   5. each tier, project by project, one Jest at a time (the services are shared);
 //   6. what step 4 started is stopped again, unless another session (`npm start`) still uses it.
 // The closing line sums every Jest run: "N passed, N failed, N skipped"; any failure exits 1.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -25,8 +27,19 @@ const started = Date.now();
 const elapsed = () => `${Math.round((Date.now() - started) / 1000)}s`;
 const say = (text) => console.log(`\n==> [${elapsed()}] ${text}`);
 
-// Tier names pick tiers; anything else goes to Jest (a path pattern, -t NAME...), after an optional `--`.
+// Tier names pick tiers; `--node 24` picks the runtime; anything else goes to Jest (a path pattern,
+// -t NAME...), after an optional `--`.
 const argv = process.argv.slice(2).filter((a) => a !== '--');
+const nodeAt = argv.indexOf('--node');
+const runtime = nodeAt < 0 ? undefined : argv.splice(nodeAt, 2)[1];
+if (runtime !== undefined && runtime !== '24') {
+  console.error(`test: --node takes 24 (the registry's Node 24 LTS), not ${JSON.stringify(runtime ?? '')}`);
+  process.exit(2);
+}
+// PATH first, so that a spawned `node` (a script, the stack's helpers) is that Node too.
+const nodeBin = runtime ? execFileSync('bash', [join(repo, 'scripts', 'node24.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim() : dirname(process.execPath);
+const nodeExec = join(nodeBin, 'node');
+const testEnv = runtime ? { ...process.env, PATH: `${nodeBin}:${process.env.PATH ?? ''}` } : process.env;
 const asked = argv.filter((a) => TIERS.includes(a));
 const jestArgs = argv.filter((a) => !TIERS.includes(a));
 const tiers = TIERS.filter((t) => asked.length === 0 || asked.includes(t));
@@ -90,7 +103,7 @@ async function jest(tier, tierProjects) {
   const args = [jestBin, '--ci', '--json', `--outputFile=${report}`, ...(tier === 'unit' ? [`--maxWorkers=${availableParallelism()}`] : ['--runInBand', '--forceExit']),
     ...(jestArgs.length > 0 ? ['--passWithNoTests', ...jestArgs] : []), '--projects', ...tierProjects.map(configOf)];
   const code = await new Promise((resolve) => {
-    current = spawn(process.execPath, args, { cwd: repo, stdio: 'inherit', env: { ...process.env, PROBEFLEET_TEST_TIER: tier } });
+    current = spawn(nodeExec, args, { cwd: repo, stdio: 'inherit', env: { ...testEnv, PROBEFLEET_TEST_TIER: tier } });
     current.on('exit', (c, signal) => resolve(signal ?? c));
   });
   current = undefined;
@@ -136,12 +149,12 @@ function summary() {
 
 let status = 0;
 try {
-  say(`test files by tier (running: ${tiers.join(', ')})`);
+  say(`test files by tier (running: ${tiers.join(', ')} on Node ${execFileSync(nodeExec, ['--version'], { encoding: 'utf8' }).trim()})`);
   const files = await checkNames();
   console.log(`    ${TIERS.map((t) => `${files.filter((f) => tierOf(f) === t).length} ${t}`).join(', ')}`);
 
   const step = async (what, cmd, args) => {
-    const code = await run(cmd, args, { cwd: repo });
+    const code = await run(cmd, args, { cwd: repo, env: testEnv });
     if (code !== 0) throw new Error(`${what} failed (${typeof code === 'number' ? `exit ${code}` : code})`);
   };
   if (tiers.some((t) => t !== 'unit')) {

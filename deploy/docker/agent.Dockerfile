@@ -5,7 +5,7 @@
 # compose.yaml / k8s/agent-daemonset.yaml): the image itself holds no privileges.
 # Build from the repository root:  docker build -f deploy/docker/agent.Dockerfile -t probefleet-agent .
 
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 # The manifests alone first: the npm ci layer is rebuilt only when a package.json or the lockfile
 # changes, not on every source edit. Every workspace's manifest is needed (test/deploy checks the list).
@@ -26,7 +26,7 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 RUN bash deploy/systemd/build-agent-binary.sh /out/probefleet-agent
 
-# The same Debian release as node:20-slim: the executable needs a glibc at least as new as its build's.
+# The same Debian release as node:24-slim (bookworm): the executable needs a glibc at least as new as its build's.
 FROM debian:bookworm-slim
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="probefleet-agent" \

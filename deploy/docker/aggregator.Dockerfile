@@ -4,7 +4,7 @@
 # The repository layout is kept under /app: `probefleet migrate` finds prisma/migrations relative to
 # its own dist/, and the workspace libraries stay linked from node_modules/@probefleet.
 
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 # openssl: Prisma's client looks for libssl at runtime; ca-certificates: npm over TLS.
 RUN apt-get update && apt-get install -y --no-install-recommends openssl ca-certificates && rm -rf /var/lib/apt/lists/*
@@ -29,7 +29,7 @@ COPY . .
 RUN npm run build --workspace @probefleet/aggregator
 RUN npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-slim
+FROM node:24-slim
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="probefleet-aggregator" \
       org.opencontainers.image.description="probefleet aggregator: Kafka consumer group to PostgreSQL, query API, replay" \

@@ -119,7 +119,7 @@ describe('deploy/docker', () => {
     const lines = instructions('agent.Dockerfile');
     const runtime = lines.slice(lines.map((l) => l.startsWith('FROM ')).lastIndexOf(true));
     expect(lines.some((l) => l.includes('deploy/systemd/build-agent-binary.sh'))).toBe(true);
-    expect(runtime[0]).toMatch(/^FROM debian:bookworm-slim/); // node:20-slim's Debian: the same glibc
+    expect(runtime[0]).toMatch(/^FROM debian:bookworm-slim/); // node:24-slim's Debian: the same glibc
     expect(runtime.filter((l) => l.startsWith('COPY '))).toEqual(['COPY --from=build /out/probefleet-agent /usr/local/bin/probefleet-agent']);
   });
 

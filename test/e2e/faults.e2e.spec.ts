@@ -1,7 +1,8 @@
 // Faults on the real pipeline, each its own test, during a steady loopback workload (IPv4 and IPv6,
 // accepted and refused, on ports the test picks): the built agent on this host (tracepoint mode,
 // kafka sink) → a fresh topic → the built aggregator → a fresh database → the query API. A Kafka
-// broker restart, a kill -9 of the agent, a kill -9 of the aggregator, a PostgreSQL restart. After
+// broker restart, a kill -9 of the agent, a kill -9 of the aggregator, an aggregator paused (SIGSTOP)
+// past its session timeout beside a second member, a PostgreSQL restart. After
 // each, every stream holds seqs 1..last exactly once (SQL and /api/v1/gaps), one transition per
 // event, and the workload's transitions come back as the kernel made them — for the agent's kill,
 // exactly what the agent promises: what it had spooled survives, the rest of that instant is
@@ -174,6 +175,27 @@ describe('faults during a workload, real kernel, broker and PostgreSQL', () => {
     // Events pile up in the topic while no member consumes.
     await work.moreRounds(5);
     await r.startAggregator();
+    await work.moreRounds(ROUNDS);
+    await finishAndExpectExact(r);
+  });
+
+  it('a paused aggregator past its session timeout: the other member takes its partitions, the paused one rejoins on SIGCONT; nothing lost or doubled', async () => {
+    const r = (rig = await Rig.start('aggregator-pause'));
+    const paused = r.aggregator;
+    await r.startAggregator();
+    const work = r.startWorkload();
+    await work.moreRounds(ROUNDS);
+    await delivered(r, [...work.attempts]);
+    paused.child.kill('SIGSTOP');
+    try {
+      // Stopped past its 6 s session (no heartbeat): what is sent meanwhile is stored only if the
+      // broker moved the paused member's partitions to the other one.
+      await work.moreRounds(5);
+      await delivered(r, [...work.attempts]);
+    } finally {
+      paused.child.kill('SIGCONT');
+    }
+    // Back: its stale batches commit nothing, it rejoins, and the group goes on with both.
     await work.moreRounds(ROUNDS);
     await finishAndExpectExact(r);
   });

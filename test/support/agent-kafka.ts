@@ -19,7 +19,15 @@ export async function freshTopic(prefix: string): Promise<string> {
   const admin = kafkaClient('agent-e2e-admin').admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
+    // Not waitForLeaders: it asks for the topic's metadata at once, which Kafka 4 may not have yet
+    // (just after a broker restart it answers UNKNOWN_TOPIC_OR_PARTITION and kafkajs gives up).
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: false });
+    for (let i = 0; ; i++) {
+      const ok = await admin.fetchTopicMetadata({ topics: [topic] }).then((m) => m.topics[0]?.partitions.every((p) => p.leader >= 0) ?? false, () => false);
+      if (ok) break;
+      if (i > 150) throw new Error(`topic ${topic}: no leaders after 15 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   } finally {
     await admin.disconnect();
   }

@@ -5,7 +5,7 @@ import { AGENT_BATCH_BYTES, AGENT_LINGER_MS, type FleetOptions } from '@probefle
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
+import { clientKind, kafkaClient, type KafkaClient } from '@probefleet/kafka';
 import pino from 'pino';
 import { simulate } from './simulate';
 
@@ -72,7 +72,7 @@ const program = new Command('probefleet-sim')
   .option('--client-id <id>', 'Kafka client id', 'probefleet-sim')
   .action(async (f: Flags) => {
     const brokers = f.brokers.split(',').map((b) => b.trim()).filter((b) => b !== '');
-    const kafka = new Kafka({ clientId: f.clientId, brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, retry: { retries: 3 } });
+    const kafka = kafkaClient(clientKind(), { clientId: f.clientId, brokers, connectionTimeoutMs: 3000, requestTimeoutMs: 30_000, retry: { retries: 3, initialMs: 300, maxMs: 10_000 } });
     await ensureTopic(kafka, brokers, f.topic, f.createTopic);
     const fleet: FleetOptions = {
       seed: f.seed,
@@ -100,20 +100,19 @@ const program = new Command('probefleet-sim')
   });
 
 /** The agent never creates topics; the simulator can, for benchmarks and tests. */
-async function ensureTopic(kafka: Kafka, brokers: string[], topic: string, createWith: number | undefined): Promise<void> {
+async function ensureTopic(kafka: KafkaClient, brokers: string[], topic: string, createWith: number | undefined): Promise<void> {
   const admin = kafka.admin();
   let exists: boolean;
   try {
-    await admin.connect();
     exists = (await admin.listTopics()).includes(topic);
     if (!exists && createWith !== undefined) {
-      await admin.createTopics({ topics: [{ topic, numPartitions: createWith, replicationFactor: 1 }], waitForLeaders: true });
+      await admin.createTopic(topic, createWith);
       exists = true;
     }
   } catch (e) {
     throw new Error(`Kafka at ${brokers.join(',')}: ${(e as Error).message} (npm run stack:up starts the local broker)`);
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await admin.close().catch(() => undefined);
   }
   if (!exists) throw new Error(`topic ${topic} does not exist: create it (npm run stack:up creates probefleet.events.v1), or pass --create-topic <partitions>`);
 }

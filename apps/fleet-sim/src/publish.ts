@@ -7,7 +7,7 @@
 import { AgentOutbox, type AgentMessage } from '@probefleet/fleet-sim';
 import type { Event } from '@probefleet/events';
 import { Publisher } from '@probefleet/publish';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '@probefleet/kafka';
 import type { Logger } from 'pino';
 
 export interface PublisherOptions {
@@ -85,7 +85,7 @@ export class FleetPublisher {
   readonly stats: PublishStats = { eventsAcked: 0, messages: 0, sends: 0, bytes: 0, sendErrors: 0 };
 
   constructor(
-    kafka: Kafka,
+    kafka: KafkaClient,
     hosts: readonly string[],
     private readonly opts: PublisherOptions,
     private readonly log: Logger,

@@ -2,7 +2,7 @@
 // stops after a duration or an event count with every agent's orderly stop, waits for the acks.
 import { Fleet, type FleetOptions, type FleetStats } from '@probefleet/fleet-sim';
 import type { Event } from '@probefleet/events';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '@probefleet/kafka';
 import type { Logger } from 'pino';
 import { FleetPublisher, type PublishStats } from './publish';
 
@@ -38,7 +38,7 @@ export interface SimulationReport extends PublishStats, FleetStats {
 
 const CHUNK = 1000;
 
-export async function simulate(kafka: Kafka, o: SimulateOptions, log: Logger, signal: AbortSignal): Promise<SimulationReport> {
+export async function simulate(kafka: KafkaClient, o: SimulateOptions, log: Logger, signal: AbortSignal): Promise<SimulationReport> {
   const fleet = new Fleet(o.fleet);
   const publisher = new FleetPublisher(kafka, fleet.hosts.map((h) => h.name), { topic: o.topic, producers: o.producers, batchBytes: o.batchBytes, lingerMs: o.lingerMs, retryForMs: 60_000 }, log);
   const started = performance.now();

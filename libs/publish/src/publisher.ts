@@ -1,23 +1,19 @@
 // The publish path shared by the agent and the simulator: Kafka messages from spooled lines (no
-// JSON parse), and sends that go on until the broker acks (acks=-1) on an idempotent producer —
-// a fresh one after any failure (new producer id: a retried batch may be a duplicate, never a gap),
-// waiting a fully jittered exponential backoff in between.
+// JSON parse), and sends that go on until the broker acks (acks=-1) on an idempotent producer
+// (@probefleet/kafka, whichever client KAFKA_CLIENT picks) — a fresh one after any failure (new
+// producer id: a retried batch may be a duplicate, never a gap), waiting a fully jittered
+// exponential backoff in between.
 import { crc32 } from 'node:zlib';
 import { batchValue, linesHeaders, runsOf, streamKey, type Event, type LineRecord, type StreamIdentity } from '@probefleet/events';
-import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { KafkaClient, OutgoingMessage, Producer } from '@probefleet/kafka';
 import type { SpooledRecord } from './spool';
-
-/** Idempotent (one request in flight, so retries cannot reorder), every send acks=-1. */
-export function idempotentProducer(kafka: Kafka): Producer {
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
-}
 
 /** The spool frame's 32-bit stream tag (a CRC of host, bootId, instance). */
 export function streamTag(s: StreamIdentity): number {
   return crc32(streamKey(s));
 }
 
-export type KafkaMessage = Message & { key: string; value: Buffer; count: number };
+export type KafkaMessage = OutgoingMessage & { key: string; value: Buffer; count: number };
 
 /**
  * Runs of consecutive events of one stream, one Kafka message each, from the spooled lines and
@@ -77,7 +73,7 @@ export class Publisher {
   private producer: Producer | null = null;
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly kafka: KafkaClient,
     private readonly topic: string,
     private readonly retry: RetryOptions,
     private readonly hooks: SendHooks,
@@ -85,15 +81,14 @@ export class Publisher {
   ) {}
 
   /** Resolves true once the broker acked `messages`, false when `signal` aborts first. */
-  async sendUntilAcked(messages: readonly Message[], signal: AbortSignal): Promise<boolean> {
+  async sendUntilAcked(messages: readonly OutgoingMessage[], signal: AbortSignal): Promise<boolean> {
     let backoff = this.retry.initialMs;
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) return false;
       const started = process.hrtime.bigint();
       try {
-        this.producer ??= idempotentProducer(this.kafka);
-        await this.producer.connect();
-        await this.producer.send({ topic: this.topic, acks: -1, messages: messages.map(({ key, value, headers }) => ({ key, value, headers })) });
+        this.producer ??= this.kafka.producer();
+        await this.producer.send(this.topic, messages);
         this.hooks.acked(attempt, Number(process.hrtime.bigint() - started) / 1e9);
         return true;
       } catch (e) {
@@ -110,7 +105,7 @@ export class Publisher {
   async dropProducer(): Promise<void> {
     const p = this.producer;
     this.producer = null;
-    await p?.disconnect().catch(() => undefined);
+    await p?.close().catch(() => undefined);
   }
 }
 

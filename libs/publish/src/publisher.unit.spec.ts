@@ -1,5 +1,5 @@
 import { EnvelopeEncoder } from '@probefleet/events';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '@probefleet/kafka';
 import { messagesOf, Publisher, streamTag } from './publisher';
 import type { SpooledRecord } from './spool';
 
@@ -34,28 +34,27 @@ describe('Publisher', () => {
         const p = { sent: 0, disconnected: false };
         made.push(p);
         return {
-          connect: async () => undefined,
           send: async () => {
             if (failures-- > 0) throw new Error('broker away');
             p.sent++;
           },
-          disconnect: async () => void (p.disconnected = true),
+          close: async () => void (p.disconnected = true),
         };
       },
-    } as unknown as Kafka;
+    } as unknown as KafkaClient;
     const rolls: number[] = [];
     const attempts: number[] = [];
     const pub = new Publisher(kafka, 't', { initialMs: 10, maxMs: 15 }, { failed: (_e, a) => attempts.push(a), acked: (a) => attempts.push(-a) }, () => {
       rolls.push(0.5);
       return 0.5;
     });
-    expect(await pub.sendUntilAcked([{ key: 'h', value: 'x' }], new AbortController().signal)).toBe(true);
+    expect(await pub.sendUntilAcked([{ key: 'h', value: Buffer.from('x') }], new AbortController().signal)).toBe(true);
     expect(attempts).toEqual([1, 2, -3]);
     expect(made.map((p) => p.disconnected)).toEqual([true, true, false]);
     expect(made[2]!.sent).toBe(1);
     expect(rolls).toHaveLength(2);
     const aborted = new AbortController();
     aborted.abort();
-    expect(await pub.sendUntilAcked([{ key: 'h', value: 'x' }], aborted.signal)).toBe(false);
+    expect(await pub.sendUntilAcked([{ key: 'h', value: Buffer.from('x') }], aborted.signal)).toBe(false);
   });
 });

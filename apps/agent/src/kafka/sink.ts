@@ -5,7 +5,7 @@
 // message builder and the send-until-acked loop are @probefleet/publish's.
 import type { EncodedEvent, StreamIdentity } from '@probefleet/events';
 import { messagesOf, Publisher, sleep, streamTag, type KafkaMessage, type LineInput, type Spool, type SpooledRecord } from '@probefleet/publish';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '@probefleet/kafka';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 import type { AgentMetrics } from '../metrics';
@@ -24,7 +24,7 @@ export class KafkaSink implements Sink {
 
   constructor(
     private readonly spool: Spool,
-    kafka: Kafka,
+    kafka: KafkaClient,
     private readonly cfg: KafkaConfig,
     private readonly metrics: AgentMetrics,
     private readonly log: Logger,

@@ -3,7 +3,7 @@
 // transaction committed. When PostgreSQL fails, the batch is retried with backoff — the partition
 // waits, nothing is committed, nothing is skipped — while heartbeats keep the member in the group.
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Batch, BatchControl, GroupMember, KafkaClient } from '@probefleet/kafka';
 import { CONFIG } from '../config.module';
 import type { AggregatorConfig } from '../config';
 import { ingest } from '../store/ingest';
@@ -18,7 +18,7 @@ const BACKOFF_MS = { initial: 200, max: 10000 };
 @Injectable()
 export class ConsumerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger(ConsumerService.name);
-  private consumer: Consumer | undefined;
+  private consumer: GroupMember | undefined;
   private member = false;
 
   constructor(
@@ -26,7 +26,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     private readonly db: PrismaService,
     private readonly metrics: Metrics,
     private readonly retention: RetentionService,
-    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(KAFKA) private readonly kafka: KafkaClient,
   ) {}
 
   /** A running member of the group (for /readyz). */
@@ -37,41 +37,36 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.CONSUMER_ENABLED) return;
     if (this.config.KAFKA_CREATE_TOPIC) await this.ensureTopic();
-    const consumer = this.kafka.consumer({
-      groupId: this.config.KAFKA_GROUP_ID,
-      maxBytesPerPartition: this.config.KAFKA_MAX_BYTES_PER_PARTITION,
-      // A fetch holds a full share for every partition stored at once (kafkajs' default is 10 MiB).
-      maxBytes: this.config.KAFKA_MAX_BYTES_PER_PARTITION * this.config.KAFKA_PARTITIONS_CONCURRENCY,
-      sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS,
-      heartbeatInterval: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3),
-      maxWaitTimeInMs: 250,
-    });
-    this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      this.member = true;
-      this.metrics.consuming.set(1);
-      this.log.log(`joined group ${e.payload.groupId} as ${e.payload.memberId}: ${JSON.stringify(e.payload.memberAssignment)}`);
-    });
-    consumer.on(consumer.events.STOP, () => this.left());
-    consumer.on(consumer.events.CRASH, (e) => {
-      this.left();
-      this.log.error(`consumer crashed: ${e.payload.error.message} (restart: ${e.payload.restart})`);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.config.KAFKA_TOPIC, fromBeginning: true });
     // Partitions carry disjoint hosts (key = host), so their batches touch disjoint projection rows
     // and can be stored concurrently: Node prepares one while PostgreSQL writes another.
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.config.KAFKA_PARTITIONS_CONCURRENCY,
-      eachBatch: (payload) => this.storeBatch(payload),
-    });
+    this.consumer = await this.kafka.join(
+      {
+        groupId: this.config.KAFKA_GROUP_ID,
+        topic: this.config.KAFKA_TOPIC,
+        maxBytesPerPartition: this.config.KAFKA_MAX_BYTES_PER_PARTITION,
+        partitionsConcurrency: this.config.KAFKA_PARTITIONS_CONCURRENCY,
+        sessionTimeoutMs: this.config.KAFKA_SESSION_TIMEOUT_MS,
+        heartbeatIntervalMs: Math.min(3000, this.config.KAFKA_SESSION_TIMEOUT_MS / 3),
+        maxWaitMs: 250,
+      },
+      (batch, control) => this.storeBatch(batch, control),
+      {
+        joined: (e) => {
+          this.member = true;
+          this.metrics.consuming.set(1);
+          this.log.log(`joined group ${e.groupId} as ${e.memberId}: partitions ${JSON.stringify(e.partitions)}`);
+        },
+        left: (error) => {
+          this.left();
+          if (error) this.log.error(`consumer left its group: ${error.message}`);
+        },
+      },
+    );
   }
 
-  /** Finishes the batch in hand (kafkajs waits for eachBatch), then leaves the group. */
+  /** Finishes the batches in hand, then leaves the group. */
   async onApplicationShutdown(): Promise<void> {
-    await this.consumer?.disconnect();
+    await this.consumer?.close();
   }
 
   private left(): void {
@@ -81,23 +76,19 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
 
   private async ensureTopic(): Promise<void> {
     const admin = this.kafka.admin();
-    await admin.connect();
     try {
-      // Asked first: kafkajs logs an error for a create that finds the topic.
-      if (!(await admin.listTopics()).includes(this.config.KAFKA_TOPIC)) {
-        await admin.createTopics({ topics: [{ topic: this.config.KAFKA_TOPIC, numPartitions: this.config.KAFKA_TOPIC_PARTITIONS }] });
-      }
+      // Asked first: a create that finds the topic is logged as an error by some clients.
+      if (!(await admin.listTopics()).includes(this.config.KAFKA_TOPIC)) await admin.createTopic(this.config.KAFKA_TOPIC, this.config.KAFKA_TOPIC_PARTITIONS);
     } finally {
-      await admin.disconnect();
+      await admin.close();
     }
   }
 
-  private async storeBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0) return;
+  private async storeBatch(batch: Batch, { owned, heartbeat, commit }: BatchControl): Promise<void> {
     const records: KafkaRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }));
     let wait = BACKOFF_MS.initial;
     for (;;) {
-      if (!isRunning() || isStale()) return; // shutting down or rebalanced: the next owner re-reads from the last commit
+      if (!owned()) return; // shutting down or rebalanced: the next owner re-reads from the last commit
       const timer = this.metrics.batchSeconds.startTimer();
       const source = `${batch.topic}/${batch.partition}`;
       this.retention.clock.saw(0, source);
@@ -119,9 +110,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
         wait = Math.min(wait * 2, BACKOFF_MS.max);
       }
     }
-    const last = batch.messages[batch.messages.length - 1]!.offset;
-    resolveOffset(last);
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    await commit(batch.messages[batch.messages.length - 1]!.offset);
     await heartbeat();
   }
 }

@@ -1,0 +1,23 @@
+import { clientKind, DEFAULT_CLIENT } from './client';
+
+describe('clientKind (KAFKA_CLIENT)', () => {
+  it('takes either client by name, the default when unset or empty', () => {
+    expect(clientKind(undefined, '24.22.3')).toBe(DEFAULT_CLIENT);
+    expect(clientKind(' ', '24.22.3')).toBe(DEFAULT_CLIENT);
+    expect(clientKind('kafkajs', '20.19.0')).toBe('kafkajs');
+    expect(clientKind('platformatic', '24.22.3')).toBe('platformatic');
+    expect(clientKind('platformatic', '22.22.0')).toBe('platformatic');
+  });
+
+  it('refuses another name, naming the variable and the choices', () => {
+    expect(() => clientKind('rdkafka', '24.22.3')).toThrow('KAFKA_CLIENT must be one of kafkajs, platformatic, not "rdkafka"');
+  });
+
+  it('refuses platformatic on a Node it does not support, saying what to do instead', () => {
+    for (const node of ['20.20.2', '22.21.1']) {
+      expect(() => clientKind('platformatic', node)).toThrow(
+        `KAFKA_CLIENT=platformatic needs Node >= 22.22 (@platformatic/kafka 2.x); this is Node ${node}: use KAFKA_CLIENT=kafkajs, or Node 24 (scripts/node24.sh)`,
+      );
+    }
+  });
+});
