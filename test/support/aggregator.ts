@@ -59,7 +59,8 @@ export interface Aggregator {
 
 /**
  * `probefleet serve` on a port picked here (the service does not print the one PORT=0 gets); `env`
- * adds to or overrides the defaults below (not HOST and PORT).
+ * adds to or overrides the defaults below (not PORT; HOST defaults to 127.0.0.1, and 0.0.0.0 is reached
+ * there too).
  */
 export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: string; [name: string]: string | undefined }): Promise<Aggregator> {
   const port = await freePort();
@@ -75,7 +76,7 @@ export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: 
       LOG_LEVEL: 'warn',
       ...env,
       KAFKA_GROUP_ID: groupId,
-      HOST: '127.0.0.1',
+      HOST: env.HOST ?? '127.0.0.1',
       PORT: String(port),
     },
   });
