@@ -17,7 +17,9 @@ export const AggregatorEnvSchema = z
     KAFKA_TOPIC: z.string().min(1).default('probefleet.events.v1'),
     KAFKA_GROUP_ID: z.string().min(1).default('probefleet-aggregator'),
     KAFKA_CLIENT_ID: z.string().min(1).default('probefleet-aggregator'),
+    /** TLS to the brokers: true = the system CAs; KAFKA_SSL_CA_FILE (PEM) trusts a private CA and implies it. */
     KAFKA_SSL: flag.default(false),
+    KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
     KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
     KAFKA_SASL_USERNAME: z.string().min(1).optional(),
     KAFKA_SASL_PASSWORD: z.string().min(1).optional(),

@@ -4,7 +4,8 @@
 import { AGENT_BATCH_BYTES, AGENT_LINGER_MS, type FleetOptions } from '@probefleet/fleet-sim';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { explainKafkaError, kafkaSecurity } from '@probefleet/publish';
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { simulate } from './simulate';
@@ -45,6 +46,10 @@ interface Flags {
   batchBytes: number;
   lingerMs: number;
   clientId: string;
+  ssl?: boolean;
+  sslCaFile?: string;
+  saslMechanism?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  saslUsername?: string;
 }
 
 const program = new Command('probefleet-sim')
@@ -70,10 +75,19 @@ const program = new Command('probefleet-sim')
   .option('--batch-bytes <n>', "the agent's kafka.batchBytes", positiveInt, AGENT_BATCH_BYTES)
   .option('--linger-ms <n>', "the agent's kafka.lingerMs", nonNegative, AGENT_LINGER_MS)
   .option('--client-id <id>', 'Kafka client id', 'probefleet-sim')
+  .option('--ssl', 'TLS to the brokers (the system CAs unless --ssl-ca-file)')
+  .option('--ssl-ca-file <pem>', 'trust this CA for the brokers (implies --ssl)')
+  .addOption(new Option('--sasl-mechanism <name>', 'SASL; the password comes from KAFKA_SASL_PASSWORD (not a flag: ps shows flags)').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
+  .option('--sasl-username <name>', 'SASL user name')
   .action(async (f: Flags) => {
     const brokers = f.brokers.split(',').map((b) => b.trim()).filter((b) => b !== '');
-    const kafka = new Kafka({ clientId: f.clientId, brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, retry: { retries: 3 } });
-    await ensureTopic(kafka, brokers, f.topic, f.createTopic);
+    const tls = f.sslCaFile ? { caFile: f.sslCaFile } : f.ssl === true;
+    const sasl = f.saslMechanism ? { mechanism: f.saslMechanism, username: f.saslUsername ?? '', password: process.env['KAFKA_SASL_PASSWORD'] ?? '' } : undefined;
+    const kafka = new Kafka({ clientId: f.clientId, brokers, ...kafkaSecurity(tls, sasl), logLevel: logLevel.NOTHING, connectionTimeout: 3000, retry: { retries: 3 } });
+    await ensureTopic(kafka, brokers, f.topic, f.createTopic).catch((e: unknown) => {
+      const cause = explainKafkaError(e, { tls: tls !== false, sasl: sasl !== undefined });
+      throw cause ? new Error(`${cause} [${(e as Error).message}]`) : e;
+    });
     const fleet: FleetOptions = {
       seed: f.seed,
       agents: f.agents,
@@ -111,7 +125,7 @@ async function ensureTopic(kafka: Kafka, brokers: string[], topic: string, creat
       exists = true;
     }
   } catch (e) {
-    throw new Error(`Kafka at ${brokers.join(',')}: ${(e as Error).message} (npm run stack:up starts the local broker)`);
+    throw new Error(`Kafka at ${brokers.join(',')}: ${(e as Error).message} (npm run stack:up starts the local broker)`, { cause: e });
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -1,3 +1,4 @@
 export * from './frame';
 export * from './spool';
 export * from './publisher';
+export * from './connection';

@@ -4,7 +4,7 @@
 // process left in the spool is therefore sent first, with its original envelopes. The spool, the
 // message builder and the send-until-acked loop are @probefleet/publish's.
 import type { EncodedEvent, StreamIdentity } from '@probefleet/events';
-import { messagesOf, Publisher, sleep, streamTag, type KafkaMessage, type LineInput, type Spool, type SpooledRecord } from '@probefleet/publish';
+import { explainKafkaError, messagesOf, Publisher, sleep, streamTag, type KafkaMessage, type LineInput, type Spool, type SpooledRecord } from '@probefleet/publish';
 import type { Kafka } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
@@ -38,7 +38,8 @@ export class KafkaSink implements Sink {
       },
       failed: (e, attempt) => {
         metrics.add('publishErrors');
-        if (metrics.brokerReachable || attempt === 1) log.warn({ err: e, attempt, spoolBytes: spool.unackedBytes }, 'publish failed: retrying, events stay spooled');
+        const cause = explainKafkaError(e, { tls: cfg.ssl !== false, sasl: cfg.sasl !== undefined });
+        if (metrics.brokerReachable || attempt === 1) log.warn({ err: e, attempt, spoolBytes: spool.unackedBytes, ...(cause ? { cause } : {}) }, `publish failed: retrying, events stay spooled${cause ? `: ${cause}` : ''}`);
         metrics.setBrokerReachable(false);
       },
     });

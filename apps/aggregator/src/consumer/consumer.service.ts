@@ -9,7 +9,7 @@ import type { AggregatorConfig } from '../config';
 import { ingest } from '../store/ingest';
 import { PrismaService } from '../store/prisma.service';
 import { RetentionService } from '../store/retention.service';
-import { KAFKA } from './kafka-client';
+import { explainedKafkaError, KAFKA } from './kafka-client';
 import type { KafkaRecord } from './kafka-record';
 import { Metrics } from '../metrics/metrics';
 
@@ -36,6 +36,12 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.CONSUMER_ENABLED) return;
+    await this.join().catch((e: unknown) => {
+      throw explainedKafkaError(e, this.config);
+    });
+  }
+
+  private async join(): Promise<void> {
     if (this.config.KAFKA_CREATE_TOPIC) await this.ensureTopic();
     const consumer = this.kafka.consumer({
       groupId: this.config.KAFKA_GROUP_ID,
@@ -55,7 +61,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     consumer.on(consumer.events.STOP, () => this.left());
     consumer.on(consumer.events.CRASH, (e) => {
       this.left();
-      this.log.error(`consumer crashed: ${e.payload.error.message} (restart: ${e.payload.restart})`);
+      this.log.error(`consumer crashed: ${explainedKafkaError(e.payload.error, this.config).message} (restart: ${e.payload.restart})`);
     });
     await consumer.connect();
     await consumer.subscribe({ topic: this.config.KAFKA_TOPIC, fromBeginning: true });
