@@ -42,7 +42,7 @@ function preset(projectDir, overrides = {}) {
     moduleNameMapper: {
       // Generated code (the Prisma client) imports its TypeScript siblings by their .js names.
       '^(\\.{1,2}/.*)\\.js$': '$1',
-      '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish|api-client)$': path.join(__dirname, 'libs/$1/src/index.ts'),
+      '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish|api-client|signature)$': path.join(__dirname, 'libs/$1/src/index.ts'),
     },
     testMatch: tierMatch(['src/', 'test/']),
     ...timeout,

@@ -86,7 +86,9 @@ export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: 
   const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const get = async <T>(pathAndQuery: string): Promise<T> => {
-    const res = await fetch(url + pathAndQuery, { signal: AbortSignal.timeout(5000) });
+    // With tokens configured, as a reader would: the first read token.
+    const token = env.API_TOKENS?.split(',')[0];
+    const res = await fetch(url + pathAndQuery, { signal: AbortSignal.timeout(5000), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
     if (!res.ok) throw new Error(`GET ${pathAndQuery}: ${res.status} ${await res.text()}`);
     return (await res.json()) as T;
   };

@@ -54,6 +54,12 @@ export const AggregatorEnvSchema = z
      * time, e.g. bench/retention; see store/store-clock.ts).
      */
     RETENTION_CLOCK: z.enum(['wall', 'data']).default('wall'),
+    /**
+     * Which agents' messages are stored: off (any; signatures unread), tofu (signed by the host's
+     * first key seen), strict (signed by the host's key enrolled through PUT /api/v1/agents/{host}/key).
+     * Refused messages are dead letters of kind bad-signature.
+     */
+    AGENT_IDENTITY: z.enum(['off', 'tofu', 'strict']).default('off'),
     /** Leave consumption off (API only), e.g. for a read replica of the API. */
     CONSUMER_ENABLED: flag.default(true),
     HOST: z.string().min(1).default('127.0.0.1'),

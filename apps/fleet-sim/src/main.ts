@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { explainKafkaError, kafkaSecurity } from '@probefleet/publish';
+import { loadOrCreateSigner, Signer } from '@probefleet/signature';
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { simulate } from './simulate';
@@ -50,6 +51,8 @@ interface Flags {
   sslCaFile?: string;
   saslMechanism?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
   saslUsername?: string;
+  sign: boolean;
+  identityDir?: string;
 }
 
 const program = new Command('probefleet-sim')
@@ -79,6 +82,8 @@ const program = new Command('probefleet-sim')
   .option('--ssl-ca-file <pem>', 'trust this CA for the brokers (implies --ssl)')
   .addOption(new Option('--sasl-mechanism <name>', 'SASL; the password comes from KAFKA_SASL_PASSWORD (not a flag: ps shows flags)').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
   .option('--sasl-username <name>', 'SASL user name')
+  .option('--no-sign', "send unsigned messages (agents sign each message with their host's key)")
+  .option('--identity-dir <dir>', 'keep each host\'s key as <dir>/<host>.key (made when missing), to enrol them; default: fresh keys in memory')
   .action(async (f: Flags) => {
     const brokers = f.brokers.split(',').map((b) => b.trim()).filter((b) => b !== '');
     const tls = f.sslCaFile ? { caFile: f.sslCaFile } : f.ssl === true;
@@ -105,13 +110,20 @@ const program = new Command('probefleet-sim')
     log.info({ agents: f.agents, rate: f.rate, topic: f.topic, brokers }, 'simulating');
     const report = await simulate(
       kafka,
-      { fleet, topic: f.topic, rate: f.rate, durationS: f.duration, events: f.events, producers: f.producers, batchBytes: f.batchBytes, lingerMs: f.lingerMs, maxBacklog: 200_000 },
+      { fleet, signerOf: signers(f), topic: f.topic, rate: f.rate, durationS: f.duration, events: f.events, producers: f.producers, batchBytes: f.batchBytes, lingerMs: f.lingerMs, maxBacklog: 200_000 },
       log,
       stop.signal,
     );
     // Infinity (never) is not JSON: spell it as the flag takes it.
     process.stdout.write(`${JSON.stringify(report, (_k, v: unknown) => (v === Infinity ? 'never' : v), 2)}\n`);
   });
+
+/** Per-host signers: on disk under --identity-dir, else new in memory; none with --no-sign. */
+function signers(f: Flags): ((host: string) => Signer) | undefined {
+  if (!f.sign) return undefined;
+  const dir = f.identityDir;
+  return dir ? (host) => loadOrCreateSigner(join(dir, `${host}.key`)).signer : () => Signer.generate();
+}
 
 /** The agent never creates topics; the simulator can, for benchmarks and tests. */
 async function ensureTopic(kafka: Kafka, brokers: string[], topic: string, createWith: number | undefined): Promise<void> {

@@ -4,6 +4,7 @@
 // process left in the spool is therefore sent first, with its original envelopes. The spool, the
 // message builder and the send-until-acked loop are @probefleet/publish's.
 import type { EncodedEvent, StreamIdentity } from '@probefleet/events';
+import type { Signer } from '@probefleet/signature';
 import { explainKafkaError, messagesOf, Publisher, sleep, streamTag, type KafkaMessage, type LineInput, type Spool, type SpooledRecord } from '@probefleet/publish';
 import type { Kafka } from 'kafkajs';
 import type { KafkaConfig } from '../config';
@@ -28,6 +29,7 @@ export class KafkaSink implements Sink {
     private readonly cfg: KafkaConfig,
     private readonly metrics: AgentMetrics,
     private readonly log: Logger,
+    private readonly signer?: Signer,
   ) {
     metrics.setSpoolBytes(spool.unackedBytes);
     this.publisher = new Publisher(kafka, cfg.topic, cfg.retry, {
@@ -120,7 +122,7 @@ export class KafkaSink implements Sink {
     return messagesOf(records, (e) => {
       this.metrics.add('eventsDropped');
       this.log.error({ err: e }, 'spooled record is not JSON: dropped');
-    });
+    }, this.signer);
   }
 
   /** Spools what is pending, then waits (up to flushTimeoutS) for the broker to ack everything. */

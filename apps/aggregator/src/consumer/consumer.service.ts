@@ -12,6 +12,7 @@ import { RetentionService } from '../store/retention.service';
 import { explainedKafkaError, KAFKA } from './kafka-client';
 import type { KafkaRecord } from './kafka-record';
 import { Metrics } from '../metrics/metrics';
+import { IdentityService } from '../identity/identity.service';
 
 const BACKOFF_MS = { initial: 200, max: 10000 };
 
@@ -27,6 +28,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     private readonly metrics: Metrics,
     private readonly retention: RetentionService,
     @Inject(KAFKA) private readonly kafka: Kafka,
+    private readonly identity: IdentityService,
   ) {}
 
   /** A running member of the group (for /readyz). */
@@ -100,7 +102,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
 
   private async storeBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
-    const records: KafkaRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }));
+    const records: KafkaRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers ?? {} }));
     let wait = BACKOFF_MS.initial;
     for (;;) {
       if (!isRunning() || isStale()) return; // shutting down or rebalanced: the next owner re-reads from the last commit
@@ -108,7 +110,8 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
       const source = `${batch.topic}/${batch.partition}`;
       this.retention.clock.saw(0, source);
       try {
-        const result = await ingest(this.db, records, this.retention.ingestOptions);
+        // Signatures are checked before decoding (AGENT_IDENTITY); a key lookup that fails is retried with the batch.
+        const result = await ingest(this.db, await this.identity.screen(records), this.retention.ingestOptions);
         this.retention.clock.saw(result.newestMs, source);
         timer();
         this.metrics.batches.inc();

@@ -1,3 +1,5 @@
+import type { IHeaders } from 'kafkajs';
+
 /** One Kafka message as the consumer hands it to the store, with where it was read. */
 export interface KafkaRecord {
   topic: string;
@@ -5,4 +7,7 @@ export interface KafkaRecord {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
+  headers?: IHeaders;
+  /** Refused before decoding (AGENT_IDENTITY): the store dead-letters it with this kind and reason. */
+  refused?: { kind: string; reason: string };
 }
