@@ -5,6 +5,6 @@ CREATE TABLE agent_keys (
   host        text PRIMARY KEY,
   public_key  text NOT NULL CHECK (public_key ~ '^[A-Za-z0-9_-]{43}$'),
   source      text NOT NULL CHECK (source IN ('tofu', 'enrolled')),
-  created_at  timestamptz(6) NOT NULL DEFAULT now(),
-  updated_at  timestamptz(6) NOT NULL DEFAULT now()
+  created_at  timestamptz(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  updated_at  timestamptz(6) NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
