@@ -2,7 +2,13 @@
 # A local single-node Apache Kafka broker (KRaft, broker+controller in one JVM) from Maven Central jars.
 #   kafka.sh fetch | start | stop | status
 # Everything it makes (jars, data, logs, pid) lives in $KAFKA_HOME_DIR (default <repo>/.run/kafka).
-# Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (90 s).
+# Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (90 s),
+#   KAFKA_LIB_DIR (the jars; default $KAFKA_HOME_DIR/lib: another home's lib shares one download).
+# The SASL_SSL test profile (test/e2e/kafka-tls.e2e.spec.ts): KAFKA_SASL_SSL_PORT adds a SASL_SSL
+# listener (SCRAM-SHA-512 only) beside the PLAINTEXT one, with KAFKA_TLS_KEYSTORE (PEM: the broker's
+# unencrypted PKCS#8 key, then its certificate) and KAFKA_TLS_TRUSTSTORE (PEM: the CA);
+# KAFKA_SCRAM_USERS ("name=password ...") are made by Kafka's own StorageTool when the storage is
+# formatted (KRaft keeps SCRAM credentials in its metadata log, so no ZooKeeper-era kafka-configs).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,7 +18,8 @@ port=${KAFKA_PORT:-9092}
 cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
 heap=${KAFKA_HEAP:-512m}
 timeout=${KAFKA_START_TIMEOUT:-90}
-lib=$home/lib data=$home/data logs=$home/logs pidfile=$home/kafka.pid conf=$home/server.properties
+sasl_port=${KAFKA_SASL_SSL_PORT:-}
+lib=${KAFKA_LIB_DIR:-$home/lib} data=$home/data logs=$home/logs pidfile=$home/kafka.pid conf=$home/server.properties
 
 say() { echo "[kafka] $*"; }
 
@@ -31,7 +38,8 @@ adopt() {
   if [ -n "$other" ]; then mkdir -p "$repo/.run"; echo "$other" > "$memo"; elif [ -f "$memo" ]; then other=$(cat "$memo"); fi
   [ -n "$other" ] && [ "$other" != "$home" ] && [ -d "$other/lib" ] || return 0
   adopted=$other home=$other
-  lib=$home/lib data=$home/data logs=$home/logs pidfile=$home/kafka.pid conf=$home/server.properties
+  sasl_port=${KAFKA_SASL_SSL_PORT:-}
+lib=${KAFKA_LIB_DIR:-$home/lib} data=$home/data logs=$home/logs pidfile=$home/kafka.pid conf=$home/server.properties
   say "using the broker home of another checkout: $home"
 }
 
@@ -60,15 +68,17 @@ fetch() {
 
 write_config() {
   mkdir -p "$data" "$logs"
+  local listeners="PLAINTEXT://127.0.0.1:$port" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  [ -z "$sasl_port" ] || { listeners="$listeners,SASL_SSL://127.0.0.1:$sasl_port"; protocols="$protocols,SASL_SSL:SASL_SSL"; }
   cat > "$conf" <<CONF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$data
 num.partitions=6
 auto.create.topics.enable=false
@@ -81,6 +91,25 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 CONF
+  [ -n "$sasl_port" ] || return 0
+  : "${KAFKA_TLS_KEYSTORE:?KAFKA_SASL_SSL_PORT needs KAFKA_TLS_KEYSTORE (PEM key + certificate)}" "${KAFKA_TLS_TRUSTSTORE:?KAFKA_SASL_SSL_PORT needs KAFKA_TLS_TRUSTSTORE (PEM CA)}"
+  cat >> "$conf" <<CONF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_TLS_KEYSTORE
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS_TRUSTSTORE
+ssl.client.auth=none
+CONF
+}
+
+# StorageTool arguments for the SCRAM users of KAFKA_SCRAM_USERS ("name=password ...").
+scram_args() {
+  local u
+  for u in ${KAFKA_SCRAM_USERS:-}; do
+    printf '%s\n' --add-scram "SCRAM-SHA-512=[name=${u%%=*},password=${u#*=}]"
+  done
 }
 
 # JVM options for every Kafka main class we run: our classpath, a bounded heap, logs in $logs.
@@ -96,9 +125,10 @@ start() {
   if [ -z "$adopted" ]; then rm -f "$repo/.run/kafka.adopted"; fetch; write_config; fi
   if [ ! -f "$data/meta.properties" ]; then
     say "formatting KRaft storage in $data"
+    local scram=(); mapfile -t scram < <(scram_args)
     java -Xmx256m "${jvm[@]}" kafka.tools.StorageTool format \
       -t "$(java -Xmx256m "${jvm[@]}" kafka.tools.StorageTool random-uuid)" \
-      -c "$conf" --ignore-formatted > "$logs/format.log" 2>&1 || { cat "$logs/format.log" >&2; exit 1; }
+      -c "$conf" --ignore-formatted "${scram[@]}" > "$logs/format.log" 2>&1 || { cat "$logs/format.log" >&2; exit 1; }
   fi
   say "starting broker on 127.0.0.1:$port (heap $heap, logs $logs)"
   # A fresh server.log, so the readiness check below cannot read a previous run's "started" line.

@@ -68,6 +68,12 @@ describe('deploy/compose.yaml', () => {
     expect(compose.services['aggregator']!.entrypoint!.join(' ')).toMatch(/probefleet migrate && exec probefleet serve/);
   });
 
+  it('requires the API tokens: compose stops without them, and the aggregator would refuse its 0.0.0.0 bind open', () => {
+    expect(String(compose.services['aggregator']!.environment!['API_TOKENS'])).toMatch(/^\$\{PROBEFLEET_API_TOKENS:\?/);
+    const { API_TOKENS: _tokens, ...open } = env('aggregator');
+    expect(() => loadAggregatorConfig({ ...open, API_ADMIN_TOKENS: '' })).toThrow(/refusing to serve an open API on HOST=0\.0\.0\.0/);
+  });
+
   it('gives the agent only variables it reads, and a configuration run accepts', () => {
     const agent = env('agent');
     expect(unreadAgentVariables(agent)).toEqual([]);
@@ -125,6 +131,8 @@ describe('deploy/k8s', () => {
       const loadable: Record<string, string> = { ...env, DATABASE_URL: 'postgresql://probefleet@db/probefleet' };
       delete loadable['KAFKA_SASL_MECHANISM'];
       expect(() => loadAggregatorConfig(loadable)).not.toThrow();
+      // Without the token Secret it does not start open.
+      if (loadable['HOST'] === '0.0.0.0') expect(() => loadAggregatorConfig({ ...loadable, API_TOKENS: '', API_ADMIN_TOKENS: '' })).toThrow(/refusing to serve an open API/);
     }
     expect(pod.initContainers!.map((c) => c.args)).toEqual([['migrate']]);
     expect(pod.containers.map((c) => c.args)).toEqual([['serve']]);

@@ -59,7 +59,8 @@ export interface Aggregator {
 
 /**
  * `probefleet serve` on a port picked here (the service does not print the one PORT=0 gets); `env`
- * adds to or overrides the defaults below (not HOST and PORT).
+ * adds to or overrides the defaults below (not PORT; HOST defaults to 127.0.0.1, and 0.0.0.0 is reached
+ * there too).
  */
 export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: string; [name: string]: string | undefined }): Promise<Aggregator> {
   const port = await freePort();
@@ -75,7 +76,7 @@ export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: 
       LOG_LEVEL: 'warn',
       ...env,
       KAFKA_GROUP_ID: groupId,
-      HOST: '127.0.0.1',
+      HOST: env.HOST ?? '127.0.0.1',
       PORT: String(port),
     },
   });
@@ -85,7 +86,9 @@ export async function startAggregator(env: { DATABASE_URL: string; KAFKA_TOPIC: 
   const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const get = async <T>(pathAndQuery: string): Promise<T> => {
-    const res = await fetch(url + pathAndQuery, { signal: AbortSignal.timeout(5000) });
+    // With tokens configured, as a reader would: the first read token.
+    const token = env.API_TOKENS?.split(',')[0];
+    const res = await fetch(url + pathAndQuery, { signal: AbortSignal.timeout(5000), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
     if (!res.ok) throw new Error(`GET ${pathAndQuery}: ${res.status} ${await res.text()}`);
     return (await res.json()) as T;
   };

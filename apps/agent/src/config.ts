@@ -3,6 +3,7 @@
 // the kprobe grammar here, so a bad probe is refused before anything touches tracefs.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { buildKprobeLine, FilterDefinitionError, KprobeDefinitionError } from '@probefleet/tracefs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -50,6 +51,10 @@ const SpoolSchema = z.strictObject({
 });
 export type SpoolConfig = z.infer<typeof SpoolSchema>;
 
+/** Where the agent's signing key lives (config identity.keyFile, else in the spool directory). */
+export const identityKeyFile = (cfg: { identity: { keyFile?: string | undefined }; spool: { dir: string } }): string =>
+  cfg.identity.keyFile ?? join(cfg.spool.dir, 'identity.key');
+
 export const AgentConfigSchema = z
   .strictObject({
     host: z.string().min(1).default(() => hostname()),
@@ -79,6 +84,11 @@ export const AgentConfigSchema = z
         maxSockets: z.number().int().min(16).default(65536),
       })
       .default({ enabled: true, podsDir: '/var/log/pods', maxSockets: 65536 }),
+    /**
+     * The agent's Ed25519 key (PKCS#8 PEM, 0600), made on first start; every Kafka message is signed
+     * with it. Default: identity.key in the spool directory (the agent's state, kept across restarts).
+     */
+    identity: z.strictObject({ keyFile: z.string().min(1).optional() }).default({}),
     /** Prometheus /metrics and /healthz; port 0 disables. */
     metrics: z
       .strictObject({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })

@@ -3,7 +3,7 @@
 import { Btf, KprobeDefinitionError, Tracefs } from '@probefleet/tracefs';
 import { Command, Option } from 'commander';
 import { findLeftovers, removeLeftovers } from './cleanup';
-import { ConfigError, loadConfig, type AgentConfig } from './config';
+import { ConfigError, identityKeyFile, loadConfig, type AgentConfig } from './config';
 import { discoverHost, doctorReport, formatDoctor } from './host';
 import { createLogger } from './log';
 import { chooseMode } from './mode';
@@ -15,6 +15,7 @@ import type { Logger } from './log';
 import { AgentMetrics, serveMetrics } from './metrics';
 import { StdoutSink, type Sink } from './sink';
 import { Spool } from '@probefleet/publish';
+import { loadOrCreateSigner } from '@probefleet/signature';
 import { AGENT_VERSION } from './version';
 
 const log = createLogger();
@@ -138,8 +139,28 @@ function kafkaSink(cfg: AgentConfig, metrics: AgentMetrics, log: Logger): Sink {
   }
   if (spool.repaired.ackCursorLost) log.warn({ dir: cfg.spool.dir }, 'spool: ack cursor unreadable: re-sending everything spooled (duplicates possible)');
   if (spool.unackedBytes > 0) log.info({ spoolBytes: spool.unackedBytes }, 'spool: re-sending what a previous run left');
-  return new KafkaSink(spool, kafkaClient(kafka, log), kafka, metrics, log);
+  const { signer, created } = identity(cfg);
+  log.info({ publicKey: signer.publicKey, keyFile: identityKeyFile(cfg) }, created ? 'identity: made a new signing key (enrol it where AGENT_IDENTITY=strict)' : 'identity: signing with its key');
+  return new KafkaSink(spool, kafkaClient(kafka, log), kafka, metrics, log, signer);
 }
+
+function identity(cfg: AgentConfig): ReturnType<typeof loadOrCreateSigner> {
+  try {
+    return loadOrCreateSigner(identityKeyFile(cfg));
+  } catch (e) {
+    throw new RefusedError(`identity: ${(e as Error).message}`);
+  }
+}
+
+program
+  .command('identity')
+  .description("print this agent's public key (base64url Ed25519), making the key pair first if there is none; enrol it with PUT /api/v1/agents/{host}/key")
+  .option('--config <file>', 'YAML config')
+  .action((opts: { config?: string }) => {
+    const cfg = config(opts);
+    const { signer } = identity(cfg);
+    process.stdout.write(`${signer.publicKey}\n`);
+  });
 
 program
   .command('cleanup')

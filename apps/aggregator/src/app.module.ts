@@ -10,6 +10,7 @@ import type { AggregatorConfig } from './config';
 import { ConfigModule } from './config.module';
 import { IngestModule } from './consumer/ingest.module';
 import { HealthModule } from './health/health.module';
+import { IdentityModule } from './identity/identity.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { StoreModule } from './store/store.module';
 
@@ -23,6 +24,7 @@ export class AppModule {
         LoggerModule.forRoot({ pinoHttp: { level: config.LOG_LEVEL, autoLogging: false } }),
         MetricsModule,
         StoreModule,
+        IdentityModule,
         IngestModule,
         TcpApiModule,
         FleetApiModule,

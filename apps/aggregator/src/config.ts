@@ -1,5 +1,6 @@
 // The aggregator's configuration, from the environment, validated once at start-up: a bad variable
 // stops the service with a message naming it, instead of failing later somewhere deep.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from './store/database-url';
 import type { RetentionPolicy } from './store/partitions';
@@ -16,7 +17,9 @@ export const AggregatorEnvSchema = z
     KAFKA_TOPIC: z.string().min(1).default('probefleet.events.v1'),
     KAFKA_GROUP_ID: z.string().min(1).default('probefleet-aggregator'),
     KAFKA_CLIENT_ID: z.string().min(1).default('probefleet-aggregator'),
+    /** TLS to the brokers: true = the system CAs; KAFKA_SSL_CA_FILE (PEM) trusts a private CA and implies it. */
     KAFKA_SSL: flag.default(false),
+    KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
     KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
     KAFKA_SASL_USERNAME: z.string().min(1).optional(),
     KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
@@ -51,12 +54,28 @@ export const AggregatorEnvSchema = z
      * time, e.g. bench/retention; see store/store-clock.ts).
      */
     RETENTION_CLOCK: z.enum(['wall', 'data']).default('wall'),
+    /**
+     * Which agents' messages are stored: off (any; signatures unread), tofu (signed by the host's
+     * first key seen), strict (signed by the host's key enrolled through PUT /api/v1/agents/{host}/key).
+     * Refused messages are dead letters of kind bad-signature.
+     */
+    AGENT_IDENTITY: z.enum(['off', 'tofu', 'strict']).default('off'),
     /** Leave consumption off (API only), e.g. for a read replica of the API. */
     CONSUMER_ENABLED: flag.default(true),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-    /** Bearer tokens accepted by the API; empty means the API is open. /healthz, /readyz, /metrics stay open. */
+    /**
+     * Bearer tokens that read the API (/healthz, /readyz, /metrics stay open). None at all (read nor
+     * admin) opens the API, which is refused on a non-loopback HOST unless API_OPEN=true.
+     */
     API_TOKENS: list.default([]),
+    /** A file of read tokens, one per line (a mounted Secret); added to API_TOKENS. */
+    API_TOKENS_FILE: z.string().min(1).optional(),
+    /** Tokens that may also change things (enrol agent keys); they read too. Admin routes always need one. */
+    API_ADMIN_TOKENS: list.default([]),
+    API_ADMIN_TOKENS_FILE: z.string().min(1).optional(),
+    /** Serve an API without tokens on a non-loopback HOST, knowingly. */
+    API_OPEN: flag.default(false),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
@@ -83,7 +102,34 @@ export class ConfigError extends Error {}
 
 /** Reads the configuration from `env`, or throws one ConfigError listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
-  return parseEnv(AggregatorEnvSchema, env);
+  const config = parseEnv(AggregatorEnvSchema, env);
+  const tokens = { ...config, API_TOKENS: withFile(config.API_TOKENS, 'API_TOKENS_FILE', config.API_TOKENS_FILE), API_ADMIN_TOKENS: withFile(config.API_ADMIN_TOKENS, 'API_ADMIN_TOKENS_FILE', config.API_ADMIN_TOKENS_FILE) };
+  const open = tokens.API_TOKENS.length === 0 && tokens.API_ADMIN_TOKENS.length === 0;
+  if (open && !isLoopback(tokens.HOST) && !tokens.API_OPEN) {
+    throw new ConfigError(
+      `refusing to serve an open API on HOST=${tokens.HOST}, which is not a loopback address: no API token is set ` +
+        '(API_TOKENS, API_TOKENS_FILE, API_ADMIN_TOKENS, API_ADMIN_TOKENS_FILE); set one, or API_OPEN=true to serve it open knowingly');
+  }
+  return tokens;
+}
+
+/** The tokens of a file, one per line (blank lines and # comments skipped), after the listed ones. */
+function withFile(listed: string[], name: string, file: string | undefined): string[] {
+  if (!file) return listed;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  ${name}: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (lines.length === 0) throw new ConfigError(`invalid configuration:\n  ${name}: ${file} holds no token`);
+  return [...listed, ...lines];
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** DATABASE_URL alone, checked as `serve` checks it: for the commands that only need the store. */

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig, loadDatabaseUrl } from './config';
 
 describe('loadConfig', () => {
@@ -32,6 +35,38 @@ describe('loadConfig', () => {
 
   it('wants credentials with a SASL mechanism', () => {
     expect(() => loadConfig({ KAFKA_SASL_MECHANISM: 'plain' })).toThrow(/KAFKA_SASL_USERNAME: KAFKA_SASL_MECHANISM needs/);
+  });
+});
+
+describe('the API fails closed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pf-tokens-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses an open API on a non-loopback HOST, naming the bind and the variables', () => {
+    expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/refusing to serve an open API on HOST=0\.0\.0\.0.*API_TOKENS, API_TOKENS_FILE.*API_OPEN=true/);
+  });
+
+  it.each(['127.0.0.1', '127.1.2.3', '::1', 'localhost'])('serves open on loopback %s', (HOST) => {
+    expect(loadConfig({ HOST }).API_TOKENS).toEqual([]);
+  });
+
+  it('serves open off loopback only with API_OPEN=true, or with a token', () => {
+    expect(loadConfig({ HOST: '0.0.0.0', API_OPEN: 'true' }).API_OPEN).toBe(true);
+    expect(loadConfig({ HOST: '0.0.0.0', API_ADMIN_TOKENS: 'adm' }).API_ADMIN_TOKENS).toEqual(['adm']);
+  });
+
+  it('reads tokens from files, one per line, beside the listed ones; read and admin apart', () => {
+    writeFileSync(join(dir, 'read'), 'r1\n\n# a comment\n  r2  \n');
+    writeFileSync(join(dir, 'admin'), 'a1\n');
+    const c = loadConfig({ HOST: '0.0.0.0', API_TOKENS: 'r0', API_TOKENS_FILE: join(dir, 'read'), API_ADMIN_TOKENS_FILE: join(dir, 'admin') });
+    expect(c.API_TOKENS).toEqual(['r0', 'r1', 'r2']);
+    expect(c.API_ADMIN_TOKENS).toEqual(['a1']);
+  });
+
+  it('names a token file it cannot read, or one with no token', () => {
+    expect(() => loadConfig({ API_TOKENS_FILE: join(dir, 'missing') })).toThrow(/API_TOKENS_FILE: cannot read .*missing/);
+    writeFileSync(join(dir, 'empty'), '\n# none\n');
+    expect(() => loadConfig({ API_ADMIN_TOKENS_FILE: join(dir, 'empty') })).toThrow(/API_ADMIN_TOKENS_FILE: .*holds no token/);
   });
 });
 

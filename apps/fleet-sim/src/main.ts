@@ -4,8 +4,9 @@
 import { AGENT_BATCH_BYTES, AGENT_LINGER_MS, type FleetOptions } from '@probefleet/fleet-sim';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { clientKind, kafkaClient, type KafkaClient } from '@probefleet/kafka';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { clientKind, explainKafkaError, kafkaClient, kafkaSecurity, type KafkaClient } from '@probefleet/kafka';
+import { loadOrCreateSigner, Signer } from '@probefleet/signature';
 import pino from 'pino';
 import { simulate } from './simulate';
 
@@ -45,6 +46,12 @@ interface Flags {
   batchBytes: number;
   lingerMs: number;
   clientId: string;
+  ssl?: boolean;
+  sslCaFile?: string;
+  saslMechanism?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  saslUsername?: string;
+  sign: boolean;
+  identityDir?: string;
 }
 
 const program = new Command('probefleet-sim')
@@ -70,10 +77,21 @@ const program = new Command('probefleet-sim')
   .option('--batch-bytes <n>', "the agent's kafka.batchBytes", positiveInt, AGENT_BATCH_BYTES)
   .option('--linger-ms <n>', "the agent's kafka.lingerMs", nonNegative, AGENT_LINGER_MS)
   .option('--client-id <id>', 'Kafka client id', 'probefleet-sim')
+  .option('--ssl', 'TLS to the brokers (the system CAs unless --ssl-ca-file)')
+  .option('--ssl-ca-file <pem>', 'trust this CA for the brokers (implies --ssl)')
+  .addOption(new Option('--sasl-mechanism <name>', 'SASL; the password comes from KAFKA_SASL_PASSWORD (not a flag: ps shows flags)').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
+  .option('--sasl-username <name>', 'SASL user name')
+  .option('--no-sign', "send unsigned messages (agents sign each message with their host's key)")
+  .option('--identity-dir <dir>', 'keep each host\'s key as <dir>/<host>.key (made when missing), to enrol them; default: fresh keys in memory')
   .action(async (f: Flags) => {
     const brokers = f.brokers.split(',').map((b) => b.trim()).filter((b) => b !== '');
-    const kafka = kafkaClient(clientKind(), { clientId: f.clientId, brokers, connectionTimeoutMs: 3000, requestTimeoutMs: 30_000, retry: { retries: 3, initialMs: 300, maxMs: 10_000 } });
-    await ensureTopic(kafka, brokers, f.topic, f.createTopic);
+    const tls = f.sslCaFile ? { caFile: f.sslCaFile } : f.ssl === true;
+    const sasl = f.saslMechanism ? { mechanism: f.saslMechanism, username: f.saslUsername ?? '', password: process.env['KAFKA_SASL_PASSWORD'] ?? '' } : undefined;
+    const kafka = kafkaClient(clientKind(), { clientId: f.clientId, brokers, ...kafkaSecurity(tls, sasl), connectionTimeoutMs: 3000, requestTimeoutMs: 30_000, retry: { retries: 3, initialMs: 300, maxMs: 10_000 } });
+    await ensureTopic(kafka, brokers, f.topic, f.createTopic).catch((e: unknown) => {
+      const cause = explainKafkaError(e, { tls: tls !== false, sasl: sasl !== undefined });
+      throw cause ? new Error(`${cause} [${(e as Error).message}]`) : e;
+    });
     const fleet: FleetOptions = {
       seed: f.seed,
       agents: f.agents,
@@ -91,13 +109,20 @@ const program = new Command('probefleet-sim')
     log.info({ agents: f.agents, rate: f.rate, topic: f.topic, brokers }, 'simulating');
     const report = await simulate(
       kafka,
-      { fleet, topic: f.topic, rate: f.rate, durationS: f.duration, events: f.events, producers: f.producers, batchBytes: f.batchBytes, lingerMs: f.lingerMs, maxBacklog: 200_000 },
+      { fleet, signerOf: signers(f), topic: f.topic, rate: f.rate, durationS: f.duration, events: f.events, producers: f.producers, batchBytes: f.batchBytes, lingerMs: f.lingerMs, maxBacklog: 200_000 },
       log,
       stop.signal,
     );
     // Infinity (never) is not JSON: spell it as the flag takes it.
     process.stdout.write(`${JSON.stringify(report, (_k, v: unknown) => (v === Infinity ? 'never' : v), 2)}\n`);
   });
+
+/** Per-host signers: on disk under --identity-dir, else new in memory; none with --no-sign. */
+function signers(f: Flags): ((host: string) => Signer) | undefined {
+  if (!f.sign) return undefined;
+  const dir = f.identityDir;
+  return dir ? (host) => loadOrCreateSigner(join(dir, `${host}.key`)).signer : () => Signer.generate();
+}
 
 /** The agent never creates topics; the simulator can, for benchmarks and tests. */
 async function ensureTopic(kafka: KafkaClient, brokers: string[], topic: string, createWith: number | undefined): Promise<void> {
@@ -110,7 +135,7 @@ async function ensureTopic(kafka: KafkaClient, brokers: string[], topic: string,
       exists = true;
     }
   } catch (e) {
-    throw new Error(`Kafka at ${brokers.join(',')}: ${(e as Error).message} (npm run stack:up starts the local broker)`);
+    throw new Error(`Kafka at ${brokers.join(',')}: ${(e as Error).message} (npm run stack:up starts the local broker)`, { cause: e });
   } finally {
     await admin.close().catch(() => undefined);
   }

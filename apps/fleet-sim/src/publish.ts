@@ -8,6 +8,7 @@ import { AgentOutbox, type AgentMessage } from '@probefleet/fleet-sim';
 import type { Event } from '@probefleet/events';
 import { Publisher } from '@probefleet/publish';
 import type { KafkaClient } from '@probefleet/kafka';
+import type { Signer } from '@probefleet/signature';
 import type { Logger } from 'pino';
 
 export interface PublisherOptions {
@@ -17,6 +18,8 @@ export interface PublisherOptions {
   lingerMs: number;
   /** Give up when a send has failed for this long. */
   retryForMs: number;
+  /** Each host's signer, as each agent signs with its own key (none: unsigned, AGENT_IDENTITY=off). */
+  signerOf?: (host: string) => Signer;
 }
 
 export interface PublishStats {
@@ -37,6 +40,7 @@ class Lane {
   constructor(
     private readonly publisher: Publisher,
     private readonly outboxes: Map<string, AgentOutbox>,
+    private readonly signers: Map<string, Signer>,
   ) {}
 
   get pendingBytes(): number {
@@ -65,7 +69,11 @@ class Lane {
   /** The agent's send-until-acked; false when it kept failing for `retryForMs`. */
   send(messages: readonly AgentMessage[], retryForMs: number): Promise<boolean> {
     return this.publisher.sendUntilAcked(
-      messages.map(({ key, value, headers }) => ({ key, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), headers: { ...headers } })),
+      messages.map(({ key, value: bytes, headers }) => {
+        const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const signer = this.signers.get(key);
+        return { key, value, headers: signer ? { ...headers, ...signer.headers({ key, value, headers }) } : { ...headers } };
+      }),
       AbortSignal.timeout(retryForMs),
     );
   }
@@ -98,7 +106,8 @@ export class FleetPublisher {
       },
       acked: () => {},
     };
-    const lane = () => new Lane(new Publisher(kafka, opts.topic, { initialMs: 300, maxMs: 10_000 }, hooks), this.outboxes);
+    const signers = new Map(opts.signerOf ? hosts.map((h) => [h, opts.signerOf!(h)] as const) : []);
+    const lane = () => new Lane(new Publisher(kafka, opts.topic, { initialMs: 300, maxMs: 10_000 }, hooks), this.outboxes, signers);
     this.lanes = Array.from({ length: Math.max(1, Math.min(opts.producers, hosts.length)) }, lane);
     hosts.forEach((host, i) => {
       const lane = this.lanes[i % this.lanes.length] as Lane;

@@ -4,10 +4,13 @@ import { Fleet, type FleetOptions, type FleetStats } from '@probefleet/fleet-sim
 import type { Event } from '@probefleet/events';
 import type { KafkaClient } from '@probefleet/kafka';
 import type { Logger } from 'pino';
+import type { Signer } from '@probefleet/signature';
 import { FleetPublisher, type PublishStats } from './publish';
 
 export interface SimulateOptions {
   fleet: FleetOptions;
+  /** Each virtual host's signing key (publish.ts PublisherOptions.signerOf). */
+  signerOf?: (host: string) => Signer;
   topic: string;
   /** The fleet's events per second (event time follows the wall clock); 0: as fast as possible. */
   rate: number;
@@ -40,7 +43,7 @@ const CHUNK = 1000;
 
 export async function simulate(kafka: KafkaClient, o: SimulateOptions, log: Logger, signal: AbortSignal): Promise<SimulationReport> {
   const fleet = new Fleet(o.fleet);
-  const publisher = new FleetPublisher(kafka, fleet.hosts.map((h) => h.name), { topic: o.topic, producers: o.producers, batchBytes: o.batchBytes, lingerMs: o.lingerMs, retryForMs: 60_000 }, log);
+  const publisher = new FleetPublisher(kafka, fleet.hosts.map((h) => h.name), { topic: o.topic, producers: o.producers, batchBytes: o.batchBytes, lingerMs: o.lingerMs, retryForMs: 60_000, ...(o.signerOf ? { signerOf: o.signerOf } : {}) }, log);
   const started = performance.now();
   const deadline = started + o.durationS * 1000;
   let generated = 0;

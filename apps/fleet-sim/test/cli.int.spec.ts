@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { batchHeaders, decodeBatch, encodeEvent, type Event } from '@probefleet/events';
 import { generateFleet, type FleetOptions } from '@probefleet/fleet-sim';
 import { createReplay } from '@probefleet/kprobe-model';
+import { parsePublicKey, verifies } from '@probefleet/signature';
 import { Kafka, logLevel } from 'kafkajs';
 
 const run = promisify(execFile);
@@ -33,6 +34,7 @@ interface Delivered {
   partition: number;
   key: string;
   headers: Record<string, string>;
+  value: Buffer;
   events: Event[];
 }
 
@@ -50,7 +52,7 @@ async function readTopic(topic: string, events: number): Promise<Delivered[]> {
           const decoded = decodeBatch(message.value as Buffer);
           if (!decoded.ok) throw new Error(`partition ${partition} offset ${message.offset}: ${decoded.field}: ${decoded.reason}`);
           const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-          out.push({ partition, key: String(message.key), headers, events: decoded.value });
+          out.push({ partition, key: String(message.key), headers, events: decoded.value, value: message.value as Buffer });
           count += decoded.value.length;
           if (count >= events) {
             clearTimeout(timer);
@@ -95,11 +97,17 @@ describe('probefleet-sim', () => {
     expect(delivered.length).toBe(report.messages);
 
     const partitionOf = new Map<string, number>();
+    const keyOf = new Map<string, string>();
     for (const m of delivered) {
       const first = m.events[0] as Event;
       // One stream's consecutive events per message; key = host; the agent's headers.
       expect(m.key).toBe(first.host);
-      expect(m.headers).toEqual({ ...batchHeaders(m.events) });
+      // ...and each host's signature, one key per host, over key, value and headers.
+      const { sig: _sig, 'sig-key': signerKey, ...stream } = m.headers;
+      expect(stream).toEqual({ ...batchHeaders(m.events) });
+      expect(verifies(m, parsePublicKey(signerKey ?? '')!)).toBe(true);
+      expect(keyOf.get(first.host) ?? signerKey).toBe(signerKey);
+      keyOf.set(first.host, signerKey!);
       // Keyed by host: all of a host's messages in one partition, so its streams stay in order.
       expect(partitionOf.get(first.host) ?? m.partition).toBe(m.partition);
       partitionOf.set(first.host, m.partition);

@@ -6,6 +6,7 @@
 import { crc32 } from 'node:zlib';
 import { batchValue, linesHeaders, runsOf, streamKey, type Event, type LineRecord, type StreamIdentity } from '@probefleet/events';
 import type { KafkaClient, OutgoingMessage, Producer } from '@probefleet/kafka';
+import type { Signer } from '@probefleet/signature';
 import type { SpooledRecord } from './spool';
 
 /** The spool frame's 32-bit stream tag (a CRC of host, bootId, instance). */
@@ -20,9 +21,11 @@ export type KafkaMessage = OutgoingMessage & { key: string; value: Buffer; count
  * their frame headers: only a run's first line is parsed (for the key and headers). Records an
  * older agent spooled carry no position in their frame and are parsed; one that is not JSON is
  * passed to `bad` and left out. Two streams whose tags collide (2^-32) and whose seqs happen to
- * continue each other would share a message; the aggregator's batch check refuses it.
+ * continue each other would share a message; the aggregator's batch check refuses it. With a
+ * `signer`, each message carries its signature headers (once per message, not per event: an Ed25519
+ * sign costs tens of microseconds).
  */
-export function messagesOf(records: readonly SpooledRecord[], bad: (e: unknown) => void): KafkaMessage[] {
+export function messagesOf(records: readonly SpooledRecord[], bad: (e: unknown) => void, signer?: Signer): KafkaMessage[] {
   const parse = (payload: Uint8Array): Event | null => {
     try {
       return JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as Event;
@@ -45,13 +48,11 @@ export function messagesOf(records: readonly SpooledRecord[], bad: (e: unknown) 
     const first = run[0] as (typeof lines)[number];
     const id = first.event ?? parse(first.line);
     if (!id) continue;
-    const value = batchValue(run.map((r) => r.line));
-    out.push({
-      key: id.host,
-      value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
-      headers: { ...linesHeaders(id, first.seq, first.seq + run.length - 1) },
-      count: run.length,
-    });
+    const bytes = batchValue(run.map((r) => r.line));
+    const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const headers: Record<string, string> = { ...linesHeaders(id, first.seq, first.seq + run.length - 1) };
+    if (signer) Object.assign(headers, signer.headers({ key: id.host, value, headers }));
+    out.push({ key: id.host, value, headers, count: run.length });
   }
   return out;
 }

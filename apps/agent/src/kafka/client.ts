@@ -1,26 +1,15 @@
 // The Kafka client (KAFKA_CLIENT: kafkajs or platformatic, @probefleet/kafka) from the agent's kafka config.
-import { readFileSync } from 'node:fs';
-import { clientKind, kafkaClient as client, type ClientConfig, type KafkaClient } from '@probefleet/kafka';
+import { clientKind, kafkaClient as client, kafkaSecurity, type KafkaClient } from '@probefleet/kafka';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 
 export function kafkaClient(cfg: KafkaConfig, log: Logger): KafkaClient {
-  const ssl: ClientConfig['ssl'] =
-    typeof cfg.ssl === 'boolean'
-      ? cfg.ssl
-      : {
-          rejectUnauthorized: cfg.ssl.rejectUnauthorized,
-          ...(cfg.ssl.caFile ? { ca: [readFileSync(cfg.ssl.caFile, 'utf8')] } : {}),
-          ...(cfg.ssl.certFile ? { cert: readFileSync(cfg.ssl.certFile, 'utf8') } : {}),
-          ...(cfg.ssl.keyFile ? { key: readFileSync(cfg.ssl.keyFile, 'utf8') } : {}),
-        };
   const kind = clientKind();
   const klog = log.child({ component: kind });
   return client(kind, {
     clientId: cfg.clientId,
     brokers: cfg.brokers,
-    ssl,
-    ...(cfg.sasl ? { sasl: { mechanism: cfg.sasl.mechanism, username: cfg.sasl.username, password: cfg.sasl.password } } : {}),
+    ...kafkaSecurity(cfg.ssl, cfg.sasl),
     connectionTimeoutMs: 3000,
     requestTimeoutMs: 30_000,
     // The client retries inside one send; the sink retries the whole send after that with its own backoff.

@@ -4,8 +4,9 @@
 // process left in the spool is therefore sent first, with its original envelopes. The spool, the
 // message builder and the send-until-acked loop are @probefleet/publish's.
 import type { EncodedEvent, StreamIdentity } from '@probefleet/events';
+import { explainKafkaError, type KafkaClient } from '@probefleet/kafka';
+import type { Signer } from '@probefleet/signature';
 import { messagesOf, Publisher, sleep, streamTag, type KafkaMessage, type LineInput, type Spool, type SpooledRecord } from '@probefleet/publish';
-import type { KafkaClient } from '@probefleet/kafka';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 import type { AgentMetrics } from '../metrics';
@@ -28,6 +29,7 @@ export class KafkaSink implements Sink {
     private readonly cfg: KafkaConfig,
     private readonly metrics: AgentMetrics,
     private readonly log: Logger,
+    private readonly signer?: Signer,
   ) {
     metrics.setSpoolBytes(spool.unackedBytes);
     this.publisher = new Publisher(kafka, cfg.topic, cfg.retry, {
@@ -38,7 +40,8 @@ export class KafkaSink implements Sink {
       },
       failed: (e, attempt) => {
         metrics.add('publishErrors');
-        if (metrics.brokerReachable || attempt === 1) log.warn({ err: e, attempt, spoolBytes: spool.unackedBytes }, 'publish failed: retrying, events stay spooled');
+        const cause = explainKafkaError(e, { tls: cfg.ssl !== false, sasl: cfg.sasl !== undefined });
+        if (metrics.brokerReachable || attempt === 1) log.warn({ err: e, attempt, spoolBytes: spool.unackedBytes, ...(cause ? { cause } : {}) }, `publish failed: retrying, events stay spooled${cause ? `: ${cause}` : ''}`);
         metrics.setBrokerReachable(false);
       },
     });
@@ -119,7 +122,7 @@ export class KafkaSink implements Sink {
     return messagesOf(records, (e) => {
       this.metrics.add('eventsDropped');
       this.log.error({ err: e }, 'spooled record is not JSON: dropped');
-    });
+    }, this.signer);
   }
 
   /** Spools what is pending, then waits (up to flushTimeoutS) for the broker to ack everything. */

@@ -9,6 +9,6 @@ export function ApiV1Controller(tag: string): ClassDecorator {
     UseGuards(ApiTokenGuard),
     ApiTags(tag),
     ApiBearerAuth(),
-    ApiUnauthorizedResponse({ description: 'API_TOKENS are configured and the request has none of them as its bearer token.' }),
+    ApiUnauthorizedResponse({ description: 'Tokens are configured (API_TOKENS, API_ADMIN_TOKENS) and the request has none of them as its bearer token.' }),
   );
 }

@@ -17,6 +17,11 @@ export function serveCommand(): Command {
       }
       // Loaded here, not at the top: the other commands (replay, migrate) need none of Nest.
       const { startServer } = await import('../server.js');
-      await startServer(config);
+      // A start that fails (Kafka refused us, the database is down) ends the process: the
+      // half-built application's pool and timers would otherwise keep it alive, serving nothing.
+      await startServer(config).catch((err: unknown) => {
+        console.error(`serve: ${err instanceof Error ? err.message : String(err)}`);
+        process.exit(1);
+      });
     });
 }

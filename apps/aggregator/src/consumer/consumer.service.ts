@@ -9,9 +9,10 @@ import type { AggregatorConfig } from '../config';
 import { ingest } from '../store/ingest';
 import { PrismaService } from '../store/prisma.service';
 import { RetentionService } from '../store/retention.service';
-import { KAFKA } from './kafka-client';
+import { explainedKafkaError, KAFKA } from './kafka-client';
 import type { KafkaRecord } from './kafka-record';
 import { Metrics } from '../metrics/metrics';
+import { IdentityService } from '../identity/identity.service';
 
 const BACKOFF_MS = { initial: 200, max: 10000 };
 
@@ -27,6 +28,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
     private readonly metrics: Metrics,
     private readonly retention: RetentionService,
     @Inject(KAFKA) private readonly kafka: KafkaClient,
+    private readonly identity: IdentityService,
   ) {}
 
   /** A running member of the group (for /readyz). */
@@ -36,6 +38,12 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.CONSUMER_ENABLED) return;
+    await this.join().catch((e: unknown) => {
+      throw explainedKafkaError(e, this.config);
+    });
+  }
+
+  private async join(): Promise<void> {
     if (this.config.KAFKA_CREATE_TOPIC) await this.ensureTopic();
     // Partitions carry disjoint hosts (key = host), so their batches touch disjoint projection rows
     // and can be stored concurrently: Node prepares one while PostgreSQL writes another.
@@ -58,7 +66,7 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
         },
         left: (error) => {
           this.left();
-          if (error) this.log.error(`consumer left its group: ${error.message}`);
+          if (error) this.log.error(`consumer left its group: ${explainedKafkaError(error, this.config).message}`);
         },
       },
     );
@@ -85,7 +93,8 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private async storeBatch(batch: Batch, { owned, heartbeat, commit }: BatchControl): Promise<void> {
-    const records: KafkaRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }));
+    if (batch.messages.length === 0) return;
+    const records: KafkaRecord[] = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers }));
     let wait = BACKOFF_MS.initial;
     for (;;) {
       if (!owned()) return; // shutting down or rebalanced: the next owner re-reads from the last commit
@@ -93,7 +102,8 @@ export class ConsumerService implements OnApplicationBootstrap, OnApplicationShu
       const source = `${batch.topic}/${batch.partition}`;
       this.retention.clock.saw(0, source);
       try {
-        const result = await ingest(this.db, records, this.retention.ingestOptions);
+        // Signatures are checked before decoding (AGENT_IDENTITY); a key lookup that fails is retried with the batch.
+        const result = await ingest(this.db, await this.identity.screen(records), this.retention.ingestOptions);
         this.retention.clock.saw(result.newestMs, source);
         timer();
         this.metrics.batches.inc();

@@ -5,4 +5,7 @@ export interface KafkaRecord {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
+  headers?: Record<string, Buffer>;
+  /** Refused before decoding (AGENT_IDENTITY): the store dead-letters it with this kind and reason. */
+  refused?: { kind: string; reason: string };
 }

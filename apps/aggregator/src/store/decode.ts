@@ -20,6 +20,10 @@ export function decodeRecords(records: readonly KafkaRecord[], options: DecodeOp
   const oldestEvent = horizon('events', options.policy, nowMs);
   for (const record of records) {
     const letter = (kind: string, reason: string) => deadLetters.push({ record, kind, reason });
+    if (record.refused) {
+      letter(record.refused.kind, record.refused.reason);
+      continue;
+    }
     const value = record.value;
     if (value === null || value.length === 0) {
       letter('malformed', 'empty message');

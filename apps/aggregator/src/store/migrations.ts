@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { connectErrorMessage } from './database-url';
 
 /** The lock id Prisma's schema engine takes on PostgreSQL, so the two never migrate at once. */
 const PRISMA_ADVISORY_LOCK = 72707369;
@@ -55,7 +56,7 @@ export async function migrate(databaseUrl: string, migrationsDir: string, log: (
   try {
     await client.connect();
   } catch (err) {
-    throw new MigrationError(`cannot connect to PostgreSQL at ${new URL(databaseUrl).host}: ${(err as Error).message}`);
+    throw new MigrationError(`cannot connect to PostgreSQL at ${new URL(databaseUrl).host}: ${connectErrorMessage(err)}`);
   }
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_ADVISORY_LOCK]);

@@ -1,0 +1,3 @@
+export * from './signature';
+export * from './key-file';
+export * from './verifier';
