@@ -73,6 +73,8 @@ export interface Probe {
   unregister(tracefs: Tracefs): Promise<void>;
   /** The kernel symbol a kprobe sits on (for its address); null for the tracepoint. */
   readonly symbol: string | null;
+  /** The kprobe's offset into `symbol` (0 for the tracepoint). */
+  readonly offset: number;
 }
 
 export class ProbePlanError extends Error {
@@ -93,6 +95,7 @@ function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: s
     decoder,
     argsJson,
     symbol,
+    offset,
     register: async (tracefs, base) => {
       const line = await tracefs.addKprobe(def);
       const address = base !== undefined ? { address: `0x${(base + BigInt(offset)).toString(16)}` } : {};
@@ -126,6 +129,7 @@ const tracepoint = (filter: string): Probe => ({
   decoder: inetSockSetStateDecoder,
   argsJson: tcpJson,
   symbol: null,
+  offset: 0,
   register: async () => ({ probe: TCP_TRACEPOINT.event, kind: 'tracepoint', symbol: TCP_TRACEPOINT.name, offset: 0 }),
   unregister: async () => {},
 });

@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { EVENT_VERSION, type Event } from '@probefleet/events';
 import { checkInvariants, decide, evolve, initialState, snapshot, type Command, type KernelImage, type ModelState } from './index';
 import { KERNEL, KERNEL_612, KERNEL_61_NOOPT, SOURCE, TCP_SET_STATE } from '../test/kernel';
@@ -8,6 +10,7 @@ const register = (probe: string, offset: number, extra: Record<string, unknown> 
   c({ type: 'register', probe, kind: 'kprobe', symbol: 'tcp_set_state', offset, ...extra });
 const arm = (probe: string) => c({ type: 'arm', probe });
 const HIT = { cpu: 0, pid: 7, comm: 'curl', args: {} };
+const KERNELS = join(__dirname, '../../../test/fixtures/kernels');
 
 /** decide + evolve as an agent on `kernel`; returns the state and every event; fails on a refusal. */
 function run(kernel: KernelImage, commands: Command[], state: ModelState = initialState()) {
@@ -144,5 +147,26 @@ describe('facts the model refuses', () => {
     expect(evolve(gone, next(gone, 'probe.state', { probe: 'g', mechanism: 'int3', disabled: false, gone: true }))).toMatchObject({ ok: true });
     expect(snapshot(gone).hosts['web-1']?.probes['g']).toMatchObject({ gone: true, bytes: null });
     expect(decide(c({ type: 'hit', probe: 'g', ...HIT }), gone, KERNEL_612)).toEqual({ ok: false, reason: 'hit on gone probe "g": its text is freed' });
+  });
+});
+
+describe('the kernel lab capture of Debian 6.12 (test/fixtures/kernels/6.12.*/kprobes)', () => {
+  const dir = readdirSync(KERNELS).find((r) => r.startsWith('6.12.') && existsSync(join(KERNELS, r, 'kprobes/a-armed.list')));
+  const read = (name: string) => readFileSync(join(KERNELS, dir as string, 'kprobes', name), 'utf8');
+
+  it('optimizes exactly the probes the kernel optimized when one sits at every accepted offset', () => {
+    // The accepted offsets are the instruction boundaries: endbr64 at 0, the ftrace site at 4, then
+    // lengths from one boundary to the next (the last instruction is taken as 5 bytes: the jmp's room).
+    const offsets = read('accepted.txt').trim().split('\n').map(Number);
+    const insns = offsets.map((o, i) => '90'.repeat((offsets[i + 1] ?? o + 5) - o));
+    const image: KernelImage = { ibt: true, symbols: { tcp_set_state: { address: TCP_SET_STATE, fentry: 4, insns } } };
+    const { probes } = run(image, [...offsets.flatMap((o) => [register(`p${o}`, o), arm(`p${o}`)]), c({ type: 'optimize' })]);
+    const kernel = new Map<number, string>();
+    for (const line of read('a-armed.list').split('\n').filter((l) => l.trim() !== '')) {
+      const [, offset, flags] = /tcp_set_state\+0x([0-9a-f]+)\s*(.*)$/.exec(line) as RegExpExecArray;
+      kernel.set(parseInt(offset as string, 16), flags?.includes('[FTRACE]') ? 'ftrace' : flags?.includes('[OPTIMIZED]') ? 'optimized' : 'int3');
+    }
+    const model = new Map(offsets.map((o) => [o === 0 ? 4 : o, probes[`p${o}`]?.mechanism]));
+    expect(model).toEqual(kernel);
   });
 });
