@@ -150,23 +150,26 @@ describe('facts the model refuses', () => {
   });
 });
 
-describe('the kernel lab capture of Debian 6.12 (test/fixtures/kernels/6.12.*/kprobes)', () => {
-  const dir = readdirSync(KERNELS).find((r) => r.startsWith('6.12.') && existsSync(join(KERNELS, r, 'kprobes/a-armed.list')));
-  const read = (name: string) => readFileSync(join(KERNELS, dir as string, 'kprobes', name), 'utf8');
+// The kernel lab's captures (test/kernel-lab/kprobe-mechanism.kernel.spec.ts, KERNEL_LAB_FIXTURES=1).
+const CAPTURES = readdirSync(KERNELS).filter((r) => existsSync(join(KERNELS, r, 'kprobes/a-armed.list')));
 
-  it('optimizes exactly the probes the kernel optimized when one sits at every accepted offset', () => {
-    // The accepted offsets are the instruction boundaries: endbr64 at 0, the ftrace site at 4, then
-    // lengths from one boundary to the next (the last instruction is taken as 5 bytes: the jmp's room).
-    const offsets = read('accepted.txt').trim().split('\n').map(Number);
-    const insns = offsets.map((o, i) => '90'.repeat((offsets[i + 1] ?? o + 5) - o));
-    const image: KernelImage = { ibt: true, symbols: { tcp_set_state: { address: TCP_SET_STATE, fentry: 4, insns } } };
-    const { probes } = run(image, [...offsets.flatMap((o) => [register(`p${o}`, o), arm(`p${o}`)]), c({ type: 'optimize' })]);
+describe.each(CAPTURES)('the kernel lab capture of %s', (release) => {
+  const read = (name: string) => readFileSync(join(KERNELS, release, 'kprobes', name), 'utf8');
+
+  it('has the kernel and the model optimize the same probes when one sits at every accepted offset', () => {
     const kernel = new Map<number, string>();
     for (const line of read('a-armed.list').split('\n').filter((l) => l.trim() !== '')) {
       const [, offset, flags] = /tcp_set_state\+0x([0-9a-f]+)\s*(.*)$/.exec(line) as RegExpExecArray;
       kernel.set(parseInt(offset as string, 16), flags?.includes('[FTRACE]') ? 'ftrace' : flags?.includes('[OPTIMIZED]') ? 'optimized' : 'int3');
     }
-    const model = new Map(offsets.map((o) => [o === 0 ? 4 : o, probes[`p${o}`]?.mechanism]));
+    // The accepted offsets are the instruction boundaries; the ftrace site is where the list says
+    // (after endbr64 with IBT); the last instruction is taken as 5 bytes, the jmp's room.
+    const offsets = read('accepted.txt').trim().split('\n').map(Number);
+    const fentry = [...kernel].find(([, m]) => m === 'ftrace')?.[0] as number;
+    const insns = offsets.map((o, i) => '90'.repeat((offsets[i + 1] ?? o + 5) - o));
+    const image: KernelImage = { ibt: fentry === 4, symbols: { tcp_set_state: { address: TCP_SET_STATE, fentry, insns: fentry === 4 ? ['f30f1efa', ...insns.slice(1)] : insns } } };
+    const { probes } = run(image, [...offsets.flatMap((o) => [register(`p${o}`, o), arm(`p${o}`)]), c({ type: 'optimize' })]);
+    const model = new Map(offsets.map((o) => [o === 0 ? fentry : o, probes[`p${o}`]?.mechanism]));
     expect(model).toEqual(kernel);
   });
 });

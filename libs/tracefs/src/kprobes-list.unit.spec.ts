@@ -54,13 +54,24 @@ const captures = readdirSync(KERNELS).flatMap((release) => {
 
 describe('real kprobes/list captures', () => {
   it('has captures of both kernels', () => {
-    expect(new Set(captures.map(([release]) => release.split('.').slice(0, 2).join('.'))).size).toBeGreaterThanOrEqual(1);
+    expect(new Set(captures.map(([release]) => release.split('.').slice(0, 2).join('.')))).toEqual(new Set(['6.1', '6.12']));
   });
 
   it.each(captures)('%s %s parses, each line once', (_release, file) => {
     const text = readFileSync(file, 'utf8');
     const entries = parseKprobesList(text);
     expect(entries.length).toBe(text.split('\n').filter((l) => l.trim() !== '').length);
-    for (const e of entries) expect(e.symbol).toBe('tcp_set_state');
+    for (const e of entries) expect(e).toMatchObject({ symbol: 'tcp_set_state', type: 'k', module: null, gone: false, address: expect.stringMatching(/^0xffffffff/) });
+  });
+
+  it('reads the lab runs as the kernel printed them: ftrace at +0 (6.1) or +4 (6.12), the later probe optimized, then int3 with optimization off, then disabled', () => {
+    for (const [release, file] of captures.filter(([, f]) => f.endsWith('b-settled.list'))) {
+      const phase = (name: string) => parseKprobesList(readFileSync(file.replace('b-settled.list', name), 'utf8')).map((e) => `${e.offset} ${kprobeMechanism(e)}${e.disabled ? ' disabled' : ''}`).sort();
+      const entry = release.startsWith('6.12.') ? 4 : 0;
+      const later = Number(readFileSync(file.replace('b-settled.list', 'later.txt'), 'utf8'));
+      expect(phase('b-settled.list')).toEqual([`${entry} ftrace`, `${later} optimized`].sort());
+      expect(phase('c-noopt.list')).toEqual([`${entry} ftrace`, `${later} int3`].sort());
+      expect(phase('d-disabled.list')).toEqual([`${entry} ftrace disabled`, `${later} int3 disabled`].sort());
+    }
   });
 });
