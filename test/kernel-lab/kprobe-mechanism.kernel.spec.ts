@@ -5,7 +5,8 @@
 // KERNEL_LAB_FIXTURES=1 saves the captures under test/fixtures/kernels/<release>/kprobes/.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ARMED_BYTE, NOP5 } from '@probefleet/kprobe-model';
+import { EVENT_VERSION, type Event } from '@probefleet/events';
+import { ARMED_BYTE, evolve, initialState, NOP5, snapshot } from '@probefleet/kprobe-model';
 import { kprobeMechanism, parseKprobesList, type KprobesListEntry } from '@probefleet/tracefs';
 import { bootPerSeries, KERNEL_SERIES, KernelSeries, REPO_ROOT } from './lab';
 
@@ -107,6 +108,37 @@ describe.each(SERIES)('Debian %s', (series) => {
     const entry = byName(list('c-noopt.list'), later)[0];
     expect(entry && kprobeMechanism(entry)).toBe('int3');
     expect(bytesAt('c-noopt', entry?.address as string).slice(0, 2)).toBe(ARMED_BYTE.int3);
+  });
+
+  it("has the model's text agree with /proc/kcore in every phase, fed what the agent would report", () => {
+    // probe.registered at kallsyms' symbol+offset, probe.armed with the list's mechanism and address,
+    // probe.state on each change, probe.disarmed: the model's bytes (?? = a rel32 it cannot know) must
+    // match the live text read in that phase.
+    const later = Number(read('later.txt').trim());
+    const base = BigInt(`0x${read('kallsyms.txt').split('\n').find((l) => l.endsWith(' tcp_set_state'))?.split(' ')[0]}`);
+    const state = initialState();
+    let seq = 0;
+    const apply = (type: string, data: object) => {
+      const e = { v: EVENT_VERSION, host: 'lab', bootId: '00000000-0000-4000-8000-000000000001', instance: '00000000-0000-4000-8000-000000000002', seq: ++seq, time: '2026-12-02T18:00:00.000000000Z', type, data } as Event;
+      const r = evolve(state, e);
+      if (!r.ok) throw new Error(`${type}: ${r.reason}`);
+    };
+    const probes = [['entry', 0], ['later', later]] as const;
+    for (const [probe, offset] of probes) apply('probe.registered', { probe, kind: 'kprobe', symbol: 'tcp_set_state', offset, address: `0x${(base + BigInt(offset)).toString(16)}` });
+    const entryOf = (phase: string, offset: number) => list(phase).find((e) => e.symbol === 'tcp_set_state' && (e.offset === offset || (offset === 0 && e.offset === 4)));
+    const matches = (pattern: string, actual: string) => [...pattern].every((ch, i) => ch === '?' || ch === actual[i]);
+    for (const [phase, step] of [['b-armed', 'arm'], ['b-settled', 'state'], ['c-noopt', 'state'], ['d-disabled', 'disarm']] as const) {
+      for (const [probe, offset] of probes) {
+        const e = entryOf(`${phase}.list`, offset) as KprobesListEntry;
+        const mechanism = kprobeMechanism(e);
+        if (step === 'arm') apply('probe.armed', { probe, mechanism, address: e.address });
+        else if (step === 'state') apply('probe.state', { probe, mechanism, disabled: false, gone: false });
+        else apply('probe.disarmed', { probe });
+        const bytes = snapshot(state).hosts['lab']?.probes[probe]?.bytes;
+        if (bytes === null || bytes === undefined) continue; // the model does not know the original instruction
+        expect({ phase, probe, bytes, matches: matches(bytes, bytesAt(phase, e.address as string)) }).toEqual({ phase, probe, bytes, matches: true });
+      }
+    }
   });
 
   it('lists disabled probes as [DISABLED], and every registered probe of the offsets sweep', () => {
