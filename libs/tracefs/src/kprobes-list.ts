@@ -11,7 +11,8 @@ export interface KprobesListEntry {
   /** Lowercase hex with 0x and without leading zeros, as the event contract spells addresses; null when hidden. */
   address: string | null;
   type: 'k' | 'r';
-  symbol: string;
+  /** null when kallsyms had no symbol for the address (the kernel then prints the bare address). */
+  symbol: string | null;
   offset: number;
   /** The module the address is in, null for the core kernel. */
   module: string | null;
@@ -21,7 +22,8 @@ export interface KprobesListEntry {
   ftrace: boolean;
 }
 
-const LINE = /^([0-9a-f]{8,16})\s+([kr])\s+(\S+?)\+0x([0-9a-f]+)(?:\/0x[0-9a-f]+)?\s+(\S*?)\s*((?:\[(?:GONE|DISABLED|OPTIMIZED|FTRACE)\])*)\s*$/;
+// symbol+0xoff (kallsyms_lookup), or what %pS prints without one: sym+0xoff/0xsize [mod], or 0xaddr.
+const LINE = /^([0-9a-f]{8,16})\s+([kr])\s+(?:(\S+?)\+0x([0-9a-f]+)(?:\/0x[0-9a-f]+)?|0x[0-9a-f]+)\s+(\S*?)\s*((?:\[(?:GONE|DISABLED|OPTIMIZED|FTRACE)\])*)\s*$/;
 
 export class KprobesListError extends Error {
   override name = 'KprobesListError';
@@ -34,14 +36,14 @@ export function parseKprobesList(text: string): KprobesListEntry[] {
     if (line.trim() === '') continue;
     const m = LINE.exec(line);
     if (m === null) throw new KprobesListError(`kprobes/list line ${i + 1} not understood: ${JSON.stringify(line)}`);
-    const [, addr, type, symbol, offset, module, flags] = m as unknown as [string, string, 'k' | 'r', string, string, string, string];
+    const [, addr, type, symbol, offset, module, flags] = m as unknown as [string, string, 'k' | 'r', string | undefined, string | undefined, string, string];
     const value = BigInt(`0x${addr}`);
     out.push({
       address: value === 0n ? null : `0x${value.toString(16)}`,
       type,
-      symbol,
-      offset: parseInt(offset, 16),
-      module: module === '' ? null : module,
+      symbol: symbol ?? null,
+      offset: offset === undefined ? 0 : parseInt(offset, 16),
+      module: module === '' ? null : module.replace(/^\[(.*)\]$/, '$1'),
       gone: flags.includes('[GONE]'),
       disabled: flags.includes('[DISABLED]'),
       optimized: flags.includes('[OPTIMIZED]'),

@@ -31,6 +31,12 @@ describe('parseKprobesList', () => {
     expect(ret).toMatchObject({ address: null, type: 'r', disabled: true, ftrace: false, optimized: false });
   });
 
+  it("reads what %pS prints where kallsyms has no name for the address", () => {
+    const [bare, sized] = parseKprobesList('ffffffffc0a01234  k  0xffffffffc0a01234 \nffffffffc0b00004  k  foo+0x4/0x20 [bar] [DISABLED]\n');
+    expect(bare).toMatchObject({ address: '0xffffffffc0a01234', symbol: null, offset: 0, module: null });
+    expect(sized).toMatchObject({ symbol: 'foo', offset: 4, module: 'bar', disabled: true });
+  });
+
   it('refuses a line it does not understand, naming it', () => {
     expect(() => parseKprobesList('ffffffff81c00c34  x  tcp_set_state+0x4')).toThrow(KprobesListError);
     expect(() => parseKprobesList('garbage\n')).toThrow(/line 1 not understood: "garbage"/);
