@@ -284,8 +284,12 @@ const EXPECTED: Record<string, { columns: string[]; check?: (r: Result) => void 
     check: (r) => expect(r.rows[0]).toEqual({ host: 'web-1', 'kernel lost': '5', 'kprobe misses': '2' }),
   },
   'probefleet-fleet/Probes': {
-    columns: ['host', 'name', 'kind', 'symbol', 'offset', 'address', 'armed', 'hits', 'missed', 'registered_at'],
-    check: (r) => expect(r.rows).toEqual([expect.objectContaining({ host: 'web-1', name: 'tcp_set_state', armed: true, missed: '2' })]),
+    columns: ['host', 'name', 'kind', 'symbol', 'offset', 'address', 'mechanism', 'flags', 'armed', 'hits', 'missed', 'registered_at'],
+    check: (r) => expect(r.rows).toEqual([expect.objectContaining({ host: 'web-1', name: 'tcp_set_state', mechanism: 'ftrace', flags: '', armed: true, missed: '2' })]),
+  },
+  'probefleet-fleet/Kprobe mechanisms by host': {
+    columns: ['host', 'ftrace', 'int3', 'optimized', 'unknown', 'disabled or gone'],
+    check: (r) => expect(r.rows).toEqual([{ host: 'web-1', ftrace: '1', int3: '0', optimized: '0', unknown: '0', 'disabled or gone': '0' }]),
   },
   'probefleet-fleet/Streams': { columns: ['host', 'instance', 'first_time', 'last_time', 'events', 'contiguous_to', 'max_seq', 'behind'] },
   'probefleet-fleet/Events missing in open gaps': { columns: ['missing'], check: (r) => expect(r.rows).toEqual([{ missing: '1' }]) },
@@ -361,7 +365,7 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
     const events = [
       web.event('agent.started', started('kprobe')),
       web.event('probe.registered', { probe: 'tcp_set_state', kind: 'kprobe', symbol: 'tcp_set_state', offset: 0, address: '0xffffffff8206b250', insn: '0f1f44' }),
-      web.event('probe.armed', { probe: 'tcp_set_state' }),
+      web.event('probe.armed', { probe: 'tcp_set_state', mechanism: 'ftrace', address: '0xffffffff8206b250' }),
       tcp('0xffff1001', 0, 443, '10.0.0.5', 'TCP_CLOSE', 'TCP_SYN_SENT'),
       tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_SYN_SENT', 'TCP_ESTABLISHED'),
       ...beats(web, 25),

@@ -13,6 +13,7 @@ const REPO = path.resolve(__dirname, '..', '..');
 const AGENT = path.join(REPO, 'apps/agent/dist/main.js');
 const INSTANCES = '/sys/kernel/tracing/instances';
 
+const debugfsMounted = () => / debugfs /.test(fs.readFileSync('/proc/mounts', 'utf8'));
 const ourInstances = () => fs.readdirSync(INSTANCES).filter((n) => n.startsWith('probefleet-'));
 
 interface Agent {
@@ -107,6 +108,7 @@ describe('probefleet-agent run, tracepoint mode, real kernel', () => {
     // Picked before the agent starts: finding a free port makes a listener the agent would see.
     const refusedPort = await freePort('127.0.0.1');
     const refused6 = await freePort('::1');
+    const debugfsBefore = debugfsMounted();
     const agent = startAgent(['run', '--sink', 'stdout', '--format', 'json', '--duration', '6']);
     await agent.waitFor((e) => e.type === 'probe.armed', 15_000);
     const v4 = await connectOnce('127.0.0.1');
@@ -122,6 +124,10 @@ describe('probefleet-agent run, tracepoint mode, real kernel', () => {
     expect(ev[ev.length - 1]).toMatchObject({ type: 'agent.stopped', data: { reason: 'duration elapsed' } });
     const lifecycle = ev.filter((e) => e.type.startsWith('probe.') && e.type !== 'probe.hit').map((e) => e.type);
     expect(lifecycle).toEqual(['probe.registered', 'probe.armed', 'probe.disarmed', 'probe.unregistered']);
+    // A tracepoint has no kprobe: no mechanism nor address on probe.armed, no probe.state (issue 18),
+    // and a kernel without kprobes has no kprobes/list to mount debugfs for.
+    expect(ev.find((e) => e.type === 'probe.armed')?.data).toEqual({ probe: 'inet_sock_set_state' });
+    expect(debugfsMounted()).toBe(debugfsBefore);
     const monos = ev.filter((e) => e.type === 'probe.hit').map((e) => BigInt(e.monoNs as string));
     expect(monos.every((m, i) => i === 0 || m >= (monos[i - 1] as bigint))).toBe(true);
 

@@ -39,6 +39,8 @@ export interface DoctorReport {
   btf: DiscoveryReport['btf'];
   tracepoint: { name: string; present: boolean };
   kprobeBlacklist: { readable: boolean; entries: number; tcpSetStateListed: boolean };
+  /** debugfs kprobes/ (list, enabled) and sysctl debug.kprobes-optimization: how kprobes get armed here. */
+  kprobes: DiscoveryReport['kprobes'];
   privileges: DiscoveryReport['privileges'];
   capabilities: string[];
   problems: string[];
@@ -62,11 +64,22 @@ export function doctorReport(r: DiscoveryReport, requested: Mode, cpuArch: strin
       entries: r.kprobeBlacklist?.length ?? 0,
       tcpSetStateListed: r.kprobeBlacklist?.includes('tcp_set_state') ?? false,
     },
+    kprobes: r.kprobes,
     privileges: r.privileges,
     capabilities: capabilities(r),
     problems: r.problems,
     run: chooseMode(r, requested, cpuArch),
   };
+}
+
+function kprobeLines(k: DoctorReport['kprobes'], kprobeEvents: boolean): string[] {
+  if (!kprobeEvents) return [];
+  const onOff = (b: boolean | null, on: string, off: string) => (b === null ? 'unknown' : b ? on : off);
+  return [
+    `kprobes/list    ${k.dir !== null ? `${k.dir}/list${k.mounted ? ' (debugfs mounted now)' : ''}` : `unreadable: ${k.problem ?? '?'} — mechanism unknown`}`,
+    `kprobes enabled ${onOff(k.enabled, 'yes', 'NO (kprobes/enabled = 0: every kprobe disarmed)')}`,
+    `optimization    ${onOff(k.optimization, 'on (debug.kprobes-optimization = 1)', 'off (debug.kprobes-optimization = 0: kprobes stay int3)')}`,
+  ];
 }
 
 export function formatDoctor(d: DoctorReport): string {
@@ -80,6 +93,7 @@ export function formatDoctor(d: DoctorReport): string {
     `BTF             ${d.btf.present ? `${d.btf.path} (${d.btf.bytes} bytes)` : `no (${d.btf.path})`}`,
     `tracepoint      ${d.tracepoint.name}: ${d.tracepoint.present ? 'present' : 'absent'}`,
     `kprobe blacklist ${d.kprobeBlacklist.readable ? `${d.kprobeBlacklist.entries} entries, tcp_set_state ${d.kprobeBlacklist.tcpSetStateListed ? 'LISTED' : 'not listed'}` : 'not readable (debugfs)'}`,
+    ...kprobeLines(d.kprobes, d.kprobeEvents),
     `privileges      euid ${d.privileges.euid}, CapEff ${d.privileges.capEff ?? '?'}, can trace: ${yes(d.privileges.canTrace)}`,
     `run mode        ${d.run.mode}: ${d.run.reason}${d.run.unusable ? ` — UNUSABLE: ${d.run.unusable}` : ''}`,
   ];

@@ -11,6 +11,7 @@ const host: DiscoveryReport = {
   btf: { path: '/sys/kernel/btf/vmlinux', present: true, bytes: 1 },
   tracepoints: ['sock:inet_sock_set_state'],
   kprobeBlacklist: [],
+  kprobes: { dir: '/sys/kernel/debug/kprobes', mounted: true, problem: null, enabled: true, optimization: false },
   privileges: { euid: 0, capEff: null, capSysAdmin: true, capPerfmon: true, capBpf: true, canTrace: true } as DiscoveryReport['privileges'],
   problems: [],
 };
@@ -31,5 +32,23 @@ describe('doctor on a CPU that is not x86-64', () => {
 
   it('on x86-64 the same host takes the kprobe', () => {
     expect(doctorReport(host, 'auto', 'x64').run).toMatchObject({ mode: 'kprobe', unusable: null });
+  });
+});
+
+describe('doctor on kprobes', () => {
+  it('shows kprobes/list, kprobes/enabled and debug.kprobes-optimization', () => {
+    const text = formatDoctor(doctorReport({ ...host, kprobeBlacklist: ['do_int3', 'tcp_set_state'] }, 'auto', 'x64'));
+    expect(text).toContain('kprobe blacklist 2 entries, tcp_set_state LISTED');
+    expect(text).toContain('kprobes/list    /sys/kernel/debug/kprobes/list (debugfs mounted now)');
+    expect(text).toContain('kprobes enabled yes');
+    expect(text).toContain('optimization    off (debug.kprobes-optimization = 0: kprobes stay int3)');
+  });
+
+  it('says so when debugfs cannot be had, and says nothing of kprobes on a kernel without them', () => {
+    const problem = 'mounting debugfs at /sys/kernel/debug failed: permission denied';
+    const none = { dir: null, mounted: false, problem, enabled: null, optimization: null };
+    expect(formatDoctor(doctorReport({ ...host, kprobes: none }, 'auto', 'x64'))).toContain(`kprobes/list    unreadable: ${problem} — mechanism unknown`);
+    const tracepointOnly = formatDoctor(doctorReport({ ...host, kprobeEvents: false, kprobes: { ...none, problem: null } }, 'auto', 'x64'));
+    expect(tracepointOnly).not.toMatch(/kprobes\/list|optimization/);
   });
 });

@@ -10,6 +10,7 @@ const host: DiscoveryReport = {
   btf: { path: '/sys/kernel/btf/vmlinux', present: true, bytes: 1 },
   tracepoints: ['sock:inet_sock_set_state'],
   kprobeBlacklist: [],
+  kprobes: { dir: null, mounted: false, problem: null, enabled: null, optimization: null },
   privileges: { euid: 0, capEff: null, capSysAdmin: true, capPerfmon: true, capBpf: true, canTrace: true } as DiscoveryReport['privileges'],
   problems: [],
 };

@@ -75,6 +75,8 @@ export interface Probe {
   readonly symbol: string | null;
   /** A TCP state change (its args are TcpArgs): its hits carry the socket's owner. */
   readonly tcp: boolean;
+  /** The kprobe's offset into `symbol` (0 for the tracepoint). */
+  readonly offset: number;
 }
 
 export class ProbePlanError extends Error {
@@ -96,6 +98,7 @@ function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: s
     argsJson,
     symbol,
     tcp,
+    offset,
     register: async (tracefs, base) => {
       const line = await tracefs.addKprobe(def);
       const address = base !== undefined ? { address: `0x${(base + BigInt(offset)).toString(16)}` } : {};
@@ -130,6 +133,7 @@ const tracepoint = (filter: string): Probe => ({
   argsJson: tcpJson,
   symbol: null,
   tcp: true,
+  offset: 0,
   register: async () => ({ probe: TCP_TRACEPOINT.event, kind: 'tracepoint', symbol: TCP_TRACEPOINT.name, offset: 0 }),
   unregister: async () => {},
 });

@@ -13,6 +13,7 @@ import { CommResolver } from './comm';
 import type { AgentConfig } from './config';
 import { discoverHost } from './host';
 import { textSymbolAddresses } from './kallsyms';
+import { KprobeView } from './kprobe-view';
 import type { Logger } from './log';
 import { capabilities, chooseMode, type ModeChoice } from './mode';
 import { planProbes, ProbePlanError, type Probe } from './probes';
@@ -50,6 +51,8 @@ export interface RunOptions {
 /** A probe's state in this run, for teardown. */
 interface Live {
   probe: Probe;
+  /** symbol+offset from kallsyms (probe.registered's address), to find it in kprobes/list. */
+  address: string | undefined;
   registered: boolean;
   armed: boolean;
 }
@@ -98,6 +101,10 @@ export async function runAgent(o: RunOptions): Promise<number> {
   const emit: Emit = (type, data, monoNs = WallClock.monoNow()) => emitEncoded(type, null, data, monoNs);
   const emitHit: EmitHit = (dataJson, monoNs) => emitEncoded('probe.hit', dataJson, undefined, monoNs);
   const leftovers = await findLeftovers(tracefs);
+  const view = new KprobeView(report.kprobes.dir, log);
+  if (choice.mode === 'kprobe' && report.kprobes.dir === null) {
+    log.warn({ problem: report.kprobes.problem }, 'no debugfs kprobes/list: how the kernel armed each probe is unknown (no mechanism reported)');
+  }
 
   const live: Live[] = [];
   let inst: TracingInstance | null = null;
@@ -118,11 +125,15 @@ export async function runAgent(o: RunOptions): Promise<number> {
       if (owners !== undefined) o.ownership?.(owners.counters());
     };
     await takeDownLeftovers(tracefs, leftovers, probes, handle, emit, log);
-    timers.push(setInterval(() => emit('agent.heartbeat', { counters: o.counters() }), config.heartbeatIntervalS * 1000));
+    timers.push(setInterval(() => {
+      emit('agent.heartbeat', { counters: o.counters() });
+      // The optimizer's jmp, [DISABLED], [GONE]: what changed in kprobes/list since the last report.
+      void view.changes().then((states) => states.forEach((s) => emit('probe.state', s)));
+    }, config.heartbeatIntervalS * 1000));
     await register(tracefs, probes, live, emit);
     // Formats are read once the events exist (kprobes registered), before anything is recorded.
     const reader = await openReader(main.dir, probes);
-    await arm(main, live, emit, log);
+    await arm(main, live, view, emit, log);
     // After arming: a socket made meanwhile is in the scan and in the buffer (its hits win), none is in neither.
     if (owners !== undefined) log.info(owners.scan(), 'start-up scan of socket owners');
     // Logged once tracing: tests and the bench take it as the signal to start their load.
@@ -148,6 +159,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     await handle(await reader.drain());
     for (const l of live) {
       l.armed = false;
+      view.forget(l.probe.name);
       emit('probe.disarmed', { probe: l.probe.name });
     }
     timers.forEach(clearInterval);
@@ -162,6 +174,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     // A poll in flight holds per_cpu stats files open, and rmdir of the instance would get EBUSY.
     timers.forEach(clearInterval);
     await stats?.poll();
+    for (const l of live) view.forget(l.probe.name);
     await teardown(tracefs, inst, live, emit, log);
     emit('agent.stopped', { reason: stopReason });
     await sink.close();
@@ -175,13 +188,13 @@ async function register(tracefs: Tracefs, probes: readonly Probe[], live: Live[]
   const addrs = symbols.length > 0 ? await textSymbolAddresses(new Set(symbols)) : null;
   for (const p of probes) {
     const data = await p.register(tracefs, p.symbol === null ? undefined : addrs?.get(p.symbol));
-    live.push({ probe: p, registered: true, armed: false });
+    live.push({ probe: p, address: data.address, registered: true, armed: false });
     emit('probe.registered', data);
   }
 }
 
-/** In-kernel filters first (a transition outside them is never recorded), then enable. */
-async function arm(inst: TracingInstance, live: readonly Live[], emit: Emit, log: Logger): Promise<void> {
+/** In-kernel filters first (a transition outside them is never recorded), then enable; kprobes/list says how. */
+async function arm(inst: TracingInstance, live: readonly Live[], view: KprobeView, emit: Emit, log: Logger): Promise<void> {
   for (const { probe: p } of live) {
     if (p.filter === '') continue;
     await inst.setEventFilter(p.group, p.event, p.filter);
@@ -190,7 +203,8 @@ async function arm(inst: TracingInstance, live: readonly Live[], emit: Emit, log
   for (const l of live) {
     await inst.enableEvent(l.probe.group, l.probe.event);
     l.armed = true;
-    emit('probe.armed', { probe: l.probe.name });
+    const { name, kind, symbol } = l.probe;
+    emit('probe.armed', await view.armed({ name, kind, symbol, offset: l.probe.offset, address: l.address }));
   }
 }
 

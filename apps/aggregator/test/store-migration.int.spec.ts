@@ -5,7 +5,8 @@
 // One planned difference: a transition's id is now the store's shared sequence (the event's id in
 // v1, since a TCP hit is stored once), not tcp_transitions' own v1 id. The migration takes it from
 // events_v1, so the recorded ids (and the ids inside nextCursor) are mapped v1 transition id →
-// v1 event id, read from the restored dump before migrating; everything else is compared as is.
+// v1 event id, read from the restored dump before migrating. Another: probes gained how the kernel
+// armed them (issue 18), null/false for v1 rows. Everything else is compared as is.
 import { spawn } from 'node:child_process';
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -105,7 +106,8 @@ describe('store v1 → v2 migration', () => {
     const expected = owned ? { ...answer, items: answer.items.map((i) => ({ ...i, ...NO_OWNER })) } : answer;
     const { status, body } = await api.get(path, query);
     expect(status).toBe(200);
-    expect(body).toEqual(path === '/api/v1/transitions' ? withStoreIds(expected) : expected);
+    const armedAs = (page: { items: object[] }) => ({ ...page, items: page.items.map((p) => ({ ...p, mechanism: null, postHandler: false, disabled: false, gone: false })) });
+    expect(body).toEqual(path === '/api/v1/transitions' ? withStoreIds(expected) : path === '/api/v1/probes' ? armedAs(expected) : expected);
   });
 
   it.each([

@@ -32,6 +32,9 @@ describe('single events', () => {
     ['time without nanoseconds', JSON.stringify({ ...SAMPLES['probe.armed'], time: '2026-11-25T19:52:23Z' }), 'malformed', 'time'],
     ['uppercase uuid', JSON.stringify({ ...SAMPLES['probe.armed'], instance: SAMPLES['probe.armed'].instance.toUpperCase() }), 'malformed', 'instance'],
     ['seq 0', JSON.stringify({ ...SAMPLES['probe.armed'], seq: 0 }), 'malformed', 'seq'],
+    ['unknown mechanism', JSON.stringify({ ...SAMPLES['probe.armed'], data: { probe: 'p', mechanism: 'kprobe' } }), 'malformed', 'data.mechanism'],
+    ['armed address not canonical', JSON.stringify({ ...SAMPLES['probe.armed'], data: { probe: 'p', address: '0xFFFF' } }), 'malformed', 'data.address'],
+    ['probe.state without flags', JSON.stringify({ ...SAMPLES['probe.state'], data: { probe: 'p', mechanism: 'int3' } }), 'malformed', 'data.disabled'],
     ['monoNs as number', JSON.stringify({ ...SAMPLES['probe.hit'], monoNs: 12 }), 'malformed', 'monoNs'],
     [
       'tracepoint with an address',
@@ -120,6 +123,13 @@ describe('what the store cannot hold', () => {
   });
 });
 
+describe('older logs', () => {
+  it('still decodes probe.armed without mechanism or address', () => {
+    const old = { ...SAMPLES['probe.armed'], data: { probe: 'probefleet/tcp_set_state' } };
+    expect(decodeEvent(JSON.stringify(old))).toEqual({ ok: true, value: old });
+  });
+});
+
 describe('batches', () => {
   it('round-trips a batch and describes it in headers', () => {
     const value = encodeBatch(SAMPLE_STREAM);
@@ -129,7 +139,7 @@ describe('batches', () => {
       host: 'web-1',
       instance: SAMPLE_STREAM[0]?.instance,
       'seq-first': '1',
-      'seq-last': '10',
+      'seq-last': '11',
     });
   });
 

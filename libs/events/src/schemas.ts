@@ -120,6 +120,11 @@ export const ProbeRegisteredDataSchema = z
       .optional(),
     /** The exact line written to kprobe_events. */
     definition: text(MAX_DEFINITION_LEN).optional(),
+    /**
+     * The kprobe has a post_handler (a kernel module's kprobe; trace kprobes never have one): the
+     * optimizer then leaves it an int3, as the post_handler needs the single-step.
+     */
+    postHandler: z.boolean().optional(),
   })
   .superRefine((data, ctx) => {
     if (data.kind === 'tracepoint') {
@@ -175,6 +180,32 @@ export type Owner = z.infer<typeof OwnerSchema>;
 
 const ProbeRefSchema = z.strictObject({ probe: ProbeName });
 
+/**
+ * How the kernel armed a kprobe, as /sys/kernel/debug/kprobes/list shows it: `[FTRACE]` (the
+ * function's `call __fentry__` site patched to the ftrace trampoline), `[OPTIMIZED]` (a jmp to a
+ * detour buffer) or neither (an int3).
+ */
+export const MechanismSchema = z.enum(['int3', 'ftrace', 'optimized']);
+export type Mechanism = z.infer<typeof MechanismSchema>;
+
+export const ProbeArmedDataSchema = z.strictObject({
+  probe: ProbeName,
+  /** From kprobes/list after arming; absent for tracepoints and where debugfs cannot be read. */
+  mechanism: MechanismSchema.optional(),
+  /** The address the kernel really probes (kprobes/list), after its IBT endbr64 adjustment. */
+  address: HexAddressSchema.optional(),
+});
+
+/** A later change of a kprobe as kprobes/list shows it (the whole current view, not a delta). */
+export const ProbeStateDataSchema = z.strictObject({
+  probe: ProbeName,
+  mechanism: MechanismSchema,
+  /** `[DISABLED]`: the kprobe is registered but not armed. */
+  disabled: z.boolean(),
+  /** `[GONE]`: the probed text went away (its module unloaded). */
+  gone: z.boolean(),
+});
+
 export const ProbeHitDataSchema = z.strictObject({
   probe: ProbeName,
   cpu: Cpu,
@@ -209,11 +240,12 @@ export const DATA_SCHEMAS = {
   'agent.stopped': AgentStoppedDataSchema,
   'agent.loss': AgentLossDataSchema,
   'probe.registered': ProbeRegisteredDataSchema,
-  'probe.armed': ProbeRefSchema,
+  'probe.armed': ProbeArmedDataSchema,
   'probe.disarmed': ProbeRefSchema,
   'probe.unregistered': ProbeRefSchema,
   'probe.hit': ProbeHitDataSchema,
   'probe.missed': ProbeMissedDataSchema,
+  'probe.state': ProbeStateDataSchema,
 } as const;
 
 export type EventType = keyof typeof DATA_SCHEMAS;
@@ -254,6 +286,7 @@ export const EVENT_SCHEMAS = {
   'probe.unregistered': envelopeOf('probe.unregistered'),
   'probe.hit': envelopeOf('probe.hit'),
   'probe.missed': envelopeOf('probe.missed'),
+  'probe.state': envelopeOf('probe.state'),
 } as const;
 
 export const EventSchema = z.discriminatedUnion('type', Object.values(EVENT_SCHEMAS) as [

@@ -38,7 +38,7 @@ export const SAMPLES: { [T in EventType]: Extract<Event, { type: T }> } = {
       definition: 'p:probefleet/tcp_set_state tcp_set_state sk=%di:x64 state=%si:s32',
     },
   },
-  'probe.armed': { ...envelope, seq: 3, type: 'probe.armed', data: { probe: 'probefleet/tcp_set_state' } },
+  'probe.armed': { ...envelope, seq: 3, type: 'probe.armed', data: { probe: 'probefleet/tcp_set_state', mechanism: 'ftrace', address: '0xffffffff81c00c34' } },
   'probe.hit': {
     ...envelope,
     seq: 4,
@@ -59,6 +59,7 @@ export const SAMPLES: { [T in EventType]: Extract<Event, { type: T }> } = {
   'probe.disarmed': { ...envelope, seq: 8, type: 'probe.disarmed', data: { probe: 'probefleet/tcp_set_state' } },
   'probe.unregistered': { ...envelope, seq: 9, type: 'probe.unregistered', data: { probe: 'probefleet/tcp_set_state' } },
   'agent.stopped': { ...envelope, seq: 10, type: 'agent.stopped', data: { reason: 'SIGTERM' } },
+  'probe.state': { ...envelope, seq: 11, type: 'probe.state', data: { probe: 'probefleet/tcp_set_state', mechanism: 'ftrace', disabled: true, gone: false } },
 };
 
 export const SAMPLE_STREAM: Event[] = Object.values(SAMPLES).sort((a, b) => a.seq - b.seq);

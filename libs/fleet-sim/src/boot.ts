@@ -5,22 +5,52 @@ import type { HostProfile, KernelRelease, Service } from './hosts';
 import type { Random } from './random';
 
 /**
- * The first instructions of tcp_set_state on x86-64 kernels built with IBT and ftrace: endbr64, the
- * 5-byte nop __fentry__ call site, push %rbp, mov %rsp,%rbp.
+ * The first instructions of tcp_set_state and tcp_v4_connect on x86-64 kernels built with ftrace:
+ * (endbr64 with IBT,) the 5-byte nop __fentry__ call site — where a kprobe on +0 is ftrace-based —
+ * then push %rbp, mov %rsp,%rbp, push %r15, push %r14, push %r13.
  */
-const TCP_SET_STATE_INSNS = ['f30f1efa', '0f1f440000', '55', '4889e5'];
+const ENDBR64 = 'f30f1efa';
+const BODY = ['0f1f440000', '55', '4889e5', '4157', '4156', '4155'];
 
-/** tcp_set_state's offset from the kernel's text base, stable per release (the build decides it). */
-function symbolOffset(release: string): bigint {
+/** Releases built with CONFIG_X86_KERNEL_IBT: a probe on +0 lands past the endbr64 (+4). */
+const IBT = /^(6\.12|6\.8)\./;
+
+function fnv(text: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < release.length; i++) h = Math.imul(h ^ release.charCodeAt(i), 0x01000193) >>> 0;
-  return 0xa00000n + BigInt(h % 0x200000) * 16n;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
-/** kallsyms of this boot: the text base is KASLR'd in 2 MiB steps within the 1 GiB kernel image window. */
-function kernelImage(release: string, rnd: Random): KernelImage {
+/** A function's offset from the kernel's text base, stable per release (the build decides it). */
+function symbolOffset(release: string, symbol: string): bigint {
+  return 0xa00000n + BigInt(fnv(symbol === 'tcp_set_state' ? release : `${release}/${symbol}`) % 0x200000) * 16n;
+}
+
+/**
+ * kallsyms of this boot: the text base is KASLR'd in 2 MiB steps within the 1 GiB kernel image
+ * window. `optimization`: the host's sysctl debug.kprobes-optimization.
+ */
+function kernelImage(release: string, optimization: boolean, rnd: Random): KernelImage {
   const text = 0xffffffff80000000n + BigInt(rnd.int(1, 0x1e0)) * 0x200000n;
-  return { symbols: { tcp_set_state: { address: `0x${(text + symbolOffset(release)).toString(16)}`, insns: TCP_SET_STATE_INSNS } } };
+  const ibt = IBT.test(release);
+  const insns = ibt ? [ENDBR64, ...BODY] : BODY;
+  const symbol = (name: string) => ({ address: `0x${(text + symbolOffset(release, name)).toString(16)}`, insns, fentry: ibt ? 4 : 0 });
+  return { ibt, optimization, symbols: { tcp_set_state: symbol('tcp_set_state'), tcp_v4_connect: symbol('tcp_v4_connect') } };
+}
+
+/** The offset of `push %r15` in tcp_v4_connect on this image: a later instruction boundary, optimizable. */
+export function userProbeOffset(image: KernelImage): number {
+  return image.ibt ? 13 : 9;
+}
+
+/** Hosts whose agent config adds a user probe on tcp_v4_connect (one in three, by name). */
+export function runsUserProbe(host: string): boolean {
+  return fnv(`probe/${host}`) % 3 === 0;
+}
+
+/** Hosts whose admins set debug.kprobes-optimization=0 (one in four, by name): their user probes stay int3. */
+export function optimizationOff(host: string): boolean {
+  return fnv(host) % 4 === 0;
 }
 
 /**
@@ -91,5 +121,5 @@ export function newBoot(profile: HostProfile, kernel: KernelRelease, bootedAt: n
     pids.set(comm, Array.from({ length: n }, () => rnd.int(600, 400000)));
   }
   const tasks = [...pids].flatMap(([comm, ids]) => ids.map((pid) => ({ comm, pid })));
-  return { bootId: rnd.uuid(), kernel, image: kernelImage(kernel.release, rnd), bootedAt, fresh: true, slabs, listeners, pids, tasks };
+  return { bootId: rnd.uuid(), kernel, image: kernelImage(kernel.release, !optimizationOff(profile.name), rnd), bootedAt, fresh: true, slabs, listeners, pids, tasks };
 }

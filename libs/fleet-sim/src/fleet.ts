@@ -5,7 +5,7 @@
 import { AGENT_VERSION, agentCapabilities, EVENT_VERSION, parseInstant, rfc3339Nanos, TCP_PROBE_EVENT, TCP_PROBE_LINE_DEBIAN, TCP_TRACEPOINT, type Event, type EventData, type HitContext, type TcpArgs } from '@probefleet/events';
 import { decide, evolve, initialState, type Command, type ModelState } from '@probefleet/kprobe-model';
 import { ANY_V4, ANY_V6, mappedV4, publicIpv4, publicIpv6 } from './addresses';
-import { newBoot, type Boot, type Listener } from './boot';
+import { newBoot, runsUserProbe, userProbeOffset, type Boot, type Listener } from './boot';
 import { clientsOf, kernelRelease, makeHosts, type AgentMode, type HostProfile, type Role, type Upstream } from './hosts';
 import { Random } from './random';
 import { visibleSteps, type ConnectionKind, type Step } from './tcp';
@@ -60,6 +60,9 @@ const CAPABILITIES: Readonly<Record<AgentMode, string[]>> = {
 };
 
 const NS = 1e9;
+/** The user probe some agents run (like the lab's `connect_v4` config): a later instruction of tcp_v4_connect. */
+const USER_PROBE = 'connect_v4';
+const userProbeLine = (offset: number) => `p:probefleet/${USER_PROBE} tcp_v4_connect+${offset} sk=%di:x64`;
 
 /** One TCP socket's life in progress. */
 interface Connection {
@@ -108,7 +111,7 @@ interface HostSim {
   connections: Connection[];
 }
 
-type TimerKind = 'start' | 'stop' | 'heartbeat' | 'restart' | 'reboot' | 'loss' | 'missed' | 'boot';
+type TimerKind = 'start' | 'stop' | 'heartbeat' | 'restart' | 'reboot' | 'loss' | 'missed' | 'boot' | 'optimize';
 
 interface Timer {
   at: number;
@@ -358,6 +361,10 @@ export class Fleet {
         this.run(sim, { type: 'report-missed', probe: TCP_PROBE_EVENT, count: this.rnd.int(1, 20) });
         this.scheduleMean(sim, 'missed', o.missedMeanS);
         return;
+      case 'optimize':
+        // The kprobe optimizer's delayed work ran; the agent's next read of kprobes/list shows it.
+        if (sim.phase === 'running') this.run(sim, { type: 'optimize' });
+        return;
     }
   }
 
@@ -401,10 +408,13 @@ export class Fleet {
       sim.instance.registered = true;
       if (sim.mode === 'kprobe') this.run(sim, { type: 'register', probe: TCP_PROBE_EVENT, kind: 'kprobe', symbol: 'tcp_set_state', offset: 0 });
       else this.run(sim, { type: 'register', probe: TCP_TRACEPOINT.event, kind: 'tracepoint', symbol: TCP_TRACEPOINT.name, offset: 0 });
+      if (this.userProbe(sim)) this.run(sim, { type: 'register', probe: USER_PROBE, kind: 'kprobe', symbol: 'tcp_v4_connect', offset: userProbeOffset(sim.boot.image) });
       this.schedule(sim, 'start', this.rnd.int(30, 90) * 1e6);
     } else {
       sim.instance.armed = true;
-      this.run(sim, { type: 'arm', probe: this.probeOf(sim) });
+      for (const probe of this.probesOf(sim)) this.run(sim, { type: 'arm', probe });
+      // An int3 kprobe is optimized by the optimizer's delayed work, after an RCU-tasks grace period.
+      if (this.userProbe(sim)) this.schedule(sim, 'optimize', this.rnd.int(20, 400) * 1e6);
       this.setPhase(sim, 'running');
       if (sim.boot.fresh) {
         sim.boot.fresh = false;
@@ -429,13 +439,13 @@ export class Fleet {
     const inst = sim.instance as Instance;
     if (inst.armed) {
       inst.armed = false;
-      this.run(sim, { type: 'disarm', probe: this.probeOf(sim) });
+      for (const probe of this.probesOf(sim)) this.run(sim, { type: 'disarm', probe });
       this.schedule(sim, 'stop', this.rnd.int(5, 20) * 1e6);
       return;
     }
     if (inst.registered) {
       inst.registered = false;
-      this.run(sim, { type: 'unregister', probe: this.probeOf(sim) });
+      for (const probe of this.probesOf(sim)) this.run(sim, { type: 'unregister', probe });
       this.schedule(sim, 'stop', this.rnd.int(20, 60) * 1e6);
       return;
     }
@@ -461,6 +471,15 @@ export class Fleet {
 
   private probeOf(sim: HostSim): string {
     return sim.mode === 'kprobe' ? TCP_PROBE_EVENT : TCP_TRACEPOINT.event;
+  }
+
+  /** A kprobe-mode agent of some hosts also runs a user probe (armed, never hit here). */
+  private userProbe(sim: HostSim): boolean {
+    return sim.mode === 'kprobe' && runsUserProbe(sim.profile.name);
+  }
+
+  private probesOf(sim: HostSim): string[] {
+    return this.userProbe(sim) ? [this.probeOf(sim), USER_PROBE] : [this.probeOf(sim)];
   }
 
   private heartbeat(sim: HostSim, inst: Instance): void {
@@ -760,7 +779,8 @@ function agentSpelling(e: Event, monoNs: string, ctx: HitContext | undefined): E
     data = ctx === undefined ? d : { probe: d.probe, cpu: d.cpu, pid: d.pid, comm: d.comm, ctx, args: d.args };
   } else if (e.type === 'probe.registered') {
     const d = e.data;
-    data = { probe: d.probe, kind: d.kind, symbol: d.symbol, offset: d.offset, ...(d.address !== undefined ? { address: d.address, definition: TCP_PROBE_LINE_DEBIAN } : {}) };
+    const definition = d.probe === USER_PROBE ? userProbeLine(d.offset) : TCP_PROBE_LINE_DEBIAN;
+    data = { probe: d.probe, kind: d.kind, symbol: d.symbol, offset: d.offset, ...(d.address !== undefined ? { address: d.address, definition } : {}) };
   }
   return { v: e.v, type: e.type, host: e.host, bootId: e.bootId, instance: e.instance, seq: e.seq, time: e.time, monoNs, data } as Event;
 }

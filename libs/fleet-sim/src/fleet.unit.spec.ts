@@ -117,8 +117,12 @@ describe('Fleet', () => {
       expect(types.slice(0, 1)).toEqual(['agent.started']);
       if (types[types.length - 1] !== 'agent.stopped') crashedBoots.add(`${stream[0]?.host}/${stream[0]?.bootId}`);
       // The orderly stop undoes what the start did (a stop may come before the probe was armed).
-      else if (types.includes('probe.armed')) expect(types.slice(-3)).toEqual(['probe.disarmed', 'probe.unregistered', 'agent.stopped']);
-      else if (types.includes('probe.registered')) expect(types.slice(-2)).toEqual(['probe.unregistered', 'agent.stopped']);
+      else {
+        // Every probe disarmed, then every probe unregistered (the agent's teardown order).
+        const n = types.filter((t) => t === 'probe.registered').length;
+        const undo = [...(types.includes('probe.armed') ? Array(n).fill('probe.disarmed') : []), ...Array(n).fill('probe.unregistered'), 'agent.stopped'];
+        if (n > 0) expect(types.slice(-undo.length)).toEqual(undo);
+      }
       // Registered and armed before any hit.
       const firstHit = types.indexOf('probe.hit');
       if (firstHit >= 0) {
@@ -142,7 +146,10 @@ describe('Fleet', () => {
       const started = events.find((s) => s.type === 'agent.started' && s.instance === e.instance);
       if (started?.type !== 'agent.started') throw new Error('no agent.started');
       expect(KERNELS.find((k) => k.release === started.data.kernelRelease)?.mode).toBe(started.data.mode);
-      if (started.data.mode === 'kprobe') {
+      if (started.data.mode === 'kprobe' && e.data.probe === 'connect_v4') {
+        expect(e.data).toEqual({ probe: 'connect_v4', kind: 'kprobe', symbol: 'tcp_v4_connect', offset: e.data.offset, address: expect.stringMatching(/^0xffffffff[89ab]/), definition: `p:probefleet/connect_v4 tcp_v4_connect+${e.data.offset} sk=%di:x64` });
+        expect([9, 13]).toContain(e.data.offset);
+      } else if (started.data.mode === 'kprobe') {
         expect(e.data).toEqual({ probe: 'tcp_set_state', kind: 'kprobe', symbol: 'tcp_set_state', offset: 0, address: expect.stringMatching(/^0xffffffff[89ab]/), definition: TCP_KPROBE_DEFINITION });
       } else expect(e.data).toEqual({ probe: 'inet_sock_set_state', kind: 'tracepoint', symbol: 'sock:inet_sock_set_state', offset: 0 });
     }
@@ -155,7 +162,7 @@ describe('Fleet', () => {
       boots.set(e.host, list);
       let boot = list[list.length - 1];
       if (boot?.bootId !== e.bootId) list.push((boot = { bootId: e.bootId, firstMono: BigInt(e.monoNs as string) }));
-      if (e.type === 'probe.registered' && e.data.address !== undefined) {
+      if (e.type === 'probe.registered' && e.data.address !== undefined && e.data.probe === 'tcp_set_state') {
         if (boot.address !== undefined) expect(e.data.address).toBe(boot.address);
         boot.address = e.data.address;
       }
@@ -169,6 +176,23 @@ describe('Fleet', () => {
       const addresses = list.map((b) => b.address).filter((a) => a !== undefined);
       if (addresses.length > 1) expect(new Set(addresses).size).toBeGreaterThan(1);
     }
+  });
+
+  it('arms the three ways the kernel does: tcp_set_state+0 through ftrace, a user probe as an int3 the optimizer may turn into a jmp', () => {
+    const fleet = generateFleet({ ...base, agents: 40 }, 20000);
+    const armed = fleet.filter((e) => e.type === 'probe.armed');
+    const mechanisms = (probe: string) => new Set(armed.flatMap((e) => (e.type === 'probe.armed' && e.data.probe === probe ? [e.data.mechanism] : [])));
+    expect(mechanisms('tcp_set_state')).toEqual(new Set(['ftrace']));
+    expect(mechanisms('inet_sock_set_state')).toEqual(new Set([undefined]));
+    expect(mechanisms('connect_v4')).toEqual(new Set(['int3']));
+    const states = fleet.filter((e) => e.type === 'probe.state');
+    expect(states.length).toBeGreaterThan(0);
+    expect(new Set(states.map((e) => e.type === 'probe.state' && `${e.data.probe} ${e.data.mechanism}`))).toEqual(new Set(['connect_v4 optimized']));
+    // Hosts with debug.kprobes-optimization=0 keep their user probe an int3.
+    const optimizedHosts = new Set(states.map((e) => e.host));
+    const userHosts = new Set(armed.filter((e) => e.type === 'probe.armed' && e.data.probe === 'connect_v4').map((e) => e.host));
+    expect(optimizedHosts.size).toBeLessThan(userHosts.size);
+    expect(contractProblems(fleet)).toEqual([]);
   });
 
   it('reports monotonic heartbeat counters per stream', () => {

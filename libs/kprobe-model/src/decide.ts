@@ -1,17 +1,28 @@
 import { EVENT_VERSION, type Event, type EventData, type EventType, type ProbeKind } from '@probefleet/events';
-import { armDefect, disarmDefect, handlersFor, hitDefect, missedDefect, registerDefect, unregisterDefect } from './kernel';
 import { hostAfterBoot } from './evolve';
+import { armDefect, disarmDefect, handlersFor, hitDefect, missedDefect, registerDefect, singleStepDefect, unregisterDefect } from './kernel';
+import { armReport, optimizeBodies, unoptimizedByArming } from './decide-arm';
 import type { HostState, ModelState, ProbeState } from './state';
 
-/** A function of the kernel image: its address and its instructions from the start, as lowercase hex. */
+/**
+ * A function of the kernel image: its address and its instructions from the start, as lowercase hex.
+ * `fentry`: the offset of its ftrace site (`call __fentry__`, after endbr64 on IBT kernels), if any.
+ */
 export interface KernelSymbol {
   address: string;
   insns: readonly string[];
+  fentry?: number;
 }
 
-/** What the model knows of a kernel's text (kallsyms + the bytes at each probed function). */
+/**
+ * What the model knows of a kernel's text (kallsyms + the bytes at each probed function). `ibt`:
+ * CONFIG_X86_KERNEL_IBT (a probe on +0 moves past the endbr64); `optimization`: sysctl
+ * debug.kprobes-optimization (default on).
+ */
 export interface KernelImage {
   symbols: Readonly<Record<string, KernelSymbol>>;
+  ibt?: boolean;
+  optimization?: boolean;
 }
 
 /** Who issues a command: the agent process (stream) on a host in a given boot, and when. */
@@ -26,7 +37,7 @@ export type Command = CommandSource &
   (
     | { type: 'start'; data: EventData<'agent.started'> }
     | { type: 'stop'; reason: string }
-    | { type: 'register'; probe: string; kind: ProbeKind; symbol: string; offset: number }
+    | { type: 'register'; probe: string; kind: ProbeKind; symbol: string; offset: number; postHandler?: boolean }
     | { type: 'arm'; probe: string }
     | { type: 'disarm'; probe: string }
     | { type: 'unregister'; probe: string }
@@ -37,11 +48,15 @@ export type Command = CommandSource &
     | { type: 'hit'; probe: string; cpu: number; pid: number; comm: string; args: EventData<'probe.hit'>['args']; reentered?: string[] }
     /** The agent read new misses of `probe` from kprobe_profile. */
     | { type: 'report-missed'; probe: string; count: number }
+    /** The kprobe optimizer ran (OPTIMIZE_DELAY after arming); the agent sees the result in kprobes/list. */
+    | { type: 'optimize' }
+    /** The cpu single-steps `probe`'s saved instruction (an int3 hit's step); refused where nothing is stepped. */
+    | { type: 'single-step'; probe: string }
   );
 
 export type Decision = { ok: true; events: Event[] } | { ok: false; reason: string };
 
-type Body = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
+export type Body = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
 
 /** What happens when `command` runs against `state`: the events to append, or why the kernel refuses it. */
 export function decide(command: Command, state: ModelState, kernel: KernelImage): Decision {
@@ -69,7 +84,7 @@ function decideBodies(command: Command, host: HostState, kernel: KernelImage): B
     case 'register':
       return decideRegister(command, host, kernel);
     case 'arm':
-      return armDefect(host, command.probe) ?? [{ type: 'probe.armed', data: { probe: command.probe } }];
+      return decideArm(command.probe, host, kernel);
     case 'disarm':
       return disarmDefect(host, command.probe) ?? [{ type: 'probe.disarmed', data: { probe: command.probe } }];
     case 'unregister':
@@ -79,12 +94,25 @@ function decideBodies(command: Command, host: HostState, kernel: KernelImage): B
       return decideHit(command, host);
     case 'report-missed':
       return missedDefect(host, command.probe) ?? [{ type: 'probe.missed', data: { probe: command.probe, count: command.count } }];
+    case 'optimize':
+      return optimizeBodies(host, kernel);
+    case 'single-step':
+      return singleStepDefect(host, command.probe) ?? [];
   }
 }
 
+/** probe.armed as the agent reads it from kprobes/list, and probe.state of the kprobes arming un-optimized. */
+function decideArm(name: string, host: HostState, kernel: KernelImage): Body[] | string {
+  const probe = host.probes.get(name);
+  const report = probe === undefined ? { probe: name } : armReport(host, probe, kernel);
+  const defect = armDefect(host, report);
+  if (defect !== undefined) return defect;
+  return [{ type: 'probe.armed', data: report }, ...unoptimizedByArming(host, probe as ProbeState, report)];
+}
+
 function decideRegister(command: Extract<Command, { type: 'register' }>, host: HostState, kernel: KernelImage): Body[] | string {
-  const { probe, kind, symbol, offset } = command;
-  let data: EventData<'probe.registered'> = { probe, kind, symbol, offset };
+  const { probe, kind, symbol, offset, postHandler } = command;
+  let data: EventData<'probe.registered'> = { probe, kind, symbol, offset, ...(postHandler ? { postHandler } : {}) };
   if (kind !== 'tracepoint') {
     const resolved = resolveSymbol(kernel, symbol, offset);
     if (typeof resolved === 'string') return resolved;

@@ -1,6 +1,7 @@
 import { decodeEvent, type Event, type ScannedHit } from '@probefleet/events';
 import {
   addMissed,
+  applyState,
   armDefect,
   armProbe,
   disarmDefect,
@@ -11,6 +12,7 @@ import {
   registerDefect,
   registerProbe,
   siteViolation,
+  stateDefect,
   unregisterDefect,
   unregisterProbe,
 } from './kernel';
@@ -144,8 +146,14 @@ export function applyToHost(host: HostState, event: Event): string | undefined {
       const { site } = registerProbe(host, event.data);
       return site && siteViolation(host, site);
     }
-    case 'probe.armed':
-      return withProbe(host, event.data.probe, armDefect, (probe) => armProbe(host, probe));
+    case 'probe.armed': {
+      const report = event.data;
+      return withProbe(host, report.probe, () => armDefect(host, report), (probe) => armProbe(host, probe, report));
+    }
+    case 'probe.state': {
+      const report = event.data;
+      return withProbe(host, report.probe, () => stateDefect(host, report), (probe) => applyState(host, probe, report));
+    }
     case 'probe.disarmed':
       return withProbe(host, event.data.probe, disarmDefect, (probe) => disarmProbe(host, probe));
     case 'probe.unregistered':

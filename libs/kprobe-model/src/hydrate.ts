@@ -1,6 +1,6 @@
 // Rebuilds a host's kernel state from a saved projection (one row per registered probe), so a
 // consumer that stores the model's state as rows can continue from them instead of replaying.
-import type { ProbeKind } from '@probefleet/events';
+import type { Mechanism, ProbeKind } from '@probefleet/events';
 import { armProbe, registerProbe } from './kernel';
 import { emptyHost, type HostState } from './state';
 
@@ -14,6 +14,11 @@ export interface SavedProbe {
   armed: boolean;
   hits: number;
   missed: number;
+  /** The kernel's view (kprobes/list); null/false in rows saved before agents reported it. */
+  mechanism?: Mechanism | null;
+  postHandler?: boolean;
+  disabled?: boolean;
+  gone?: boolean;
 }
 
 export function hydrateHost(host: string, bootId: string, probes: readonly SavedProbe[]): HostState {
@@ -26,8 +31,16 @@ export function hydrateHost(host: string, bootId: string, probes: readonly Saved
       offset: saved.offset,
       ...(saved.address !== null ? { address: saved.address } : {}),
       ...(saved.insn !== null ? { insn: saved.insn } : {}),
+      ...(saved.postHandler ? { postHandler: true } : {}),
     });
-    if (saved.armed) armProbe(state, probe);
+    probe.disabled = saved.disabled ?? false;
+    probe.gone = saved.gone ?? false;
+    const mechanism = saved.mechanism ?? undefined;
+    if (saved.armed) armProbe(state, probe, { mechanism });
+    else if (mechanism !== undefined) {
+      if (probe.site === undefined) probe.mechanism = mechanism;
+      else probe.site.mechanism = mechanism;
+    }
     probe.hits = saved.hits;
     probe.missed = saved.missed;
   }
@@ -46,5 +59,9 @@ export function savedProbes(host: HostState): SavedProbe[] {
     armed: p.armed,
     hits: p.hits,
     missed: p.missed,
+    mechanism: p.site?.mechanism ?? p.mechanism ?? null,
+    postHandler: p.postHandler,
+    disabled: p.disabled,
+    gone: p.gone,
   }));
 }

@@ -1,23 +1,28 @@
-// The kernel's kprobe mechanism on x86 (without ftrace): each step a function named after what the
-// kernel does. `*Defect` functions say why an operation cannot happen (undefined when it can) and
-// never mutate; the operations themselves assume their defect check passed.
+// The kernel's kprobe mechanism on x86: each step a function named after what the kernel does; how
+// an address is armed (int3, ftrace, optimized) is in mechanism.ts. `*Defect` functions say why an
+// operation cannot happen (undefined when it can) and never mutate; the operations themselves
+// assume their defect check passed.
 import type { EventData } from '@probefleet/events';
 import { kprobeBucket } from './hash';
+import {
+  afterDisarm,
+  ARMED_BYTE,
+  ENDBR64,
+  expectedByte,
+  forceUnoptimize,
+  isLive,
+  isSiteArmed,
+  mechanismDefect,
+  optimizedViolation,
+  siteMechanism,
+  writeText,
+} from './mechanism';
 import { INT3, type HostState, type KprobeSite, type ProbeState } from './state';
 
 /** get_kprobe(): walk the hash list of the address's bucket. */
 export function getKprobe(host: HostState, address: string, bucket: number): KprobeSite | undefined {
   for (const site of host.table[bucket] ?? []) if (site.address === address) return site;
   return undefined;
-}
-
-function isSiteArmed(site: KprobeSite): boolean {
-  return site.members.some((member) => member.armed);
-}
-
-/** The first byte kernel text must hold at a site: int3 while any member is armed, else the saved one. */
-function expectedByte(site: KprobeSite): string | undefined {
-  return isSiteArmed(site) ? INT3 : site.savedInsn?.slice(0, 2);
 }
 
 /** The invariants of one site: it sits in its address's bucket and the text agrees with its members. */
@@ -35,7 +40,7 @@ export function siteViolation(host: HostState, site: KprobeSite): string | undef
     const state = isSiteArmed(site) ? 'armed' : 'disarmed';
     return `${state} address ${site.address} holds ${byte ?? 'an unknown byte'}, expected ${expected ?? 'an unknown byte'}`;
   }
-  return undefined;
+  return optimizedViolation(host, site);
 }
 
 // register_kprobe()
@@ -61,6 +66,10 @@ export function registerProbe(host: HostState, data: EventData<'probe.registered
     offset: data.offset,
     site: undefined,
     armed: false,
+    postHandler: data.postHandler ?? false,
+    disabled: false,
+    gone: false,
+    mechanism: undefined,
     hits: 0,
     missed: 0,
   };
@@ -74,7 +83,7 @@ function linkIntoTable(host: HostState, address: string, insn: string | undefine
   const bucket = kprobeBucket(address);
   let site = getKprobe(host, address, bucket);
   if (site === undefined) {
-    site = { address, bucket, savedInsn: undefined, members: [] };
+    site = { address, bucket, savedInsn: undefined, mechanism: undefined, members: [] };
     host.table[bucket]?.push(site);
   }
   if (site.savedInsn === undefined && insn !== undefined) {
@@ -85,18 +94,75 @@ function linkIntoTable(host: HostState, address: string, insn: string | undefine
   return site;
 }
 
-// arm_kprobe() / disarm_kprobe()
-
-export function armDefect(host: HostState, name: string): string | undefined {
-  const probe = host.probes.get(name);
-  if (probe === undefined) return `cannot arm unregistered probe "${name}"`;
-  return probe.armed ? `probe "${name}" is already armed` : undefined;
+/** Removes a probe from its site, and the site from kprobe_table (and text) when it was the last member. */
+function unlink(host: HostState, probe: ProbeState): void {
+  const site = probe.site;
+  if (site === undefined) return;
+  site.members.splice(site.members.indexOf(probe), 1);
+  probe.site = undefined;
+  if (site.members.length > 0) {
+    writeText(host, site);
+    return;
+  }
+  const bucket = host.table[site.bucket];
+  bucket?.splice(bucket.indexOf(site), 1);
+  host.text.delete(site.address);
 }
 
-/** Writes int3 over the first byte of the instruction (text_poke); an aggregate is armed once. */
-export function armProbe(host: HostState, probe: ProbeState): void {
+// arm_kprobe() / disarm_kprobe()
+
+export type ArmReport = EventData<'probe.armed'>;
+
+/**
+ * Why `report` cannot be how the kernel armed the probe: it is armed already, a tracepoint has no
+ * kprobe, the address moved other than past an endbr64, or its mechanism is impossible there.
+ */
+export function armDefect(host: HostState, report: ArmReport): string | undefined {
+  const { probe: name, mechanism, address } = report;
+  const probe = host.probes.get(name);
+  if (probe === undefined) return `cannot arm unregistered probe "${name}"`;
+  if (probe.armed) return `probe "${name}" is already armed`;
+  if (probe.gone) return `probe "${name}" is gone: enable_kprobe refuses a gone kprobe`;
+  if (probe.kind === 'tracepoint') {
+    return mechanism === undefined && address === undefined ? undefined : `tracepoint "${name}" has no kprobe mechanism or address`;
+  }
+  if (address !== undefined && probe.site !== undefined && address !== probe.site.address) {
+    const moved = movedDefect(probe, probe.site, address);
+    if (moved !== undefined) return moved;
+  }
+  if (mechanism === undefined) return undefined;
+  const at = address ?? probe.site?.address;
+  const site = at === undefined ? undefined : getKprobe(host, at, kprobeBucket(at));
+  return site && mechanismDefect(host, probe, site, mechanism);
+}
+
+/** arch_adjust_kprobe_addr: with IBT the kernel moves a probe on a function's +0 past its endbr64, nothing else. */
+function movedDefect(probe: ProbeState, site: KprobeSite, address: string): string | undefined {
+  const step = BigInt(address) - BigInt(site.address);
+  const overEndbr = probe.offset === 0 && step === BigInt(ENDBR64.length / 2) && (site.savedInsn === undefined || site.savedInsn === ENDBR64);
+  return overEndbr ? undefined : `probe "${probe.name}" registered at ${site.address} cannot be armed at ${address}: the kernel only steps a function's +0 over its endbr64 (+4)`;
+}
+
+/**
+ * Arms the probe as the kernel reported: at its real address (the probe joins the kprobe there),
+ * with its mechanism; the site's first byte becomes cc, e8 or e9 (text_poke / ftrace).
+ */
+export function armProbe(host: HostState, probe: ProbeState, report: Partial<ArmReport> = {}): void {
+  const { mechanism, address } = report;
+  if (address !== undefined && probe.site?.address !== address) {
+    unlink(host, probe);
+    probe.site = linkIntoTable(host, address, undefined, probe);
+  }
+  const site = probe.site;
+  if (site === undefined) {
+    probe.mechanism = mechanism ?? probe.mechanism;
+    probe.armed = true;
+    return;
+  }
+  forceUnoptimize(host, site.address);
+  if (mechanism !== undefined) site.mechanism = mechanism;
   probe.armed = true;
-  if (probe.site !== undefined) host.text.set(probe.site.address, INT3);
+  writeText(host, site);
 }
 
 export function disarmDefect(host: HostState, name: string): string | undefined {
@@ -105,13 +171,41 @@ export function disarmDefect(host: HostState, name: string): string | undefined 
   return probe.armed ? undefined : `probe "${name}" is not armed`;
 }
 
-/** Restores the saved byte once no member of the aggregate is armed. */
+/** Restores the saved byte once no member of the aggregate is armed (an optimized one is un-optimized first). */
 export function disarmProbe(host: HostState, probe: ProbeState): void {
   probe.armed = false;
   const site = probe.site;
   if (site === undefined || isSiteArmed(site)) return;
-  if (site.savedInsn === undefined) host.text.delete(site.address);
-  else host.text.set(site.address, site.savedInsn.slice(0, 2));
+  afterDisarm(site);
+  writeText(host, site);
+}
+
+// The kernel's later view of a kprobe (kprobes/list, probe.state).
+
+export type StateReport = EventData<'probe.state'>;
+
+export function stateDefect(host: HostState, report: StateReport): string | undefined {
+  const probe = host.probes.get(report.probe);
+  if (probe === undefined) return `state reported for unknown probe "${report.probe}"`;
+  if (probe.kind === 'tracepoint') return `tracepoint "${report.probe}" has no kprobe state`;
+  if (probe.gone && !report.gone) return `probe "${report.probe}" came back from gone: a gone kprobe stays gone`;
+  if (report.mechanism === 'optimized' && !report.disabled && !probe.armed) {
+    return `probe "${report.probe}" reported optimized while not armed: the optimizer only optimizes armed kprobes`;
+  }
+  return probe.site && mechanismDefect(host, probe, probe.site, report.mechanism);
+}
+
+export function applyState(host: HostState, probe: ProbeState, report: StateReport): void {
+  probe.disabled = report.disabled;
+  probe.gone = report.gone;
+  const site = probe.site;
+  if (site === undefined) {
+    probe.mechanism = report.mechanism;
+    return;
+  }
+  site.mechanism = report.mechanism;
+  afterDisarm(site);
+  writeText(host, site);
 }
 
 // unregister_kprobe()
@@ -124,42 +218,57 @@ export function unregisterDefect(host: HostState, name: string): string | undefi
 export function unregisterProbe(host: HostState, probe: ProbeState): void {
   if (probe.armed) disarmProbe(host, probe);
   host.probes.delete(probe.name);
-  const site = probe.site;
-  if (site === undefined) return;
-  site.members.splice(site.members.indexOf(probe), 1);
-  if (site.members.length > 0) return;
-  const bucket = host.table[site.bucket];
-  bucket?.splice(bucket.indexOf(site), 1);
-  host.text.delete(site.address);
-  return undefined;
+  unlink(host, probe);
 }
 
-// A hit: int3 traps → do_int3() → get_kprobe() → pre_handler → single-step → post_handler → resume.
+// A hit. int3: the cpu traps → do_int3() → get_kprobe() → pre_handler → single-step → post_handler.
+// ftrace: the call in the ftrace site → kprobe_ftrace_handler → get_kprobe() → pre_handler → post_handler.
+// optimized: the jmp → detour buffer → optimized_callback → pre_handlers → copied instructions.
 
 /**
- * do_int3(): the cpu trapped on an int3 at `address`; kprobe_int3_handler looks the kprobe up in
- * kprobe_table. Returns the site, or why there could be no such trap.
+ * The cpu reached the armed text at `address` (an int3 trap, the ftrace call or the optimized jmp);
+ * the handler looks the kprobe up in kprobe_table. Returns the site, or why there could be no such entry.
  */
-export function doInt3(host: HostState, address: string, bucket: number): KprobeSite | string {
-  if (host.text.get(address) !== INT3) return `no int3 at ${address}: nothing armed there`;
-  return getKprobe(host, address, bucket) ?? `int3 at ${address} but no kprobe in kprobe_table`;
+export function trap(host: HostState, address: string, bucket: number): KprobeSite | string {
+  const site = getKprobe(host, address, bucket);
+  const byte = host.text.get(address);
+  if (site === undefined) return byte === INT3 ? `int3 at ${address} but no kprobe in kprobe_table` : `nothing armed at ${address}`;
+  const mechanism = siteMechanism(site);
+  if (byte !== ARMED_BYTE[mechanism]) return `no ${mechanism} at ${address}: nothing armed there`;
+  return site;
 }
 
 export function hitDefect(host: HostState, name: string): string | undefined {
   const probe = host.probes.get(name);
   if (probe === undefined) return `hit on unregistered probe "${name}"`;
   if (!probe.armed) return `hit on disarmed probe "${name}"`;
+  if (probe.gone) return `hit on gone probe "${name}": its text is freed`;
+  if (probe.disabled) return `hit on probe "${name}" the kernel disabled`;
   if (probe.site === undefined) return undefined;
-  const site = doInt3(host, probe.site.address, probe.site.bucket);
+  const site = trap(host, probe.site.address, probe.site.bucket);
   return typeof site === 'string' ? `hit on probe "${name}": ${site}` : undefined;
 }
 
 /**
- * The probes whose handlers run when `probe` fires: for a kprobe every armed member of its kprobe
+ * Why the saved instruction of `name`'s kprobe cannot be single-stepped now: only an int3 hit
+ * single-steps; ftrace emulates the 5-byte nop and an optimized kprobe runs its copied instructions.
+ */
+export function singleStepDefect(host: HostState, name: string): string | undefined {
+  const defect = hitDefect(host, name);
+  if (defect !== undefined) return defect;
+  const site = host.probes.get(name)?.site;
+  const mechanism = site === undefined ? undefined : siteMechanism(site);
+  if (mechanism === 'ftrace') return `single-step on ftrace-based probe "${name}": kprobe_ftrace_handler runs from the ftrace call and skips the 5-byte site without stepping`;
+  if (mechanism === 'optimized') return `single-step on optimized probe "${name}": the detour buffer runs the copied instructions, nothing is stepped`;
+  return undefined;
+}
+
+/**
+ * The probes whose handlers run when `probe` fires: for a kprobe every live member of its kprobe
  * (aggr_pre_handler calls each); a tracepoint or address-unknown kprobe alone.
  */
 export function handlersFor(probe: ProbeState): ProbeState[] {
-  return probe.site === undefined ? [probe] : probe.site.members.filter((member) => member.armed);
+  return probe.site === undefined ? [probe] : probe.site.members.filter(isLive);
 }
 
 /** Records one hit of `probe`: its pre_handler ran, the saved instruction was single-stepped, its post_handler ran. */

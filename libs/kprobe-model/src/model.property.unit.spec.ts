@@ -1,13 +1,33 @@
 import fc from 'fast-check';
 import { decodeEvent, encodeEvent, type Event } from '@probefleet/events';
-import { checkInvariants, decide, evolve, initialState, replay, snapshot, type Command } from './index';
-import { KERNEL } from '../test/kernel';
+import { checkInvariants, decide, evolve, initialState, replay, snapshot, type Command, type KernelImage } from './index';
+import { KERNEL, KERNEL_612, KERNEL_61_NOOPT } from '../test/kernel';
+
+// Three kernels' worth of runs take a few seconds on our shared 2-core machine under load.
+jest.setTimeout(60_000);
+
+/** The seed's x86 without ftrace, Debian 6.12 (IBT, ftrace, optprobes), 6.1 with optimization off. */
+const KERNELS: readonly KernelImage[] = [KERNEL, KERNEL_612, KERNEL_61_NOOPT];
+const kernel = fc.constantFrom(...KERNELS);
 
 const PROBES = ['p1', 'p2', 'p3', 'tp'];
 const probe = fc.constantFrom(...PROBES);
 
 const action = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ type: fc.constant('register' as const), probe, symbol: fc.constantFrom('tcp_set_state', 'tcp_v4_connect'), offset: fc.constantFrom(0, 0, 4, 1) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      type: fc.constant('register' as const),
+      probe,
+      symbol: fc.constantFrom('tcp_set_state', 'tcp_v4_connect'),
+      // Instruction boundaries of the kernels (ftrace sites, optimizable and blocked ranges) and one that is none.
+      offset: fc.constantFrom(0, 0, 4, 1, 5, 9, 12, 14, 16),
+      // A module's kprobe with a post_handler now and then: never optimized.
+      postHandler: fc.constantFrom(false, false, false, true),
+    }),
+  },
+  { weight: 2, arbitrary: fc.constantFrom({ type: 'optimize' as const }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('single-step' as const), probe }) },
   { weight: 4, arbitrary: fc.record({ type: fc.constantFrom('arm' as const, 'disarm' as const, 'unregister' as const), probe }) },
   { weight: 5, arbitrary: fc.record({ type: fc.constant('hit' as const), probe, cpu: fc.nat(3), reentered: fc.array(probe, { maxLength: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('report-missed' as const), probe, count: fc.integer({ min: 1, max: 5 }) }) },
@@ -49,21 +69,26 @@ const commands = fc.array(fc.tuple(fc.nat(1), action), { maxLength: 80 }).map((r
     if (act.type === 'register') {
       const kind = act.probe === 'tp' ? 'tracepoint' : 'kprobe';
       const symbol = kind === 'tracepoint' ? 'sock:inet_sock_set_state' : act.symbol;
-      cmds.push({ ...base, type: 'register', probe: act.probe, kind, symbol, offset: kind === 'tracepoint' ? 0 : act.offset });
+      const postHandler = act.postHandler === true && kind === 'kprobe';
+      cmds.push({ ...base, type: 'register', probe: act.probe, kind, symbol, offset: kind === 'tracepoint' ? 0 : (act.offset ?? 0), ...(postHandler ? { postHandler } : {}) });
     } else if (act.type === 'hit') cmds.push({ ...base, ...act, pid: 1, comm: 'swapper/0', args: { sport: 443 } });
     else cmds.push({ ...base, ...act });
   }
   return cmds;
 });
 
-/** Drives the model like a fleet of agents; returns the live state and every emitted event. */
-function live(cmds: Command[]) {
+/** Drives the model like a fleet of agents on `image`; returns the live state and every emitted event. */
+function live(cmds: Command[], image: KernelImage = KERNEL) {
   const state = initialState();
   const events: Event[] = [];
   for (const command of cmds) {
     const before = JSON.stringify(snapshot(state));
-    const decision = decide(command, state, KERNEL);
+    const decision = decide(command, state, image);
     expect(JSON.stringify(snapshot(state))).toBe(before); // decide only reads
+    if (command.type === 'single-step' && decision.ok) {
+      // Only an int3 hit single-steps: ftrace emulates the nop, the detour buffer runs copied instructions.
+      expect(snapshot(state).hosts[command.host]?.probes[command.probe]?.mechanism ?? 'int3').toBe('int3');
+    }
     if (!decision.ok) continue;
     for (const event of decision.events) {
       const evolution = evolve(state, event);
@@ -82,8 +107,8 @@ function live(cmds: Command[]) {
 describe('model properties', () => {
   it('replaying the emitted events gives the live state, with every invariant holding', () => {
     fc.assert(
-      fc.property(commands, (cmds) => {
-        const { state, events } = live(cmds);
+      fc.property(commands, kernel, (cmds, image) => {
+        const { state, events } = live(cmds, image);
         const outcome = replay(events.map(encodeEvent));
         expect(outcome.ok && snapshot(outcome.state)).toEqual(snapshot(state));
       }),
@@ -93,8 +118,8 @@ describe('model properties', () => {
 
   it('skips redelivered events', () => {
     fc.assert(
-      fc.property(commands, fc.nat(), (cmds, seed) => {
-        const { state, events } = live(cmds);
+      fc.property(commands, kernel, fc.nat(), (cmds, image, seed) => {
+        const { state, events } = live(cmds, image);
         // Redeliver a suffix of up to 5 events right after it, as a consumer retrying a batch would.
         const lines = events.map(encodeEvent);
         const cut = lines.length === 0 ? 0 : seed % lines.length;
@@ -108,8 +133,8 @@ describe('model properties', () => {
 
   it('emits events that round-trip through the codec', () => {
     fc.assert(
-      fc.property(commands, (cmds) => {
-        for (const event of live(cmds).events) expect(decodeEvent(encodeEvent(event))).toEqual({ ok: true, value: event });
+      fc.property(commands, kernel, (cmds, image) => {
+        for (const event of live(cmds, image).events) expect(decodeEvent(encodeEvent(event))).toEqual({ ok: true, value: event });
       }),
       { numRuns: 50 },
     );
@@ -117,8 +142,8 @@ describe('model properties', () => {
 
   it('finds the first refused event of a stream with a dropped event', () => {
     fc.assert(
-      fc.property(commands, fc.nat(), (cmds, seed) => {
-        const { events } = live(cmds);
+      fc.property(commands, kernel, fc.nat(), (cmds, image, seed) => {
+        const { events } = live(cmds, image);
         fc.pre(events.length >= 2);
         const dropped = seed % events.length;
         const outcome = replay(events.filter((_, i) => i !== dropped).map(encodeEvent));
@@ -131,5 +156,16 @@ describe('model properties', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('reaches all three mechanisms, and replays every text byte they leave', () => {
+    const seen = new Set<string>();
+    for (const [cmds, image] of fc.sample(fc.tuple(commands, kernel), { numRuns: 200, seed: 18 })) {
+      const { state, events } = live(cmds, image);
+      for (const e of events) if ((e.type === 'probe.armed' || e.type === 'probe.state') && e.data.mechanism) seen.add(e.data.mechanism);
+      const outcome = replay(events.map(encodeEvent));
+      expect(outcome.ok && snapshot(outcome.state).hosts).toEqual(snapshot(state).hosts);
+    }
+    expect([...seen].sort()).toEqual(['ftrace', 'int3', 'optimized']);
   });
 });

@@ -1,5 +1,7 @@
+import type { Mechanism } from '@probefleet/events';
 import { siteViolation } from './kernel';
-import type { HostState, ModelState } from './state';
+import { siteBytes, siteMechanism } from './mechanism';
+import type { HostState, ModelState, ProbeState } from './state';
 
 export interface ProbeSnapshot {
   /** null for tracepoints and for kprobes registered without an address. */
@@ -8,6 +10,16 @@ export interface ProbeSnapshot {
   armed: boolean;
   hits: number;
   missed: number;
+  /**
+   * Only once an agent reported how the kernel armed it (absent in older logs, which replay as
+   * before): the mechanism, and the text it leaves at the address (hex, `??` for a byte the model
+   * cannot know, null when unknown).
+   */
+  mechanism?: Mechanism;
+  bytes?: string | null;
+  /** kprobes/list flags, only when set. */
+  disabled?: true;
+  gone?: true;
 }
 
 export interface HostSnapshot {
@@ -32,11 +44,21 @@ export function hostSnapshot(host: HostState): HostSnapshot {
   const probes: Record<string, ProbeSnapshot> = {};
   for (const [name, probe] of [...host.probes].sort(([a], [b]) => compare(a, b))) {
     const { site, armed, hits, missed } = probe;
-    probes[name] = { address: site?.address ?? null, bucket: site?.bucket ?? null, armed, hits, missed };
+    probes[name] = { address: site?.address ?? null, bucket: site?.bucket ?? null, armed, hits, missed, ...mechanismOf(probe) };
   }
   const text: Record<string, string> = {};
   for (const [address, byte] of [...host.text].sort(([a], [b]) => compare(a, b))) text[address] = byte;
   return { probes, text };
+}
+
+function mechanismOf(probe: ProbeState): Partial<ProbeSnapshot> {
+  const { site } = probe;
+  const out: Partial<ProbeSnapshot> = {};
+  if (site?.mechanism !== undefined) Object.assign(out, { mechanism: siteMechanism(site), bytes: siteBytes(site) });
+  else if (probe.mechanism !== undefined) out.mechanism = probe.mechanism;
+  if (probe.disabled) out.disabled = true;
+  if (probe.gone) out.gone = true;
+  return out;
 }
 
 function compare(a: string, b: string): number {

@@ -1,4 +1,4 @@
-import type { Event, ProbeKind } from '@probefleet/events';
+import type { Event, Mechanism, ProbeKind } from '@probefleet/events';
 import { KPROBE_TABLE_SIZE } from './hash';
 
 /** The x86 int3 opcode, written over the first byte of a probed instruction to arm it. */
@@ -17,6 +17,13 @@ export interface ProbeState {
    */
   site: KprobeSite | undefined;
   armed: boolean;
+  /** The kprobe has a post_handler (never a trace kprobe's): it cannot be optimized. */
+  readonly postHandler: boolean;
+  /** kprobes/list's `[DISABLED]` / `[GONE]` for this probe (probe.state). */
+  disabled: boolean;
+  gone: boolean;
+  /** The mechanism the kernel reported, for a kprobe without a site (its address unknown). */
+  mechanism: Mechanism | undefined;
   hits: number;
   missed: number;
 }
@@ -30,6 +37,11 @@ export interface KprobeSite {
   readonly bucket: number;
   /** Original instruction bytes saved at registration (lowercase hex); undefined when no member knew them. */
   savedInsn: string | undefined;
+  /**
+   * How the kernel armed this address (mechanism.ts); undefined until an agent reports it (older
+   * logs), which the model then treats as the int3 it always assumed.
+   */
+  mechanism: Mechanism | undefined;
   readonly members: ProbeState[];
 }
 
@@ -42,7 +54,7 @@ export interface HostState {
   readonly probes: Map<string, ProbeState>;
   /** kprobe_table: KPROBE_TABLE_SIZE hash lists of sites. */
   readonly table: KprobeSite[][];
-  /** Kernel text: current first byte at each probed address whose byte is known (armed → "cc"). */
+  /** Kernel text: current first byte at each probed address whose byte is known (armed: cc, e8 or e9 by mechanism). */
   readonly text: Map<string, string>;
 }
 

@@ -24,3 +24,25 @@ export const SOURCE: CommandSource = {
   instance: INSTANCES[0] as string,
   time: '2026-11-25T19:52:23.123456789Z',
 };
+
+/**
+ * tcp_set_state as Debian 6.12 builds it (IBT, ftrace): endbr64, the ftrace site (a 5-byte nop at
+ * boot), then instructions at +9, +0xc, +0xe — the offsets the kernel accepted in the lab, whose
+ * kprobes/list showed +0 and +4 as one [FTRACE] kprobe at +4, +0xe [OPTIMIZED], +9 and +0xc int3.
+ */
+export const KERNEL_612: KernelImage = {
+  ibt: true,
+  symbols: {
+    tcp_set_state: { address: TCP_SET_STATE, fentry: 4, insns: ['f30f1efa', '0f1f440000', '4189f4', '4154', '55', '53', '4889fb', '4883ec08'] },
+    tcp_v4_connect: { address: TCP_V4_CONNECT, fentry: 4, insns: ['f30f1efa', '0f1f440000', '55', '4889e5', '4157'] },
+  },
+};
+
+/** Debian 6.1: no IBT, the ftrace site at +0; the optimizer switched off (sysctl debug.kprobes-optimization=0). */
+export const KERNEL_61_NOOPT: KernelImage = {
+  optimization: false,
+  symbols: {
+    tcp_set_state: { address: TCP_SET_STATE, fentry: 0, insns: ['0f1f440000', '4189f4', '4154', '55', '53', '4889fb'] },
+    tcp_v4_connect: { address: TCP_V4_CONNECT, fentry: 0, insns: ['0f1f440000', '55', '4889e5', '4157'] },
+  },
+};

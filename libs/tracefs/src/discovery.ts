@@ -18,6 +18,25 @@ export interface DiscoveryOptions {
   euid?: number;
   /** How to mount tracefs at a directory; default runs `mount -t tracefs nodev DIR`. */
   mountTracefs?: (dir: string) => Promise<void>;
+  /** How to mount debugfs (for kprobes/list); default runs `mount -t debugfs nodev DIR`. */
+  mountDebugfs?: (dir: string) => Promise<void>;
+}
+
+/**
+ * debugfs's kprobes directory (list, blacklist, enabled): the kernel's own view of each kprobe.
+ * Mounted like tracefs when absent, but only on kernels with kprobe events (nothing to see otherwise).
+ */
+export interface KprobesDebugfs {
+  /** The kprobes directory, or null when debugfs cannot be had. */
+  dir: string | null;
+  /** True when this call mounted debugfs. */
+  mounted: boolean;
+  /** Why dir is null (the mechanism of each probe is then unknown); null when readable or not needed. */
+  problem: string | null;
+  /** kprobes/enabled: false when every kprobe is disarmed at once; null when unreadable. */
+  enabled: boolean | null;
+  /** sysctl debug.kprobes-optimization (CONFIG_OPTPROBES); null when the kernel has none. */
+  optimization: boolean | null;
 }
 
 export interface Privileges {
@@ -44,6 +63,7 @@ export interface DiscoveryReport {
   tracepoints: string[];
   /** Symbols from the kprobe blacklist; null when debugfs is not readable. */
   kprobeBlacklist: string[] | null;
+  kprobes: KprobesDebugfs;
   privileges: Privileges;
   /** Human-readable reasons why the preferred mode won't work. */
   problems: string[];
@@ -66,8 +86,38 @@ async function readOrNull(p: string): Promise<string | null> {
   }
 }
 
-async function defaultMount(dir: string): Promise<void> {
-  await promisify(execFile)('mount', ['-t', 'tracefs', 'nodev', dir]);
+const mounter = (type: string) => async (dir: string): Promise<void> => {
+  await promisify(execFile)('mount', ['-t', type, 'nodev', dir]);
+};
+
+const DEBUGFS = 'sys/kernel/debug';
+
+/** The kprobes directory of debugfs, mounting debugfs when it is absent and we may. */
+async function findKprobesDebugfs(root: string, mayMount: boolean, opts: DiscoveryOptions): Promise<KprobesDebugfs> {
+  const dir = join(root, DEBUGFS, 'kprobes');
+  let mounted = false;
+  let problem: string | null = null;
+  if (!(await exists(join(dir, 'list'))) && mayMount) {
+    try {
+      await (opts.mountDebugfs ?? mounter('debugfs'))(join(root, DEBUGFS));
+      mounted = true;
+    } catch (e) {
+      problem = `mounting debugfs at ${join(root, DEBUGFS)} failed: ${(e as Error).message}`;
+    }
+  }
+  const readable = await exists(join(dir, 'list'));
+  if (!readable && problem === null) problem = mayMount ? `${dir} missing (kernel without CONFIG_DEBUG_FS?)` : `${dir} not readable (debugfs not mounted, and not root to mount it)`;
+  const flag = async (p: string) => {
+    const text = await readOrNull(p);
+    return text === null ? null : text.trim() === '1';
+  };
+  return {
+    dir: readable ? dir : null,
+    mounted,
+    problem: readable ? null : problem,
+    enabled: await flag(join(dir, 'enabled')),
+    optimization: await flag(join(root, 'proc/sys/debug/kprobes-optimization')),
+  };
 }
 
 /** Parses /proc/self/status into privileges. */
@@ -114,7 +164,7 @@ export async function discover(opts: DiscoveryOptions = {}): Promise<DiscoveryRe
   if (tracefs === null && (opts.mount ?? true) && privileges.canTrace) {
     const dir = join(root, TRACEFS_CANDIDATES[0]);
     try {
-      await (opts.mountTracefs ?? defaultMount)(dir);
+      await (opts.mountTracefs ?? mounter('tracefs'))(dir);
       tracefs = await findTracefs(root);
       mountedTracefs = tracefs !== null;
     } catch (e) {
@@ -130,7 +180,11 @@ export async function discover(opts: DiscoveryOptions = {}): Promise<DiscoveryRe
   const btfStat = await stat(btfPath).catch(() => null);
   if (!btfStat) problems.push(`${btfPath} missing (kernel without CONFIG_DEBUG_INFO_BTF)`);
   const events = tracefs !== null ? await readOrNull(join(tracefs, 'available_events')) : null;
-  const blacklist = await readOrNull(join(root, 'sys/kernel/debug/kprobes/blacklist'));
+  // Only kernels with kprobe events have kprobes to report; elsewhere debugfs is left alone.
+  const kprobes: KprobesDebugfs = kprobeEvents
+    ? await findKprobesDebugfs(root, (opts.mount ?? true) && privileges.canTrace, opts)
+    : { dir: null, mounted: false, problem: null, enabled: null, optimization: null };
+  const blacklist = await readOrNull(join(root, DEBUGFS, 'kprobes/blacklist'));
 
   return {
     tracefs,
@@ -141,6 +195,7 @@ export async function discover(opts: DiscoveryOptions = {}): Promise<DiscoveryRe
     btf: { path: btfPath, present: btfStat !== null, bytes: btfStat?.size ?? null },
     tracepoints: events ? events.split('\n').filter((l) => l.length > 0) : [],
     kprobeBlacklist: blacklist !== null ? parseBlacklist(blacklist) : null,
+    kprobes,
     privileges,
     problems,
   };

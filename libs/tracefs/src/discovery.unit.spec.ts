@@ -31,12 +31,15 @@ describe('discover (fake tree)', () => {
         mounted.push(dir);
         await populate(dir, false);
       },
+      // No kprobes on this kernel: debugfs is left alone.
+      mountDebugfs: () => Promise.reject(new Error('must not mount debugfs')),
     });
     expect(mounted).toEqual([join(root, 'sys/kernel/tracing')]);
     expect(r).toMatchObject({
       tracefs: join(root, 'sys/kernel/tracing'), mountedTracefs: true, kprobeEvents: false, instances: true,
       btf: { present: false, bytes: null }, tracepoints: ['sock:inet_sock_set_state', 'sched:sched_switch'],
       kprobeBlacklist: null,
+      kprobes: { dir: null, mounted: false, problem: null, enabled: null, optimization: null },
     });
     expect(r.privileges).toMatchObject({ euid: 0, capSysAdmin: true, canTrace: true });
     expect(r.problems.join('\n')).toMatch(/kprobe_events missing[\s\S]*btf\/vmlinux missing/);
@@ -46,18 +49,49 @@ describe('discover (fake tree)', () => {
     await populate(join(root, 'sys/kernel/debug/tracing'), true);
     await mkdir(join(root, 'sys/kernel/debug/kprobes'), { recursive: true });
     await writeFile(join(root, 'sys/kernel/debug/kprobes/blacklist'), '0xffffffff81000000-0xffffffff81000010\tdo_int3\n');
+    await writeFile(join(root, 'sys/kernel/debug/kprobes/list'), '');
+    await writeFile(join(root, 'sys/kernel/debug/kprobes/enabled'), '1\n');
     await mkdir(join(root, 'sys/kernel/btf'), { recursive: true });
     await writeFile(join(root, 'sys/kernel/btf/vmlinux'), Buffer.alloc(100));
     const r = await discover({ root, euid: 1000, mountTracefs: () => Promise.reject(new Error('must not mount')) });
     expect(r).toMatchObject({
       tracefs: join(root, 'sys/kernel/debug/tracing'), mountedTracefs: false, kprobeEvents: true,
       btf: { present: true, bytes: 100 }, kprobeBlacklist: ['do_int3'], problems: [],
+      kprobes: { dir: join(root, 'sys/kernel/debug/kprobes'), mounted: false, problem: null, enabled: true, optimization: null },
     });
+  });
+
+  it('mounts debugfs on a kernel with kprobe events, as root, and reads the global switches', async () => {
+    await populate(join(root, 'sys/kernel/tracing'), true);
+    await mkdir(join(root, 'proc/sys/debug'), { recursive: true });
+    await writeFile(join(root, 'proc/sys/debug/kprobes-optimization'), '0\n');
+    const mounted: string[] = [];
+    const r = await discover({
+      root,
+      euid: 0,
+      mountDebugfs: async (dir) => {
+        mounted.push(dir);
+        await mkdir(join(dir, 'kprobes'), { recursive: true });
+        await writeFile(join(dir, 'kprobes/list'), 'ffffffff81c00c34  k  tcp_set_state+0x4    [FTRACE]\n');
+        await writeFile(join(dir, 'kprobes/enabled'), '1\n');
+        await writeFile(join(dir, 'kprobes/blacklist'), '0xffffffff81000000-0xffffffff81000010\tdo_int3\n');
+      },
+    });
+    expect(mounted).toEqual([join(root, 'sys/kernel/debug')]);
+    expect(r.kprobes).toEqual({ dir: join(root, 'sys/kernel/debug/kprobes'), mounted: true, problem: null, enabled: true, optimization: false });
+    expect(r.kprobeBlacklist).toEqual(['do_int3']);
+  });
+
+  it('says why the kprobes view is missing when debugfs cannot be mounted', async () => {
+    await populate(join(root, 'sys/kernel/tracing'), true);
+    const r = await discover({ root, euid: 0, mountDebugfs: () => Promise.reject(new Error('permission denied')) });
+    expect(r.kprobes).toMatchObject({ dir: null, mounted: false, problem: `mounting debugfs at ${join(root, 'sys/kernel/debug')} failed: permission denied` });
+    expect(r.problems).toEqual(expect.not.arrayContaining([expect.stringMatching(/debugfs/)]));
   });
 
   it('does not mount without privileges', async () => {
     await writeFile(join(root, 'proc/self/status'), 'CapEff:\t0000000000000000\n');
-    const r = await discover({ root, euid: 1000, mountTracefs: () => Promise.reject(new Error('must not mount')) });
+    const r = await discover({ root, euid: 1000, mountTracefs: () => Promise.reject(new Error('must not mount')), mountDebugfs: () => Promise.reject(new Error('must not mount')) });
     expect(r.tracefs).toBeNull();
     expect(r.problems).toEqual(expect.arrayContaining(['tracefs is not mounted', 'not root and no CAP_SYS_ADMIN']));
   });

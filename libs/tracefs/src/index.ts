@@ -9,3 +9,4 @@ export * from './format';
 export * from './raw';
 export * from './raw-reader';
 export * from './filter';
+export * from './kprobes-list';
