@@ -15,6 +15,7 @@ COPY apps/aggregator/package.json apps/aggregator/
 COPY apps/fleet-sim/package.json apps/fleet-sim/
 COPY libs/events/package.json libs/events/
 COPY libs/fleet-sim/package.json libs/fleet-sim/
+COPY libs/kafka/package.json libs/kafka/
 COPY libs/kprobe-model/package.json libs/kprobe-model/
 COPY libs/ownership/package.json libs/ownership/
 COPY libs/projections/package.json libs/projections/

@@ -15,7 +15,7 @@ describe('deploy/prometheus', () => {
   it('has rules promtool accepts, one alert for each thing the pipeline can get wrong', () => {
     expect(promtool('check', 'rules', 'alerts.yaml')).toMatch(/SUCCESS: \d+ rules found/);
     expect(alertRules().map((r) => r.alert).sort()).toEqual([
-      'ProbefleetAgentSilent', 'ProbefleetAgentSpoolFilling', 'ProbefleetAgentSpoolFull', 'ProbefleetConsumerNotInGroup',
+      'ProbefleetAgentSilent', 'ProbefleetAgentSpoolFilling', 'ProbefleetAgentSpoolFull', 'ProbefleetBadSignatures', 'ProbefleetConsumerNotInGroup',
       'ProbefleetDeadLetters', 'ProbefleetIngestFailures', 'ProbefleetIngestLag', 'ProbefleetKernelOverruns',
     ]);
     for (const r of alertRules()) expect({ alert: r.alert, severity: r.labels?.['severity'] }).toEqual({ alert: r.alert, severity: expect.stringMatching(/^(warning|critical)$/) });
