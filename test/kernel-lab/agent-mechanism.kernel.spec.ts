@@ -92,7 +92,11 @@ describe.each(SERIES)('the agent on Debian %s', (series) => {
     const later = Number(read('later.txt').trim());
     const mechanisms = said(ev, 'later');
     // The optimizer's delayed work may have run before the agent's first read (it did, under TCG).
-    expect([['int3', 'optimized'], ['optimized']]).toContainEqual(mechanisms);
+    // What follows the optimization is the kernel's later view: once on 6.1 the probe read as int3
+    // again near the end of the run (disabling a kprobe un-optimizes it first).
+    const upToOptimized = mechanisms.slice(0, mechanisms.indexOf('optimized') + 1);
+    expect([['int3', 'optimized'], ['optimized']]).toContainEqual(upToOptimized);
+    expect(mechanisms.slice(upToOptimized.length).every((m) => m === 'int3' || m === 'optimized')).toBe(true);
     const entry = listed('opt', later);
     expect(entry && kprobeMechanism(entry)).toBe('optimized');
     expect(ev.find((e) => e.type === 'probe.armed' && e.data.probe === 'later')?.data).toMatchObject({ address: entry?.address });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // The start-up scan against this host's /proc: a server process listening (and holding one accepted
 // connection, its client in another process) before the tracker exists is found with its real pid,
 // and the tracker then hands that owner to the listener's next child and to the old connection.
@@ -7,6 +8,9 @@ import { OwnerTracker } from './tracker';
 import { ProcessResolver } from './process';
 import { scanSockets } from './scan';
 import { SocketOwners } from './owners';
+
+/** The task's comm as the kernel has it (node names its main thread: Node 24 reads MainThread here, Node 20 node). */
+const commOf = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 
 const SERVER = `
 const net = require('node:net');
@@ -40,7 +44,7 @@ describe('scanSockets (this host)', () => {
     const resolver = new ProcessResolver();
     const { sockets } = scanSockets((pid) => resolver.read(pid));
     const listener = sockets.find((s) => s.listening && s.sport === port);
-    expect(listener).toMatchObject({ family: 'AF_INET', saddr: '127.0.0.1', owner: { pid: server.pid, comm: 'node' } });
+    expect(listener).toMatchObject({ family: 'AF_INET', saddr: '127.0.0.1', owner: { pid: server.pid, comm: commOf(server.pid!) } });
     const outgoing = sockets.find((s) => !s.listening && s.sport === clientPort && s.dport === port);
     expect(outgoing?.owner.pid).toBe(client.pid);
     const accepted = sockets.find((s) => !s.listening && s.sport === port && s.dport === clientPort);
@@ -67,7 +71,7 @@ describe('SocketOwners (this host)', () => {
     try {
       const port = Number(await line(server));
       const child = owners.attribute({ skaddr: '0x20', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: port, dport: 40000, oldstate: 'TCP_SYN_RECV', newstate: 'TCP_ESTABLISHED' }, undefined, 0);
-      expect(child).toMatchObject({ owner: { pid: server.pid, comm: 'node' }, attribution: 'socket' });
+      expect(child).toMatchObject({ owner: { pid: server.pid, comm: commOf(server.pid!) }, attribution: 'socket' });
       expect(owners.rescans).toBe(1);
       // Rate-limited: a socket nobody owns does not re-read /proc at once again.
       expect(owners.attribute({ skaddr: '0x21', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: 1, dport: 2, oldstate: 'TCP_ESTABLISHED', newstate: 'TCP_CLOSE_WAIT' }, undefined, 0).attribution).toBe('unknown');
