@@ -5,8 +5,7 @@
 // what the agent reported, a client's transitions (matched by their destination port only) prove the
 // byte order, and IPv6 and other ports never reach user space. A hostile value is refused (exit 2)
 // before tracefs is touched.
-import { decodeEvent, type Event } from '@probefleet/events';
-import { bootPerSeries, KERNEL_SERIES, type BootResult } from './lab';
+import { bootPerSeries, KERNEL_SERIES, parseEvents, type BootResult } from './lab';
 
 const BOOT_TIMEOUT_MS = 300_000;
 const PORTS = { kept: 41301, other: 41302, connections: 4 };
@@ -58,12 +57,8 @@ describe.each(KERNEL_SERIES)('probefleet-agent filter: in kprobe mode on the Deb
 
   beforeAll(async () => {
     r = await runFor(series);
-    hits = r.read('run.ndjson').split('\n').filter((l) => l !== '').flatMap((l) => {
-      const d = decodeEvent(l);
-      if (!d.ok) throw new Error(`invalid event from the agent: ${l}`);
-      const e = d.value as Event;
-      return e.type === 'probe.hit' && e.data.probe === 'tcp_set_state' ? [e.data.args as unknown as Args] : [];
-    });
+    hits = parseEvents(r.read('run.ndjson'))
+      .flatMap((e) => (e.type === 'probe.hit' && e.data.probe === 'tcp_set_state' ? [e.data.args as unknown as Args] : []));
   }, BOOT_TIMEOUT_MS + 60_000);
   afterAll(() => r?.cleanup());
 

@@ -4,9 +4,9 @@
 // refuses, then a run killed with -9 and the run after it. KERNEL_LAB_FIXTURES=1 saves the run's output as test/fixtures/kernels/<release>/agent-run.ndjson.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodeEvent, encodeEvent, type Event } from '@probefleet/events';
+import { encodeEvent, type Event } from '@probefleet/events';
 import { replay } from '@probefleet/kprobe-model';
-import { bootPerSeries, BootResult, KERNEL_SERIES, REPO_ROOT } from './lab';
+import { bootPerSeries, BootResult, KERNEL_SERIES, parseEvents, REPO_ROOT } from './lab';
 
 const BOOT_TIMEOUT_MS = 300_000;
 const PORTS = { v4: 41201, v6: 41202, refused4: 41203, refused6: 41204 };
@@ -68,14 +68,6 @@ const runFor = bootPerSeries({
   files: { 'good.yaml': GOOD_CONFIG, 'bad.yaml': BAD_CONFIG, 'ports.json': JSON.stringify(PORTS) },
   timeoutMs: BOOT_TIMEOUT_MS,
 });
-
-function parseEvents(text: string): Event[] {
-  return text.split('\n').filter((l) => l !== '').map((l) => {
-    const r = decodeEvent(l);
-    if (!r.ok) throw new Error(`invalid event from the agent: ${l}`);
-    return r.value;
-  });
-}
 
 /** The stream without hits, misses and losses: `type probe`. */
 const lifecycleOf = (events: Event[]) =>

@@ -5,10 +5,10 @@
 // TCG the optimizer's 5-jiffy delayed work runs before the agent's first read); with
 // debug.kprobes-optimization=0 an int3, then optimized by probe.state once the switch is turned on
 // and a heartbeat's read shows it. Every run replays through the model.
-import { decodeEvent, encodeEvent, type Event } from '@probefleet/events';
+import { encodeEvent, type Event } from '@probefleet/events';
 import { replay } from '@probefleet/kprobe-model';
 import { kprobeMechanism, parseKprobesList, type KprobesListEntry } from '@probefleet/tracefs';
-import { bootPerSeries, KERNEL_SERIES, KernelSeries } from './lab';
+import { bootPerSeries, KERNEL_SERIES, KernelSeries, parseEvents } from './lab';
 
 const BOOT_TIMEOUT_MS = 600_000;
 const SERIES = (process.env['KERNEL_LAB_SERIES']?.split(',') ?? [...KERNEL_SERIES]) as KernelSeries[];
@@ -55,14 +55,9 @@ describe.each(SERIES)('the agent on Debian %s', (series) => {
     read = (await runFor(series)).read;
   }, BOOT_TIMEOUT_MS + 60_000);
 
-  const events = (phase: string): Event[] =>
-    read(`${phase}.ndjson`).split('\n').filter((l) => l !== '').map((l) => {
-      const r = decodeEvent(l);
-      if (!r.ok) throw new Error(`invalid event from the agent: ${l}`);
-      return r.value;
-    });
-  /** What the agent said of a probe's mechanism, in order: probe.armed's, then each probe.state's. */
-  // Up to the agent's own disarm: disabling a kprobe on the way out changes what the list says (it
+  const events = (phase: string): Event[] => parseEvents(read(`${phase}.ndjson`));
+  // What the agent said of a probe's mechanism, in order: probe.armed's, then each probe.state's, up
+  // to the agent's own disarm: disabling a kprobe on the way out changes what the list says (it
   // un-optimizes it; [DISABLED]), which a heartbeat during shutdown may report (seen on 6.1).
   const said = (ev: Event[], probe: string) => {
     const end = ev.findIndex((e) => (e.type === 'probe.disarmed' || e.type === 'agent.stopped') && ('probe' in e.data ? e.data.probe === probe : true));

@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { decodeEvent, type Event } from '@probefleet/events';
 
 export type KernelSeries = '6.1' | '6.12';
 export const KERNEL_SERIES: readonly KernelSeries[] = ['6.1', '6.12'];
@@ -204,4 +205,13 @@ export function bootPerSeries(opts: Omit<BootOptions, 'series'>): (series: Kerne
     }
     return p;
   };
+}
+
+/** The agent's NDJSON output (a guest run's stdout) as events; a line that is not a valid event fails the test. */
+export function parseEvents(text: string): Event[] {
+  return text.split('\n').filter((l) => l !== '').map((l) => {
+    const r = decodeEvent(l);
+    if (!r.ok) throw new Error(`invalid event from the agent: ${l}`);
+    return r.value;
+  });
 }
