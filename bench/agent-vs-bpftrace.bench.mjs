@@ -22,7 +22,9 @@ import { brokers, codeVersion, cpuSeconds, freePort, log, machine, main, onClean
 
 const seconds = Number(process.argv[2] ?? 15);
 const rates = (process.argv[3] ?? '500,2000,5000').split(',').map(Number);
-const sinks = (process.argv[4] ?? 'stdout,kafka').split(',');
+// kafka-unsigned: the Kafka sink with identity.sign false, beside kafka for the cost of signing.
+const sinks = (process.argv[4] ?? 'stdout,kafka,kafka-unsigned').split(',');
+const isKafka = (sink) => sink.startsWith('kafka');
 const parallel = 64;
 // The same per-cpu buffer for both: bpftrace's perf buffer (1024 pages) and the agent's ring buffer.
 const PERF_RB_PAGES = 1024;
@@ -37,8 +39,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] 
 async function startAgent(work, sink, port, topic) {
   const metricsPort = await freePort();
   const config = join(work, 'agent.json');
-  const kafka = sink === 'kafka' ? { kafka: { brokers, topic, ...JSON.parse(process.env.BENCH_KAFKA ?? '{}') }, spool: { dir: join(work, 'spool') } } : {};
-  writeFileSync(config, JSON.stringify({ sink, format: 'json', filter: { ports: [port] }, bufferSizeKb: BUFFER_KB, metrics: { port: metricsPort }, heartbeatIntervalS: 5, ...kafka, ...agentExtra }));
+  const kafka = isKafka(sink) ? { kafka: { brokers, topic, ...JSON.parse(process.env.BENCH_KAFKA ?? '{}') }, spool: { dir: join(work, 'spool') }, identity: { sign: sink === 'kafka' } } : {};
+  writeFileSync(config, JSON.stringify({ sink: isKafka(sink) ? 'kafka' : sink, format: 'json', filter: { ports: [port] }, bufferSizeKb: BUFFER_KB, metrics: { port: metricsPort }, heartbeatIntervalS: 5, ...kafka, ...agentExtra }));
   const out = join(work, 'agent.out');
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', openSync(out, 'w'), 'pipe'] });
   let stderr = '';
@@ -119,7 +121,7 @@ async function runOne(sink, rate) {
   const work = mkdtempSync(join(tmpdir(), 'bench-vs-bpftrace-'));
   if (!process.env.BENCH_KEEP) onCleanup(() => rmSync(work, { recursive: true, force: true }));
   const port = await freePort();
-  const topic = sink === 'kafka' ? await createTopic() : null;
+  const topic = isKafka(sink) ? await createTopic() : null;
   const agent = await startAgent(work, sink, port, topic);
   const bt = await startBpftrace(port, join(work, 'bpftrace.out'), PERF_RB_PAGES);
   await sleep(1000);
@@ -136,7 +138,7 @@ async function runOne(sink, rate) {
   let last = -1;
   for (let i = 0; i < 60; i++) {
     await sleep(500);
-    const now = sink === 'kafka' ? await agent.published() : statSync(agent.out).size;
+    const now = isKafka(sink) ? await agent.published() : statSync(agent.out).size;
     if (now === last) break;
     last = now;
   }
@@ -146,7 +148,7 @@ async function runOne(sink, rate) {
   await agent.stop();
   log(`${sink} @ ${rate}/s: stopped, counting`);
   const b = await countBpftrace(join(work, 'bpftrace.out'));
-  const lines = sink === 'kafka' ? topicLines(topic, agent.instance) : createInterface({ input: createReadStream(agent.out) });
+  const lines = isKafka(sink) ? topicLines(topic, agent.instance) : createInterface({ input: createReadStream(agent.out) });
   const a = await countLines(lines, agent.instance);
   const steady = rss.filter((s) => s.t >= (seconds * 1000) / 2).map((s) => s.kb);
   const us = (cpu, n) => (n > 0 ? round((cpu / n) * 1e6, 2) : null);
@@ -182,6 +184,12 @@ await main(async () => {
     }
   }
   const worst = (sink) => Math.max(...runs.filter((r) => r.sink === sink).map((r) => r.ratio ?? Infinity));
+  // Signing's share of the agent's CPU per transition: signed over unsigned at each rate, each
+  // normalised by bpftrace in its own run (the machine drifts between runs, bpftrace with it).
+  const signing = rates.map((rate) => {
+    const [a, b] = ['kafka', 'kafka-unsigned'].map((s) => runs.find((r) => r.sink === s && r.connectionsPerSecondTarget === rate));
+    return a?.ratio && b?.ratio ? { rate, signedRatio: a.ratio, unsignedRatio: b.ratio, addsPercent: round((a.ratio / b.ratio - 1) * 100, 1) } : null;
+  }).filter(Boolean);
   writeResult('agent-vs-bpftrace.json', {
     name: 'agent-vs-bpftrace',
     seconds,
@@ -201,7 +209,10 @@ await main(async () => {
       agentZeroLoss: runs.every((r) => r.agent.loss === 0),
       rssMbAtMost: 80,
       rssMet: runs.every((r) => r.agent.rssMbSteady <= 80),
+      signingAddsAtMostPercent: 3,
+      signingMet: signing.length > 0 ? signing.every((s) => s.addsPercent <= 3) : null,
     },
+    signing,
     code: codeVersion(),
     machine: { ...machine(), bpftrace: spawnVersion() },
     date: new Date().toISOString(),

@@ -35,13 +35,13 @@ function metricSum(texts, name) {
   return total;
 }
 
-async function ingestRun(topic, instances, total, hits) {
+async function ingestRun(topic, instances, total, hits, identity = 'off') {
   const db = await createBenchDb(`ingest${instances}`);
   const pg = await connectDb(db);
   const group = `bench-ingest-${randomUUID()}`;
-  log(`ingest with ${instances} aggregator(s) into ${db.name}`);
+  log(`ingest with ${instances} aggregator(s), AGENT_IDENTITY=${identity}, into ${db.name}`);
   const aggs = await Promise.all(Array.from({ length: instances }, () =>
-    startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic, KAFKA_GROUP_ID: group, KAFKA_CREATE_TOPIC: 'false' })));
+    startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic, KAFKA_GROUP_ID: group, KAFKA_CREATE_TOPIC: 'false', AGENT_IDENTITY: identity })));
   // store_batches counts what each committed batch stored: cheap to poll, unlike count(*) of the tables.
   const count = async () => Number((await pg.query('SELECT coalesce(sum(rows), 0) AS n FROM store_batches')).rows[0].n);
   const emptyBytes = Number((await pg.query('SELECT pg_database_size(current_database()) AS b')).rows[0].b);
@@ -88,6 +88,7 @@ async function ingestRun(topic, instances, total, hits) {
   const aggCpu = end.aggCpu.reduce((a, c, i) => a + c - first.aggCpu[i], 0);
   const run = {
     instances,
+    identity,
     complete: n >= total,
     eventsStored: n,
     storedBeforeClock: first.n,
@@ -273,6 +274,10 @@ await main(async () => {
   const copy = await copyRun(messages, work);
   const runs = [];
   for (const instances of [1, 2]) runs.push(await ingestRun(topic, instances, total, hits));
+  // The simulator signs every message as agents do: the same topic again with signatures checked.
+  const tofu = await ingestRun(topic, 1, total, hits, 'tofu');
+  const verifyAddsPercent = round((runs[0].eventsPerSecond / tofu.eventsPerSecond - 1) * 100, 1);
+  log(`  AGENT_IDENTITY=tofu: ${tofu.eventsPerSecond} events/s against ${runs[0].eventsPerSecond} off: verifying adds ${verifyAddsPercent} %`);
   log(`profiling ingest() in-process on ${PROFILE_EVENTS} events`);
   const prof = await profile(messages);
   log(`  ${prof.eventsPerSecondSequential} events/s sequential, Node ${prof.nodeCpuUsPerEvent} µs CPU per event`);
@@ -306,6 +311,7 @@ await main(async () => {
     bytesPerEvent: Math.round(bytes / total),
     eventsPerSecond: best,
     runs,
+    identity: { off: runs[0].eventsPerSecond, tofu: tofu.eventsPerSecond, verifyAddsPercent, target: 5, met: verifyAddsPercent <= 5, run: tofu },
     copy: { ...copy, ingestToCopyRatio: round(best / copy.rowsPerSecond, 3) },
     bytesPerStoredEvent: runs[0].bytesPerStoredEvent,
     profile: prof,

@@ -87,8 +87,10 @@ export const AgentConfigSchema = z
     /**
      * The agent's Ed25519 key (PKCS#8 PEM, 0600), made on first start; every Kafka message is signed
      * with it. Default: identity.key in the spool directory (the agent's state, kept across restarts).
+     * sign: false sends unsigned messages, for aggregators that run AGENT_IDENTITY=off (those with
+     * tofu or strict dead-letter them as bad-signature).
      */
-    identity: z.strictObject({ keyFile: z.string().min(1).optional() }).default({}),
+    identity: z.strictObject({ keyFile: z.string().min(1).optional(), sign: z.boolean().default(true) }).default({ sign: true }),
     /** Prometheus /metrics and /healthz; port 0 disables. */
     metrics: z
       .strictObject({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })

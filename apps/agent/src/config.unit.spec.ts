@@ -26,6 +26,8 @@ describe('config', () => {
     expect(cfg).toMatchObject({ mode: 'auto', sink: 'kafka', format: 'json', statsIntervalS: 1, heartbeatIntervalS: 30 });
     expect(cfg.spool).toEqual({ dir: '/var/lib/probefleet/spool', maxBytes: 256 << 20, segmentBytes: 16 << 20, fsync: 'batch' });
     expect(cfg.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(cfg.identity).toEqual({ sign: true });
+    expect(parseConfig({ identity: { sign: false } }).identity.sign).toBe(false);
     expect(cfg.host.length).toBeGreaterThan(0);
     expect(cfg.probes[0]).toEqual({ name: 'conn', symbol: 'tcp_v4_connect', offset: 4, args: [{ name: 'sk', fetch: '%di', type: 'x64' }] });
   });

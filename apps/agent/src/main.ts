@@ -139,6 +139,10 @@ function kafkaSink(cfg: AgentConfig, metrics: AgentMetrics, log: Logger): Sink {
   }
   if (spool.repaired.ackCursorLost) log.warn({ dir: cfg.spool.dir }, 'spool: ack cursor unreadable: re-sending everything spooled (duplicates possible)');
   if (spool.unackedBytes > 0) log.info({ spoolBytes: spool.unackedBytes }, 'spool: re-sending what a previous run left');
+  if (!cfg.identity.sign) {
+    log.warn('identity: sign is false: messages go unsigned (aggregators with AGENT_IDENTITY=tofu or strict dead-letter them)');
+    return new KafkaSink(spool, kafkaClient(kafka, log), kafka, metrics, log);
+  }
   const { signer, created } = identity(cfg);
   log.info({ publicKey: signer.publicKey, keyFile: identityKeyFile(cfg) }, created ? 'identity: made a new signing key (enrol it where AGENT_IDENTITY=strict)' : 'identity: signing with its key');
   return new KafkaSink(spool, kafkaClient(kafka, log), kafka, metrics, log, signer);

@@ -21,10 +21,10 @@ class MemoryBook implements KeyBook {
 
 describe('Signer and verifies', () => {
   const a = Signer.generate();
-  it('verifies what it signed, with its own public key text only', () => {
+  it('verifies what it signed, with its own public key text only', async () => {
     const m = signed(a, message('h1'));
-    expect(verifies(m, parsePublicKey(a.publicKey)!)).toBe(true);
-    expect(verifies(m, parsePublicKey(Signer.generate().publicKey)!)).toBe(false);
+    expect(await verifies(m, parsePublicKey(a.publicKey)!)).toBe(true);
+    expect(await verifies(m, parsePublicKey(Signer.generate().publicKey)!)).toBe(false);
   });
 
   it.each([
@@ -32,8 +32,8 @@ describe('Signer and verifies', () => {
     ['the value', (m: SignedParts) => ({ ...m, value: Buffer.from('[{"seq":2}]') })],
     ['a seq header', (m: SignedParts) => ({ ...m, headers: { ...m.headers, 'seq-last': '9' } })],
     ['the host header', (m: SignedParts) => ({ ...m, headers: { ...m.headers, host: 'h2' } })],
-  ])('refuses a message whose %s changed', (_what, change) => {
-    expect(verifies(change(signed(a, message('h1'))), parsePublicKey(a.publicKey)!)).toBe(false);
+  ])('refuses a message whose %s changed', async (_what, change) => {
+    expect(await verifies(change(signed(a, message('h1'))), parsePublicKey(a.publicKey)!)).toBe(false);
   });
 
   it('spells public keys as 43 base64url characters and refuses anything else', () => {
@@ -80,6 +80,19 @@ describe('Verifier', () => {
     expect(await v.check(signed(h2, message('h2')))).toBeNull();
     expect(await v.check(signed(h2, message('h1')))).toMatch(/^signed by .*, not by the tofu key of host "h1"/);
     expect(await v.check(message('h1'))).toMatch(/^unsigned/);
+  });
+
+  it('tofu: a batch checks its signatures at once, and pins by the first valid message in its order', async () => {
+    const book = new MemoryBook();
+    const forged = { ...signed(h2, message('h4')), value: Buffer.from('[{"seq":9}]') };
+    const batch = [forged, signed(h2, message('h4')), signed(h1, message('h4')), message('h4'), signed(h2, message('h4'))];
+    const reasons = await new Verifier('tofu', book).checkAll(batch);
+    expect(reasons[0]).toMatch(/does not verify/);
+    expect(reasons[1]).toBeNull();
+    expect(reasons[2]).toMatch(/^signed by .*, not by the tofu key of host "h4"/);
+    expect(reasons[3]).toMatch(/^unsigned/);
+    expect(reasons[4]).toBeNull();
+    expect(book.keys.get('h4')).toEqual({ publicKey: h2.publicKey, source: 'tofu' });
   });
 
   it('tofu: a forged signature pins nothing', async () => {

@@ -41,7 +41,24 @@ export class Verifier {
 
   /** null: decode it; else why it is refused. */
   async check(m: SignedParts): Promise<string | null> {
-    if (this.mode === 'off') return null;
+    return (await this.checkAll([m]))[0]!;
+  }
+
+  /**
+   * check() of each message, in order. The signatures verify concurrently (threadpool); the key
+   * decisions then run one message at a time in the messages' order, so which key a new host gets
+   * pinned by tofu does not depend on which verification finished first.
+   */
+  async checkAll(ms: readonly SignedParts[]): Promise<(string | null)[]> {
+    if (this.mode === 'off') return ms.map(() => null);
+    const signed = await Promise.all(ms.map((m) => this.signatureOf(m)));
+    const out: (string | null)[] = [];
+    for (const s of signed) out.push(typeof s === 'string' ? s : await this.keyDecision(s.host, s.signer));
+    return out;
+  }
+
+  /** The host and the signer whose signature `m` carries and verifies, else why not. */
+  private async signatureOf(m: SignedParts): Promise<{ host: string; signer: string } | string> {
     const host = m.key === null ? '' : m.key.toString();
     if (host === '') return 'no Kafka key: the message names no host to check its signer against';
     const signer = signerOf(m);
@@ -49,7 +66,12 @@ export class Verifier {
     const publicKey = this.keyObject(signer);
     if (publicKey === null) return 'the sig-key header is not an Ed25519 public key';
     // The signature first: a message that does not verify must not get its key pinned.
-    if (!verifies(m, publicKey)) return `the signature does not verify with the key it names (${short(signer)}): altered or forged`;
+    if (!(await verifies(m, publicKey))) return `the signature does not verify with the key it names (${short(signer)}): altered or forged`;
+    return { host, signer };
+  }
+
+  /** null when `signer` is the key `host` may sign with under the mode, else why not. */
+  private async keyDecision(host: string, signer: string): Promise<string | null> {
     let pinned = await this.keyOf(host, false);
     if (pinned?.publicKey !== signer) pinned = await this.keyOf(host, true);
     const usable = pinned !== null && (this.mode === 'tofu' || pinned.source === 'enrolled');

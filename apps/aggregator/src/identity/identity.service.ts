@@ -23,12 +23,8 @@ export class IdentityService {
   /** The records, those whose signature the policy refuses marked `refused` (kind bad-signature). */
   async screen(records: readonly KafkaRecord[]): Promise<readonly KafkaRecord[]> {
     if (this.verifier.mode === 'off') return records;
-    const out: KafkaRecord[] = [];
-    for (const r of records) {
-      const reason = await this.verifier.check(r);
-      out.push(reason === null ? r : { ...r, refused: { kind: BAD_SIGNATURE, reason } });
-    }
-    return out;
+    const reasons = await this.verifier.checkAll(records);
+    return records.map((r, i) => (reasons[i] === null ? r : { ...r, refused: { kind: BAD_SIGNATURE, reason: reasons[i]! } }));
   }
 
   /** PUT /api/v1/agents/{host}/key: null when `publicKey` is no Ed25519 key text. */
