@@ -87,7 +87,7 @@ beforeAll(async () => {
   expect(agent.logs().find((l) => String(l['msg']).startsWith('identity:'))?.['publicKey']).toBe(printed);
   const instance = started['instance'] as string;
   const delivered = await readTopic(topic, (d) => streamOf(d, instance).some((e) => e.type === 'agent.stopped'), 30_000);
-  expect(delivered.every((d) => d.headers['sig-key'] === printed && /^[A-Za-z0-9+/]{86}==$/.test(d.headers['sig'] ?? ''))).toBe(true);
+  expect(delivered.every((d) => d.headers['sig-key'] === printed && /^v2:[A-Za-z0-9+/]{86}==$/.test(d.headers['sig'] ?? ''))).toBe(true);
   agentEvents = streamOf(delivered, instance);
   host = agentEvents[0]!.host;
 });

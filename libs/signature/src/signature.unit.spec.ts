@@ -1,3 +1,4 @@
+import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,27 @@ describe('Signer and verifies', () => {
     ['the host header', (m: SignedParts) => ({ ...m, headers: { ...m.headers, host: 'h2' } })],
   ])('refuses a message whose %s changed', async (_what, change) => {
     expect(await verifies(change(signed(a, message('h1'))), parsePublicKey(a.publicKey)!)).toBe(false);
+  });
+
+  it("still verifies the first agents' v1 signatures (SHA-512, bare base64); a flipped prefix fails either way", async () => {
+    const signer = Signer.generate();
+    const m = message('h1');
+    // v1 as the first agents wrote it: the length-prefixed parts after the v1 domain tag, SHA-512.
+    const h = createHash('sha512').update('probefleet batch signature v1\0');
+    const headers = m.headers as Record<string, string>;
+    for (const part of [m.key as string, m.value!, ...['v', 'host', 'instance', 'seq-first', 'seq-last'].map((n) => headers[n]!)]) {
+      const b = Buffer.from(part);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(b.length);
+      h.update(len).update(b);
+    }
+    const v1 = sign(null, h.digest(), createPrivateKey(signer.toPem())).toString('base64');
+    const key = parsePublicKey(signer.publicKey)!;
+    expect(await verifies({ ...m, headers: { ...headers, sig: v1, 'sig-key': signer.publicKey } }, key)).toBe(true);
+    expect(await verifies({ ...m, headers: { ...headers, sig: `v2:${v1}` } }, key)).toBe(false);
+    const v2 = signed(signer, m);
+    expect((v2.headers as Record<string, string>)['sig']).toMatch(/^v2:/);
+    expect(await verifies({ ...v2, headers: { ...v2.headers, sig: (v2.headers as Record<string, string>)['sig']!.slice(3) } }, key)).toBe(false);
   });
 
   it('spells public keys as 43 base64url characters and refuses anything else', () => {
