@@ -91,6 +91,25 @@ describe('Spool', () => {
     again.close();
   });
 
+  it('keeps the cursor as one 64-byte block rewritten in place, and still reads the earlier unpadded file', () => {
+    const dir = tempDir();
+    const s = Spool.open(opts(dir));
+    for (let i = 0; i < 4; i++) s.append([rec(`record-${i}`)]);
+    const read = s.read(Number.MAX_SAFE_INTEGER);
+    const cursor = join(dir, 'ack.json');
+    const inode = statSync(cursor).ino;
+    s.ack((read[0] as { end: { segment: number; offset: number } }).end);
+    s.ack((read[1] as { end: { segment: number; offset: number } }).end);
+    expect(statSync(cursor)).toMatchObject({ ino: inode, size: 64 });
+    expect(JSON.parse(readFileSync(cursor, 'utf8'))).toEqual((read[1] as { end: object }).end);
+    s.close();
+    writeFileSync(cursor, JSON.stringify((read[2] as { end: object }).end));
+    const again = Spool.open(opts(dir));
+    expect(again.repaired.ackCursorLost).toBe(false);
+    expect(readAll(again)).toEqual(['record-3']);
+    again.close();
+  });
+
   it('full turns on at maxBytes of unacked records and off once they are acked', () => {
     const s = Spool.open(opts(tempDir(), { maxBytes: 3 * (HEADER_BYTES + 10) }));
     s.append([rec('0123456789'), rec('0123456789')]);
