@@ -181,6 +181,19 @@ export type Owner = z.infer<typeof OwnerSchema>;
 const ProbeRefSchema = z.strictObject({ probe: ProbeName });
 
 /**
+ * tcplife's columns of a lifetime, read from `struct tcp_sock` when it enters TCP_CLOSE (kprobe mode
+ * only; the tracepoint has no access to them): bytes acked by the peer (TX) and received (RX), total
+ * retransmitted segments, and the smoothed RTT in microseconds (the kernel's srtt_us >> 3).
+ */
+export const LifeSchema = z.strictObject({
+  txBytes: Count,
+  rxBytes: Count,
+  retrans: Count,
+  srttUs: Count,
+});
+export type Life = z.infer<typeof LifeSchema>;
+
+/**
  * How the kernel armed a kprobe, as /sys/kernel/debug/kprobes/list shows it: `[FTRACE]` (the
  * function's `call __fentry__` site patched to the ftrace trampoline), `[OPTIMIZED]` (a jmp to a
  * detour buffer) or neither (an int3).
@@ -216,6 +229,8 @@ export const ProbeHitDataSchema = z.strictObject({
   args: z
     .record(text(MAX_ARG_NAME_LEN), HitArgValueSchema)
     .refine((a) => Object.keys(a).length <= MAX_TRACE_ARGS, `more than ${MAX_TRACE_ARGS} args`),
+  /** The TCP_CLOSE hit of a socket in kprobe mode: its lifetime's counters. */
+  life: LifeSchema.optional(),
   /** TCP hits: the socket's owner, present exactly when `attribution` is not unknown. */
   owner: OwnerSchema.optional(),
   attribution: AttributionSchema.optional(),
