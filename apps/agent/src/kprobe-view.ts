@@ -11,7 +11,7 @@ import type { Logger } from './log';
 /** What the agent knows of one of its probes to find it in the list. */
 export interface ViewedProbe {
   name: string;
-  kind: 'kprobe' | 'tracepoint';
+  kind: 'kprobe' | 'kretprobe' | 'tracepoint';
   symbol: string | null;
   offset: number;
   /** symbol+offset from kallsyms (probe.registered's address), when readable. */

@@ -39,6 +39,8 @@ export class SocketOwners {
   private unknown = 0;
   private rescannedAt = -Infinity;
   rescans = 0;
+  /** Sockets whose owner an accept hit named. */
+  accepts = 0;
 
   constructor(private readonly boot: string, private readonly o: SocketOwnersOptions = {}) {
     this.tracker = new OwnerTracker<Owner>(o.limits ?? DEFAULT_LIMITS);
@@ -75,6 +77,18 @@ export class SocketOwners {
     }
     if (r.attribution === 'unknown') this.unknown++;
     return r;
+  }
+
+  /**
+   * A socket accepted by task `tid` (the inet_csk_accept kretprobe's hit, which runs as accept()
+   * returns in the accepting task): that task's process owns it. Ignored outside process context.
+   */
+  accepted(skaddr: string, ctx: HitContext | undefined, tid: number): void {
+    if (!isProcessContext(ctx) || tid <= 0) return;
+    const owner = this.resolver.owner(tid);
+    if (owner === undefined) return;
+    this.accepts++;
+    this.tracker.accepted(this.boot, skaddr, owner);
   }
 
   private rescanDue(): boolean {
