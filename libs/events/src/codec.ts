@@ -23,6 +23,9 @@ import {
 } from './schemas';
 import { isValidOwner } from './owner';
 
+/** LifeSchema's bound on srttUs (the store's integer; the kernel's u32 srtt_us >> 3 stays below it). */
+const MAX_SRTT_US = 2 ** 31 - 1;
+
 export type DecodeFailureKind =
   | 'malformed'
   | 'unknown-version'
@@ -176,7 +179,7 @@ export function isValidHit(e: Record<string, unknown>): boolean {
 function isValidLife(life: unknown): boolean {
   if (!isRecord(life) || keyCount(life) !== 4) return false;
   const { txBytes, rxBytes, retrans, srttUs } = life;
-  return isCount(txBytes) && isCount(rxBytes) && isCount(retrans) && isCount(srttUs);
+  return isCount(txBytes) && isCount(rxBytes) && isCount(retrans) && isCount(srttUs) && (srttUs as number) <= MAX_SRTT_US;
 }
 
 function isValidContext(ctx: unknown): boolean {

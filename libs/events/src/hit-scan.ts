@@ -396,10 +396,10 @@ function text(p: number, min: number, max: number): number {
   return end < 0 || end - p < min || end - p > max ? -1 : end + 1;
 }
 
-/** A safe integer (at most 16 digits, so `integer` is exact, and within 2^53 - 1). */
-function count(p: number): number {
+/** An integer of at most 16 digits (so `integer` is exact) within `max`. */
+function count(p: number, max = Number.MAX_SAFE_INTEGER): number {
   p = integer(p, MAX_SAFE_DIGITS);
-  return p >= 0 && integerValue <= Number.MAX_SAFE_INTEGER ? p : -1;
+  return p >= 0 && integerValue <= max ? p : -1;
 }
 
 /** `,"life":{…}` as HitEncoder.life spells it. */
@@ -407,7 +407,7 @@ function life(p: number): number {
   p = count(literal(p, LIFE));
   p = count(literal(p, LIFE_RX));
   p = count(literal(p, LIFE_RETRANS));
-  p = count(literal(p, LIFE_SRTT));
+  p = count(literal(p, LIFE_SRTT), 2 ** 31 - 1); // LifeSchema's srttUs
   return p >= 0 && b[p] === CLOSE ? p + 1 : -1;
 }
 

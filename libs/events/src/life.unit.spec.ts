@@ -23,6 +23,7 @@ describe('life contract (tcplife columns on the TCP_CLOSE hit)', () => {
     ['a negative count', { ...LIFE, txBytes: -1 }, 'data.life.txBytes'],
     ['a fraction', { ...LIFE, srttUs: 1.5 }, 'data.life.srttUs'],
     ['a count above 2^53 - 1', { ...LIFE, rxBytes: 2 ** 53 }, 'data.life.rxBytes'],
+    ['an RTT above 2^31 - 1 µs', { ...LIFE, srttUs: 2 ** 31 }, 'data.life.srttUs'],
     ['a missing key', { txBytes: 1, rxBytes: 2, retrans: 0 }, 'data.life.srttUs'],
     ['an extra key', { ...LIFE, extra: 1 }, 'data.life.extra'],
     ['a string', { ...LIFE, retrans: '2' }, 'data.life.retrans'],
@@ -34,7 +35,7 @@ describe('life contract (tcplife columns on the TCP_CLOSE hit)', () => {
   const mutation = fc.record({
     path: fc.constantFrom(['data'] as string[], ['data', 'life']),
     key: fc.constantFrom('life', 'txBytes', 'rxBytes', 'retrans', 'srttUs', 'owner', 'extra'),
-    value: fc.oneof(fc.jsonValue(), fc.constant(undefined), fc.integer({ min: -1, max: 3 }), fc.constantFrom(-0, 0.5, 2 ** 53 - 1, 2 ** 53, Number.NaN, '1', null)),
+    value: fc.oneof(fc.jsonValue(), fc.constant(undefined), fc.integer({ min: -1, max: 3 }), fc.constantFrom(-0, 0.5, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1, 2 ** 53, Number.NaN, '1', null)),
   });
 
   it('the fast path accepts exactly what the zod schema accepts', () => {

@@ -178,20 +178,15 @@ export const OwnerSchema = z.strictObject({
 });
 export type Owner = z.infer<typeof OwnerSchema>;
 
-const ProbeRefSchema = z.strictObject({ probe: ProbeName });
-
 /**
- * tcplife's columns of a lifetime, read from `struct tcp_sock` when it enters TCP_CLOSE (kprobe mode
- * only; the tracepoint has no access to them): bytes acked by the peer (TX) and received (RX), total
- * retransmitted segments, and the smoothed RTT in microseconds (the kernel's srtt_us >> 3).
+ * tcplife's counters of a socket at TCP_CLOSE (kprobe mode, from struct tcp_sock): bytes acked (TX),
+ * bytes received (RX), total retransmits, smoothed RTT in µs (srtt_us >> 3).
  */
-export const LifeSchema = z.strictObject({
-  txBytes: Count,
-  rxBytes: Count,
-  retrans: Count,
-  srttUs: Count,
-});
+const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const LifeSchema = z.strictObject({ txBytes: counter, rxBytes: counter, retrans: counter, srttUs: z.number().int().min(0).max(2 ** 31 - 1) });
 export type Life = z.infer<typeof LifeSchema>;
+
+const ProbeRefSchema = z.strictObject({ probe: ProbeName });
 
 /**
  * How the kernel armed a kprobe, as /sys/kernel/debug/kprobes/list shows it: `[FTRACE]` (the
@@ -229,7 +224,7 @@ export const ProbeHitDataSchema = z.strictObject({
   args: z
     .record(text(MAX_ARG_NAME_LEN), HitArgValueSchema)
     .refine((a) => Object.keys(a).length <= MAX_TRACE_ARGS, `more than ${MAX_TRACE_ARGS} args`),
-  /** The TCP_CLOSE hit of a socket in kprobe mode: its lifetime's counters. */
+  /** TCP hits entering TCP_CLOSE in kprobe mode: tcplife's counters. */
   life: LifeSchema.optional(),
   /** TCP hits: the socket's owner, present exactly when `attribution` is not unknown. */
   owner: OwnerSchema.optional(),
