@@ -37,7 +37,7 @@ export class KprobeView {
 
   /** probe.armed data for a probe just enabled: with mechanism and real address when the list shows them. */
   async armed(probe: ViewedProbe): Promise<EventData<'probe.armed'>> {
-    if (probe.kind !== 'kprobe' || probe.symbol === null) return { probe: probe.name };
+    if (probe.kind === 'tracepoint' || probe.symbol === null) return { probe: probe.name };
     const entry = this.find(await this.read(), probe);
     this.watched.set(probe.name, { probe, last: entry === undefined ? null : seen(entry) });
     if (entry === undefined) return { probe: probe.name };

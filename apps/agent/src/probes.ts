@@ -8,7 +8,7 @@ import type { EventData, HitArgValue, HitEncoder, TcpArgs } from '@probefleet/ev
 import { ACCEPT_PROBE_EVENT, PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
 import {
   buildKprobeLine,
-  hexPointer,
+  portFromBe16,
   fieldsDecoder,
   inetSockSetStateDecoder,
   sockCommonLayout,
@@ -16,13 +16,14 @@ import {
   tcpSetStateProbe,
   tcpSockLayout,
   type Btf,
+  type SockCommonLayout,
   type DecoderFactory,
   type KprobeDefinition,
   type RawValue,
   type Tracefs,
 } from '@probefleet/tracefs';
 import { z } from 'zod';
-import { eventFilters, type FilterConfig } from './filter';
+import { eventFilters, filterLine, tcpFilter, type FilterConfig } from './filter';
 import { argConverter } from './hit';
 
 export { ACCEPT_PROBE_EVENT, PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
@@ -79,8 +80,8 @@ export interface Probe {
   /** A TCP state change (its args are TcpArgs): its hits carry the socket's owner. */
   readonly tcp: boolean;
   /**
-   * The inet_csk_accept kretprobe (args AcceptArgs): its hits, in the accepting task, tell the owner
-   * tracker who owns the new socket, and are not emitted (they would bypass the `filter:` ports).
+   * The inet_csk_accept kretprobe (args AcceptArgs): its hits run in the accepting task, which the
+   * owner tracker takes as the new socket's owner; each hit carries it (attribution direct).
    */
   readonly accept: boolean;
   /** The kprobe's offset into `symbol` (0 for the tracepoint). */
@@ -149,30 +150,49 @@ const tracepoint = (filter: string): Probe => ({
   unregister: async () => {},
 });
 
-/** The socket inet_csk_accept returned (NULL when the accept failed: no hit). */
+/** The socket inet_csk_accept returned (skaddr 0x0: the accept failed) and its ports, as recorded. */
 export interface AcceptArgs {
   skaddr: string;
+  family: string | number;
+  sport: number;
+  dport: number;
 }
 
-/** Returns the new socket; fires in the task that accepted it, as it leaves accept(). */
-const acceptProbe = (): Probe =>
-  kprobe(
-    { kind: 'r', group: PROBE_GROUP, event: ACCEPT_PROBE_EVENT, target: 'inet_csk_accept', args: [{ name: 'sk', fetch: '$retval', type: 'x64' }] },
-    'inet_csk_accept',
-    0,
-    '',
-    (format) => {
-      const sk = format.fields.find((f) => f.name === 'sk');
-      if (sk?.size !== 8) throw new RangeError(`${format.name}: field sk is not 8 bytes in its format`);
-      return (v, _b, p): AcceptArgs | null => {
-        const [lo, hi] = [v.getUint32(p + sk.offset, true), v.getUint32(p + sk.offset + 4, true)];
-        return lo === 0 && hi === 0 ? null : { skaddr: hexPointer(hi, lo) };
+/**
+ * Returns the new socket; fires in the task that accepted it, as accept() returns. Reads the
+ * socket's family and ports (sock_common offsets from BTF) so that the `filter:` ports and families
+ * keep its hits to the connections the run records (states do not apply: it is no transition).
+ */
+function acceptProbe(layout: SockCommonLayout, filter: FilterConfig | undefined): Probe {
+  const at = (m: { offset: number }) => `+${m.offset}($retval)`;
+  const def: KprobeDefinition = {
+    kind: 'r',
+    group: PROBE_GROUP,
+    event: ACCEPT_PROBE_EVENT,
+    target: 'inet_csk_accept',
+    args: [
+      { name: 'sk', fetch: '$retval', type: 'x64' },
+      { name: 'family', fetch: at(layout.skc_family), type: 'u16' },
+      { name: 'sport', fetch: at(layout.skc_num), type: 'u16' },
+      { name: 'dport_be', fetch: at(layout.skc_dport), type: 'u16' },
+    ],
+  };
+  const filterText = filterLine(tcpFilter('kprobe', filter === undefined ? undefined : { ...filter, states: undefined }), 'filter');
+  const decoder: DecoderFactory = (format) => {
+    const fields = fieldsDecoder(format);
+    return (v, b, p): AcceptArgs => {
+      const f = fields(v, b, p);
+      const family = Number(f['family']);
+      return {
+        skaddr: `0x${BigInt(f['sk'] as bigint).toString(16)}`,
+        family: family === 2 ? 'AF_INET' : family === 10 ? 'AF_INET6' : family,
+        sport: Number(f['sport']),
+        dport: portFromBe16(Number(f['dport_be'])),
       };
-    },
-    (args) => JSON.stringify(args),
-    false,
-    true,
-  );
+    };
+  };
+  return kprobe(def, 'inet_csk_accept', 0, filterText, decoder, (args) => JSON.stringify(args), false, true);
+}
 
 /**
  * The probes of a run in `mode`, in registration order; throws (ProbePlanError, or the grammars'
@@ -193,7 +213,7 @@ export function planProbes(
   const tcp = tcpSetStateProbe(PROBE_GROUP, TCP_PROBE_EVENT, sockCommonLayout(btf), tcpSockLayout(btf));
   return [
     kprobe(tcp, 'tcp_set_state', 0, filters.get(TCP_PROBE_EVENT) ?? '', tcpSetStateDecoder, tcpJson, true),
-    ...(config.ownership?.enabled === true ? [acceptProbe()] : []),
+    ...(config.ownership?.enabled === true ? [acceptProbe(sockCommonLayout(btf), config.filter)] : []),
     ...config.probes.map((p) =>
       kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filters.get(p.name) ?? '', userDecoder(p), (args, enc) => enc.userArgs(args as Record<string, HitArgValue>), false),
     ),

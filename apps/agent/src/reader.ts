@@ -24,7 +24,7 @@ export function openReader(instanceDir: string, probes: readonly Probe[]): Promi
 /**
  * Turns decoded records into probe.hit events (monoNs: the record's trace_clock mono ns); TCP hits
  * with their socket's owner when `owners` is given, and a TCP_CLOSE with tcplife's counters when the
- * kprobe read them. Accept hits only feed the owners.
+ * kprobe read them; accept hits name their socket's owner (the accepting task).
  */
 export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: EmitHit, owners?: SocketOwners): HitHandler {
   const byEvent = new Map(probes.map((p) => [p.event, p]));
@@ -37,12 +37,11 @@ export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: 
       const probe = byEvent.get(r.event);
       if (probe === undefined || r.decoded === undefined) continue;
       const ctx = hitContext(r.flags);
-      if (probe.accept) {
-        owners?.accepted((r.decoded as AcceptArgs).skaddr, ctx, r.pid);
-        continue;
-      }
       let tail = '';
-      if (probe.tcp) {
+      if (probe.accept && owners !== undefined) {
+        const a = owners.accepted((r.decoded as AcceptArgs).skaddr, ctx, r.pid);
+        tail = enc.owned(a.owner, a.attribution);
+      } else if (probe.tcp) {
         const args = r.decoded as TcpStateChange;
         tail = enc.life(args.life);
         if (owners !== undefined) {

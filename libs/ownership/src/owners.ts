@@ -81,14 +81,18 @@ export class SocketOwners {
 
   /**
    * A socket accepted by task `tid` (the inet_csk_accept kretprobe's hit, which runs as accept()
-   * returns in the accepting task): that task's process owns it. Ignored outside process context.
+   * returns in the accepting task): that task's process owns it, directly. Unknown outside process
+   * context, for a failed accept (skaddr 0x0) or a task already gone.
    */
-  accepted(skaddr: string, ctx: HitContext | undefined, tid: number): void {
-    if (!isProcessContext(ctx) || tid <= 0) return;
-    const owner = this.resolver.owner(tid);
-    if (owner === undefined) return;
+  accepted(skaddr: string, ctx: HitContext | undefined, tid: number): Attributed<Owner> {
+    const owner = isProcessContext(ctx) && tid > 0 && skaddr !== '0x0' ? this.resolver.owner(tid) : undefined;
+    if (owner === undefined) {
+      this.unknown++;
+      return { owner: undefined, attribution: 'unknown' };
+    }
     this.accepts++;
     this.tracker.accepted(this.boot, skaddr, owner);
+    return { owner, attribution: 'direct' };
   }
 
   private rescanDue(): boolean {
