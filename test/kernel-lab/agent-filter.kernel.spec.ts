@@ -54,19 +54,24 @@ beforeAll(() => {
 describe.each(KERNEL_SERIES)('probefleet-agent filter: in kprobe mode on the Debian %s generic kernel', (series) => {
   let r: BootResult;
   let hits: Args[];
+  let accepts: Args[];
 
   beforeAll(async () => {
     r = await runFor(series);
-    hits = parseEvents(r.read('run.ndjson'))
-      .flatMap((e) => (e.type === 'probe.hit' && e.data.probe === 'tcp_set_state' ? [e.data.args as unknown as Args] : []));
+    const events = parseEvents(r.read('run.ndjson'));
+    const of = (probe: string) => events.flatMap((e) => (e.type === 'probe.hit' && e.data.probe === probe ? [e.data.args as unknown as Args] : []));
+    hits = of('tcp_set_state');
+    accepts = of('inet_csk_accept');
   }, BOOT_TIMEOUT_MS + 60_000);
   afterAll(() => r?.cleanup());
 
   it('writes the rendered filter, against the kprobe\'s fetch args, into the event\'s filter file of its instance', () => {
     const render = JSON.parse(r.read('render.json')) as { filters: { file: string; filter: string }[] };
     const be = ((PORTS.kept & 0xff) << 8) | (PORTS.kept >> 8);
-    expect(render.filters).toEqual([{ file: 'events/probefleet/tcp_set_state/filter', filter: `(sport == ${PORTS.kept} || dport_be == ${be}) && family == 2` }]);
-    expect(r.read('filters').trim()).toBe(`${render.filters[0]!.file} ${render.filters[0]!.filter}`);
+    // The accept kretprobe (ownership) reads the same fields of the socket it returns: the same filter.
+    const filter = `(sport == ${PORTS.kept} || dport_be == ${be}) && family == 2`;
+    expect(render.filters).toEqual([{ file: 'events/probefleet/tcp_set_state/filter', filter }, { file: 'events/probefleet/inet_csk_accept/filter', filter }]);
+    expect(r.read('filters').trim().split('\n').sort()).toEqual(render.filters.map((f) => `${f.file} ${f.filter}`).sort());
   });
 
   it('the kernel hands over only matching transitions: the kept port over IPv4, clients matched by their big-endian destination port', () => {
@@ -79,7 +84,9 @@ describe.each(KERNEL_SERIES)('probefleet-agent filter: in kprobe mode on the Deb
     // Nothing else entered the ring buffer: what the kernel recorded is what the agent reported (read, or left when it stopped).
     const stats = r.read('stats');
     expect(statSum(stats, 'overrun')).toBe(0);
-    expect(statSum(stats, 'read events') + statSum(stats, 'entries')).toBe(hits.length);
+    // The kept port's IPv4 accepts, and only they, passed the accept probe's filter.
+    expect(accepts.map((a) => [a.family, a.sport])).toEqual(Array(PORTS.connections).fill(['AF_INET', PORTS.kept]));
+    expect(statSum(stats, 'read events') + statSum(stats, 'entries')).toBe(hits.length + accepts.length);
   });
 
   it('refuses a hostile filter value (exit 2) naming it, before tracefs is touched', () => {

@@ -35,10 +35,11 @@ const GUEST_SCRIPT = `set -u
 T=/sys/kernel/tracing
 grep -w tcp_set_state /proc/kallsyms > /share/kallsyms-tcp_set_state
 grep -w tcp_v4_connect /proc/kallsyms > /share/kallsyms-tcp_v4_connect
+grep -w inet_csk_accept /proc/kallsyms > /share/kallsyms-inet_csk_accept
 inhost "$NODE" ${AGENT} probes render --mode kprobe --config "$CHROOT_SHARE/good.yaml" --json > /share/render.json 2> /share/render.log
 inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/good.yaml" --sink stdout --format json --duration ${RUN_SECONDS} > /share/agent-run.ndjson 2> /share/agent-run.log &
 AGENT_PID=$!
-ARMED=2 inhost "$NODE" test/kernel-lab/guest/agent-connect.js "$CHROOT_SHARE/agent-run.ndjson" "$CHROOT_SHARE/ports.json" "$CHROOT_SHARE/connections.json"
+ARMED=3 inhost "$NODE" test/kernel-lab/guest/agent-connect.js "$CHROOT_SHARE/agent-run.ndjson" "$CHROOT_SHARE/ports.json" "$CHROOT_SHARE/connections.json"
 wait $AGENT_PID; echo $? > /share/agent-run.rc
 cat $T/kprobe_events > /share/kprobe_events.after
 ls $T/instances > /share/instances.after
@@ -53,7 +54,7 @@ inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/good.yaml" --s
 CRASH_PID=$!
 i=0
 armed() { n=$(grep -c '"type":"probe.armed"' /share/crash-run.ndjson 2>/dev/null); echo "\${n:-0}"; }
-while [ $i -lt 100 ] && [ "$(armed)" -lt 2 ]; do sleep 1; i=$((i+1)); done
+while [ $i -lt 100 ] && [ "$(armed)" -lt 3 ]; do sleep 1; i=$((i+1)); done
 kill -9 $CRASH_PID; wait $CRASH_PID
 cat $T/kprobe_events > /share/kprobe_events.crashed
 inhost "$NODE" -e "require('net').connect(${BLIND_PORT}, '127.0.0.1').on('error', () => {})"
@@ -128,11 +129,12 @@ describe.each(KERNEL_SERIES)('probefleet-agent in kprobe mode on the Debian %s g
   it('renders lines the kernel accepts: the run registered exactly them, with kallsyms addresses', () => {
     const render = JSON.parse(r.read('render.json')) as { mode: string; lines: string[] };
     expect(render.mode).toBe('kprobe');
-    expect(render.lines).toHaveLength(2);
+    expect(render.lines).toHaveLength(3);
     const registered = events.filter((e) => e.type === 'probe.registered');
     expect(registered.map((e) => e.type === 'probe.registered' && e.data.definition)).toEqual(render.lines);
     expect(registered.map((e) => e.data)).toEqual([
       expect.objectContaining({ probe: 'tcp_set_state', kind: 'kprobe', symbol: 'tcp_set_state', offset: 0, address: kallsymsAddress(r.read('kallsyms-tcp_set_state')) }),
+      expect.objectContaining({ probe: 'inet_csk_accept', kind: 'kretprobe', symbol: 'inet_csk_accept', offset: 0, address: kallsymsAddress(r.read('kallsyms-inet_csk_accept')) }),
       expect.objectContaining({ probe: USER_PROBE, kind: 'kprobe', symbol: 'tcp_v4_connect', offset: 0, address: kallsymsAddress(r.read('kallsyms-tcp_v4_connect')) }),
     ]);
   });
@@ -146,10 +148,10 @@ describe.each(KERNEL_SERIES)('probefleet-agent in kprobe mode on the Debian %s g
     expect(events[events.length - 1]).toMatchObject({ type: 'agent.stopped', data: { reason: 'duration elapsed' } });
     expect(lifecycleOf(events)).toEqual([
       'agent.started',
-      'probe.registered tcp_set_state', `probe.registered ${USER_PROBE}`,
-      'probe.armed tcp_set_state', `probe.armed ${USER_PROBE}`,
-      'probe.disarmed tcp_set_state', `probe.disarmed ${USER_PROBE}`,
-      'probe.unregistered tcp_set_state', `probe.unregistered ${USER_PROBE}`,
+      'probe.registered tcp_set_state', 'probe.registered inet_csk_accept', `probe.registered ${USER_PROBE}`,
+      'probe.armed tcp_set_state', 'probe.armed inet_csk_accept', `probe.armed ${USER_PROBE}`,
+      'probe.disarmed tcp_set_state', 'probe.disarmed inet_csk_accept', `probe.disarmed ${USER_PROBE}`,
+      'probe.unregistered tcp_set_state', 'probe.unregistered inet_csk_accept', `probe.unregistered ${USER_PROBE}`,
       'agent.stopped',
     ]);
   });
@@ -179,14 +181,15 @@ describe.each(KERNEL_SERIES)('probefleet-agent in kprobe mode on the Debian %s g
   it('after a kill -9, the next run reports what the crashed run\'s probes recorded since, takes them down and says so: both streams replay', () => {
     const crashed = parseEvents(r.read('crash-run.ndjson'));
     const armed = crashed.filter((e) => e.type === 'probe.armed').length;
-    if (armed !== 2) throw new Error(`the run was killed with ${armed} of 2 probes armed; its log:\n${r.read('crash-run.log')}`);
+    if (armed !== 3) throw new Error(`the run was killed with ${armed} of 3 probes armed; its log:\n${r.read('crash-run.log')}`);
     expect(crashed.some((e) => e.type === 'agent.stopped')).toBe(false);
     expect(r.read('kprobe_events.crashed')).toContain('p:probefleet/tcp_set_state ');
     expect(r.read('restart-run.rc').trim()).toBe('0');
     const next = parseEvents(r.read('restart-run.ndjson'));
-    expect(lifecycleOf(next).slice(0, 6)).toEqual([
+    expect(lifecycleOf(next).slice(0, 8)).toEqual([
       'agent.started',
       'probe.disarmed tcp_set_state', 'probe.unregistered tcp_set_state',
+      'probe.disarmed inet_csk_accept', 'probe.unregistered inet_csk_accept',
       `probe.disarmed ${USER_PROBE}`, `probe.unregistered ${USER_PROBE}`,
       'probe.registered tcp_set_state',
     ]);
@@ -205,7 +208,8 @@ describe.each(KERNEL_SERIES)('probefleet-agent in kprobe mode on the Debian %s g
     expect(log).toContain('p:probefleet/missing probefleet_no_such_function sk=%di:x64');
     const bad = parseEvents(r.read('bad-run.ndjson'));
     expect(bad.map((e) => `${e.type} ${'probe' in e.data ? e.data.probe : ''}`.trim())).toEqual([
-      'agent.started', 'probe.registered tcp_set_state', 'probe.unregistered tcp_set_state', 'agent.stopped',
+      'agent.started', 'probe.registered tcp_set_state', 'probe.registered inet_csk_accept',
+      'probe.unregistered tcp_set_state', 'probe.unregistered inet_csk_accept', 'agent.stopped',
     ]);
     expect(bad[bad.length - 1]).toMatchObject({ data: { reason: expect.stringContaining('Invalid probed address or symbol') } });
     expect(r.read('kprobe_events.bad-after')).toBe('');

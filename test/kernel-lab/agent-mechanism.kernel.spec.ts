@@ -34,7 +34,7 @@ for phase in opt noopt; do
   : > /share/$phase.ndjson
   inhost "$NODE" ${AGENT} run --mode kprobe --config "$CHROOT_SHARE/agent.yaml" --sink stdout --format json --duration 200 >> /share/$phase.ndjson 2> /share/$phase.log &
   PID=$!
-  i=0; while [ $i -lt 150 ] && [ "$(armed $phase)" -lt 2 ]; do sleep 1; i=$((i+1)); done
+  i=0; while [ $i -lt 150 ] && [ "$(armed $phase)" -lt 3 ]; do sleep 1; i=$((i+1)); done
   sleep 4
   cat $LIST > /share/$phase.list
   if [ $phase = noopt ]; then

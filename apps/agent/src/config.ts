@@ -8,7 +8,7 @@ import { buildKprobeLine, FilterDefinitionError, KprobeDefinitionError } from '@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { filterLine, FilterConfigSchema, probeFilter, tcpFilter } from './filter';
-import { ProbeConfigSchema, TCP_PROBE_EVENT, userProbeDefinition } from './probes';
+import { ACCEPT_PROBE_EVENT, ProbeConfigSchema, TCP_PROBE_EVENT, userProbeDefinition } from './probes';
 
 export const ModeSchema = z.enum(['auto', 'kprobe', 'tracepoint']);
 export type Mode = z.infer<typeof ModeSchema>;
@@ -99,7 +99,7 @@ export const AgentConfigSchema = z
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
     cfg.probes.forEach((p, i) => {
-      if (p.name === TCP_PROBE_EVENT) ctx.addIssue({ code: 'custom', path: ['probes', i, 'name'], message: `${p.name} is reserved for the agent's own probe` });
+      if (p.name === TCP_PROBE_EVENT || p.name === ACCEPT_PROBE_EVENT) ctx.addIssue({ code: 'custom', path: ['probes', i, 'name'], message: `${p.name} is reserved for the agent's own probe` });
       if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['probes', i, 'name'], message: `duplicate probe name ${p.name}` });
       seen.add(p.name);
       try {

@@ -14,7 +14,7 @@ const hit = (monoNs: bigint, skaddr: string, oldstate: string, newstate: string)
 describe('TcpStatesFormatter', () => {
   it('prints a header and one row per transition with the ms spent in the old state per socket', () => {
     const f = new TcpStatesFormatter();
-    expect(f.header()).toMatch(/^TIME\s+SKADDR\s+PID\s+COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+OLDSTATE -> NEWSTATE\s+MS$/);
+    expect(f.header()).toMatch(/^TIME\s+SKADDR\s+PID\s+COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+OLDSTATE -> NEWSTATE\s+MS\s+TX_KB\s+RX_KB\s+RETRANS\s+SRTT_US$/);
     const first = f.format(hit(1_000_000_000n, '0xa', 'TCP_CLOSE', 'TCP_SYN_SENT'));
     expect(first?.split(/\s+/)).toEqual(['19:52:23.123', '0xa', '42', 'curl', '127.0.0.1', '5000', '127.0.0.1', '80', 'CLOSE', '->', 'SYN_SENT']);
     // Another socket in between does not disturb the first one's timing.
@@ -32,6 +32,18 @@ describe('TcpStatesFormatter', () => {
     expect(f.format(owned)?.split(/\s+/).slice(1, 4)).toEqual(['0xa', '7', 'nginx']);
     const unknown = { ...h, data: { ...h.data, attribution: 'unknown' } } as Event;
     expect(f.format(unknown)?.split(/\s+/).slice(1, 4)).toEqual(['0xa', '-', '-']);
+  });
+
+  it("ends the close row of a kprobe run with tcplife's columns, under their headers", () => {
+    const f = new TcpStatesFormatter();
+    const h = hit(1n, '0xa', 'TCP_LAST_ACK', 'TCP_CLOSE') as Event & { data: Record<string, unknown> };
+    const closed = { ...h, data: { ...h.data, life: { txBytes: 5 * 1024 + 1000, rxBytes: 1023, retrans: 3, srttUs: 41 } } } as Event;
+    const row = f.format(closed)!;
+    expect(row.split(/\s+/).slice(-4)).toEqual(['5', '0', '3', '41']);
+    const header = f.header();
+    for (const [col, value] of [['TX_KB', '5'], ['SRTT_US', '41']] as const) expect(row.slice(header.indexOf(col)).startsWith(value)).toBe(true);
+    // Other rows leave them blank.
+    expect(f.format(hit(2n, '0xb', 'TCP_CLOSE', 'TCP_SYN_SENT'))).toMatch(/SYN_SENT$/);
   });
 
   it('ignores events that are not TCP transitions', () => {

@@ -11,7 +11,7 @@ import type { Logger } from './log';
 /** What the agent knows of one of its probes to find it in the list. */
 export interface ViewedProbe {
   name: string;
-  kind: 'kprobe' | 'tracepoint';
+  kind: 'kprobe' | 'kretprobe' | 'tracepoint';
   symbol: string | null;
   offset: number;
   /** symbol+offset from kallsyms (probe.registered's address), when readable. */
@@ -37,7 +37,7 @@ export class KprobeView {
 
   /** probe.armed data for a probe just enabled: with mechanism and real address when the list shows them. */
   async armed(probe: ViewedProbe): Promise<EventData<'probe.armed'>> {
-    if (probe.kind !== 'kprobe' || probe.symbol === null) return { probe: probe.name };
+    if (probe.kind === 'tracepoint' || probe.symbol === null) return { probe: probe.name };
     const entry = this.find(await this.read(), probe);
     this.watched.set(probe.name, { probe, last: entry === undefined ? null : seen(entry) });
     if (entry === undefined) return { probe: probe.name };

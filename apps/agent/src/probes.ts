@@ -1,28 +1,32 @@
 // The probes of a run, as values: each has its definition, how it registers and unregisters, its
 // in-kernel filter, and the decoder of its raw records (straight to the hit's args). Mode decides
-// which probes exist here, once: the tcp_set_state kprobe (offsets from BTF) plus the user's kprobes,
-// all in one group so cleanup can find them; or the sock:inet_sock_set_state tracepoint. Planning
-// is pure (it validates and renders, and writes nothing).
+// which probes exist here, once: the tcp_set_state kprobe (offsets from BTF), the inet_csk_accept
+// kretprobe when ownership is on, plus the user's kprobes, all in one group so cleanup can find
+// them; or the sock:inet_sock_set_state tracepoint. Planning is pure (it validates and renders, and
+// writes nothing).
 import type { EventData, HitArgValue, HitEncoder, TcpArgs } from '@probefleet/events';
-import { PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
+import { ACCEPT_PROBE_EVENT, PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
 import {
   buildKprobeLine,
+  portFromBe16,
   fieldsDecoder,
   inetSockSetStateDecoder,
   sockCommonLayout,
   tcpSetStateDecoder,
   tcpSetStateProbe,
+  tcpSockLayout,
   type Btf,
+  type SockCommonLayout,
   type DecoderFactory,
   type KprobeDefinition,
   type RawValue,
   type Tracefs,
 } from '@probefleet/tracefs';
 import { z } from 'zod';
-import { eventFilters, type FilterConfig } from './filter';
+import { eventFilters, filterLine, tcpFilter, type FilterConfig } from './filter';
 import { argConverter } from './hit';
 
-export { PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
+export { ACCEPT_PROBE_EVENT, PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
 
 export type RunMode = 'kprobe' | 'tracepoint';
 
@@ -56,7 +60,7 @@ export function userProbeDefinition(p: ProbeConfig): KprobeDefinition {
 export interface Probe {
   /** The probe's name in events (probe.registered ... probe.hit). */
   readonly name: string;
-  readonly kind: 'kprobe' | 'tracepoint';
+  readonly kind: 'kprobe' | 'kretprobe' | 'tracepoint';
   /** Where it lives in tracefs (events/<group>/<event>). */
   readonly group: string;
   readonly event: string;
@@ -75,6 +79,11 @@ export interface Probe {
   readonly symbol: string | null;
   /** A TCP state change (its args are TcpArgs): its hits carry the socket's owner. */
   readonly tcp: boolean;
+  /**
+   * The inet_csk_accept kretprobe (args AcceptArgs): its hits run in the accepting task, which the
+   * owner tracker takes as the new socket's owner; each hit carries it (attribution direct).
+   */
+  readonly accept: boolean;
   /** The kprobe's offset into `symbol` (0 for the tracepoint). */
   readonly offset: number;
 }
@@ -85,11 +94,12 @@ export class ProbePlanError extends Error {
 
 const tcpJson = (args: unknown, enc: HitEncoder) => enc.tcpArgs(args as TcpArgs);
 
-function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: string, decoder: DecoderFactory, argsJson: Probe['argsJson'], tcp: boolean): Probe {
+function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: string, decoder: DecoderFactory, argsJson: Probe['argsJson'], tcp: boolean, accept = false): Probe {
   const definition = buildKprobeLine(def);
+  const kind = def.kind === 'r' ? 'kretprobe' : 'kprobe';
   return {
     name: def.event,
-    kind: 'kprobe',
+    kind,
     group: def.group,
     event: def.event,
     definition,
@@ -98,11 +108,12 @@ function kprobe(def: KprobeDefinition, symbol: string, offset: number, filter: s
     argsJson,
     symbol,
     tcp,
+    accept,
     offset,
     register: async (tracefs, base) => {
       const line = await tracefs.addKprobe(def);
       const address = base !== undefined ? { address: `0x${(base + BigInt(offset)).toString(16)}` } : {};
-      return { probe: def.event, kind: 'kprobe', symbol, offset, ...address, definition: line };
+      return { probe: def.event, kind, symbol, offset, ...address, definition: line };
     },
     unregister: (tracefs) => tracefs.removeKprobe(def.group, def.event),
   };
@@ -133,16 +144,65 @@ const tracepoint = (filter: string): Probe => ({
   argsJson: tcpJson,
   symbol: null,
   tcp: true,
+  accept: false,
   offset: 0,
   register: async () => ({ probe: TCP_TRACEPOINT.event, kind: 'tracepoint', symbol: TCP_TRACEPOINT.name, offset: 0 }),
   unregister: async () => {},
 });
 
+/** The socket inet_csk_accept returned (skaddr 0x0: the accept failed) and its ports, as recorded. */
+export interface AcceptArgs {
+  skaddr: string;
+  family: string | number;
+  sport: number;
+  dport: number;
+}
+
+/**
+ * Returns the new socket; fires in the task that accepted it, as accept() returns. Reads the
+ * socket's family and ports (sock_common offsets from BTF) so that the `filter:` ports and families
+ * keep its hits to the connections the run records (states do not apply: it is no transition).
+ */
+function acceptProbe(layout: SockCommonLayout, filter: FilterConfig | undefined): Probe {
+  const at = (m: { offset: number }) => `+${m.offset}($retval)`;
+  const def: KprobeDefinition = {
+    kind: 'r',
+    group: PROBE_GROUP,
+    event: ACCEPT_PROBE_EVENT,
+    target: 'inet_csk_accept',
+    args: [
+      { name: 'sk', fetch: '$retval', type: 'x64' },
+      { name: 'family', fetch: at(layout.skc_family), type: 'u16' },
+      { name: 'sport', fetch: at(layout.skc_num), type: 'u16' },
+      { name: 'dport_be', fetch: at(layout.skc_dport), type: 'u16' },
+    ],
+  };
+  const filterText = filterLine(tcpFilter('kprobe', filter === undefined ? undefined : { ...filter, states: undefined }), 'filter');
+  const decoder: DecoderFactory = (format) => {
+    const fields = fieldsDecoder(format);
+    return (v, b, p): AcceptArgs => {
+      const f = fields(v, b, p);
+      const family = Number(f['family']);
+      return {
+        skaddr: `0x${BigInt(f['sk'] as bigint).toString(16)}`,
+        family: family === 2 ? 'AF_INET' : family === 10 ? 'AF_INET6' : family,
+        sport: Number(f['sport']),
+        dport: portFromBe16(Number(f['dport_be'])),
+      };
+    };
+  };
+  return kprobe(def, 'inet_csk_accept', 0, filterText, decoder, (args) => JSON.stringify(args), false, true);
+}
+
 /**
  * The probes of a run in `mode`, in registration order; throws (ProbePlanError, or the grammars'
  * own errors) on anything the kernel would refuse. `btf` is needed in kprobe mode only.
  */
-export function planProbes(mode: RunMode, btf: Btf | null, config: { probes: readonly ProbeConfig[]; filter?: FilterConfig | undefined }): Probe[] {
+export function planProbes(
+  mode: RunMode,
+  btf: Btf | null,
+  config: { probes: readonly ProbeConfig[]; filter?: FilterConfig | undefined; ownership?: { enabled: boolean } | undefined },
+): Probe[] {
   const tcpEvent = mode === 'kprobe' ? TCP_PROBE_EVENT : TCP_TRACEPOINT.event;
   const filters = eventFilters(mode, config.filter, tcpEvent, mode === 'kprobe' ? config.probes.map((p) => p.name) : []);
   if (mode === 'tracepoint') {
@@ -150,9 +210,10 @@ export function planProbes(mode: RunMode, btf: Btf | null, config: { probes: rea
     return [tracepoint(filters.get(tcpEvent) ?? '')];
   }
   if (btf === null) throw new ProbePlanError('kprobe mode needs BTF (sock_common offsets)');
-  const tcp = tcpSetStateProbe(PROBE_GROUP, TCP_PROBE_EVENT, sockCommonLayout(btf));
+  const tcp = tcpSetStateProbe(PROBE_GROUP, TCP_PROBE_EVENT, sockCommonLayout(btf), tcpSockLayout(btf));
   return [
     kprobe(tcp, 'tcp_set_state', 0, filters.get(TCP_PROBE_EVENT) ?? '', tcpSetStateDecoder, tcpJson, true),
+    ...(config.ownership?.enabled === true ? [acceptProbe(sockCommonLayout(btf), config.filter)] : []),
     ...config.probes.map((p) =>
       kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filters.get(p.name) ?? '', userDecoder(p), (args, enc) => enc.userArgs(args as Record<string, HitArgValue>), false),
     ),

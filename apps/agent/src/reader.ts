@@ -4,10 +4,10 @@
 import type { EventData, EventType, TcpArgs } from '@probefleet/events';
 import type { SocketOwners } from '@probefleet/ownership';
 import { HitEncoder } from '@probefleet/events';
-import { RawTraceReader, type DecoderFactory, type RawItem } from '@probefleet/tracefs';
+import { RawTraceReader, type DecoderFactory, type RawItem, type TcpStateChange } from '@probefleet/tracefs';
 import type { CommResolver } from './comm';
 import { hitContext } from './hit';
-import type { Probe } from './probes';
+import type { AcceptArgs, Probe } from './probes';
 import type { Sink } from './sink';
 
 export type Emit = <T extends EventType>(type: T, data: EventData<T>, monoNs?: bigint) => void;
@@ -23,7 +23,8 @@ export function openReader(instanceDir: string, probes: readonly Probe[]): Promi
 
 /**
  * Turns decoded records into probe.hit events (monoNs: the record's trace_clock mono ns); TCP hits
- * with their socket's owner when `owners` is given.
+ * with their socket's owner when `owners` is given, and a TCP_CLOSE with tcplife's counters when the
+ * kprobe read them; accept hits name their socket's owner (the accepting task).
  */
 export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: EmitHit, owners?: SocketOwners): HitHandler {
   const byEvent = new Map(probes.map((p) => [p.event, p]));
@@ -36,12 +37,19 @@ export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: 
       const probe = byEvent.get(r.event);
       if (probe === undefined || r.decoded === undefined) continue;
       const ctx = hitContext(r.flags);
-      let owned = '';
-      if (probe.tcp && owners !== undefined) {
-        const a = owners.attribute(r.decoded as TcpArgs, ctx, r.pid);
-        owned = enc.owned(a.owner, a.attribution);
+      let tail = '';
+      if (probe.accept && owners !== undefined) {
+        const a = owners.accepted((r.decoded as AcceptArgs).skaddr, ctx, r.pid);
+        tail = enc.owned(a.owner, a.attribution);
+      } else if (probe.tcp) {
+        const args = r.decoded as TcpStateChange;
+        tail = enc.life(args.life);
+        if (owners !== undefined) {
+          const a = owners.attribute(args as TcpArgs, ctx, r.pid);
+          tail += enc.owned(a.owner, a.attribution);
+        }
       }
-      emit(enc.data(probe.name, r.cpu, r.pid, comms.comm(r.pid), ctx, probe.argsJson(r.decoded, enc), owned), r.timestampNs);
+      emit(enc.data(probe.name, r.cpu, r.pid, comms.comm(r.pid), ctx, probe.argsJson(r.decoded, enc), tail), r.timestampNs);
     }
   };
 }

@@ -152,7 +152,9 @@ export async function runAgent(o: RunOptions): Promise<number> {
     stopReason = o.signal.aborted ? o.stopReason() : 'reader stopped';
 
     // Disable first, then read what the buffers still hold: nothing recorded is lost. Those hits
-    // were made while armed, so probe.disarmed follows them in the stream.
+    // were made while armed, so probe.disarmed follows them in the stream. The kprobes' view is
+    // forgotten first: a heartbeat meanwhile would report our own disabling as a probe.state.
+    for (const l of live) view.forget(l.probe.name);
     for (const l of live) await main.disableEvent(l.probe.group, l.probe.event);
     readerStop.abort();
     const readerFailure = await failed;

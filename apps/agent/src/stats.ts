@@ -30,7 +30,7 @@ export class StatsPoller {
 
   private async pollOnce(): Promise<void> {
     try {
-      const kprobes = this.probes.filter((p) => p.kind === 'kprobe');
+      const kprobes = this.probes.filter((p) => p.kind !== 'tracepoint');
       if (kprobes.length > 0) {
         const profile = await this.tracefs.readKprobeProfile();
         for (const p of kprobes) {

@@ -8,6 +8,8 @@ export const AGENT_VERSION = '0.1.0';
 /** The agent's kprobe group, its tcp_set_state kprobe and the fallback tracepoint. */
 export const PROBE_GROUP = 'probefleet';
 export const TCP_PROBE_EVENT = 'tcp_set_state';
+/** kprobe mode, with ownership: the kretprobe that names the task accepting each socket. */
+export const ACCEPT_PROBE_EVENT = 'inet_csk_accept';
 export const TCP_TRACEPOINT = { group: 'sock', event: 'inet_sock_set_state', name: 'sock:inet_sock_set_state' } as const;
 
 /**

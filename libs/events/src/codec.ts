@@ -23,6 +23,9 @@ import {
 } from './schemas';
 import { isValidOwner } from './owner';
 
+/** LifeSchema's bound on srttUs (the store's integer; the kernel's u32 srtt_us >> 3 stays below it). */
+const MAX_SRTT_US = 2 ** 31 - 1;
+
 export type DecodeFailureKind =
   | 'malformed'
   | 'unknown-version'
@@ -148,8 +151,9 @@ export function isValidHit(e: Record<string, unknown>): boolean {
   if (typeof time !== 'string' || !TIME_PATTERN.test(time)) return false;
   if (monoNs !== undefined && (typeof monoNs !== 'string' || !isMonoNs(monoNs))) return false;
   if (!isRecord(data)) return false;
-  const { probe, cpu, pid, comm, ctx, args, owner, attribution } = data;
-  if (keyCount(data) !== 5 + (ctx === undefined ? 0 : 1) + (owner === undefined ? 0 : 1) + (attribution === undefined ? 0 : 1)) return false;
+  const { probe, cpu, pid, comm, ctx, args, life, owner, attribution } = data;
+  if (keyCount(data) !== 5 + (ctx === undefined ? 0 : 1) + (life === undefined ? 0 : 1) + (owner === undefined ? 0 : 1) + (attribution === undefined ? 0 : 1)) return false;
+  if (life !== undefined && !isValidLife(life)) return false;
   // An owner exactly with attribution direct or socket (the schema's refinement).
   if (owner === undefined ? attribution === 'direct' || attribution === 'socket' : attribution !== 'direct' && attribution !== 'socket') return false;
   if (owner !== undefined && !isValidOwner(owner)) return false;
@@ -170,6 +174,12 @@ export function isValidHit(e: Record<string, unknown>): boolean {
     }
   }
   return true;
+}
+
+function isValidLife(life: unknown): boolean {
+  if (!isRecord(life) || keyCount(life) !== 4) return false;
+  const { txBytes, rxBytes, retrans, srttUs } = life;
+  return isCount(txBytes) && isCount(rxBytes) && isCount(retrans) && isCount(srttUs) && (srttUs as number) <= MAX_SRTT_US;
 }
 
 function isValidContext(ctx: unknown): boolean {

@@ -1,8 +1,8 @@
 // probe.hit data encoded straight from decoded fields to the JSON text JSON.stringify would give
-// for { probe, cpu, pid, comm, ctx, args } (schema order), without building the object. What
+// for { probe, cpu, pid, comm, ctx, args, life, owner, attribution } (schema order), without building the object. What
 // repeats (probe names, comms, contexts, enum strings) is encoded once and cached.
 import { ownerJson } from './owner';
-import type { Attribution, HitArgValue, HitContext, Owner } from './schemas';
+import type { Attribution, HitArgValue, HitContext, Life, Owner } from './schemas';
 import type { TcpArgs } from './tcp';
 
 // JSON.stringify escapes only these: `"`, `\`, control characters and lone surrogates.
@@ -44,12 +44,17 @@ export class HitEncoder {
   }
 
   /**
-   * The data's JSON; `argsJson` from tcpArgs() or userArgs(); `ownerPart` from owned() (TCP hits),
-   * '' for hits without attribution.
+   * The data's JSON; `argsJson` from tcpArgs() or userArgs(); `tail` is what follows the args, in
+   * schema order: life() (a TCP_CLOSE hit in kprobe mode), then owned() (TCP hits); '' for neither.
    */
-  data(probe: string, cpu: number, pid: number, comm: string, ctx: HitContext | undefined, argsJson: string, ownerPart = ''): string {
+  data(probe: string, cpu: number, pid: number, comm: string, ctx: HitContext | undefined, argsJson: string, tail = ''): string {
     const c = ctx === undefined ? '' : `,"ctx":${this.context(ctx)}`;
-    return `{"probe":${this.cached(probe)},"cpu":${cpu},"pid":${pid},"comm":${this.cached(comm)}${c},"args":${argsJson}${ownerPart}}`;
+    return `{"probe":${this.cached(probe)},"cpu":${cpu},"pid":${pid},"comm":${this.cached(comm)}${c},"args":${argsJson}${tail}}`;
+  }
+
+  /** `,"life":{…}` for data() (LifeSchema's key order); '' without one. */
+  life(l: Life | undefined): string {
+    return l === undefined ? '' : `,"life":{"txBytes":${l.txBytes},"rxBytes":${l.rxBytes},"retrans":${l.retrans},"srttUs":${l.srttUs}}`;
   }
 
   /** `,"owner":…,"attribution":…` for data(): owners are shared objects, so their text is cached by identity. */

@@ -90,6 +90,11 @@ const CTX = literalOf(',"ctx":{"irqsOff":');
 const CTX_FLAGS = [',"needResched":', ',"hardirq":', ',"softirq":', ',"nmi":'].map(literalOf);
 const PREEMPT_DEPTH = literalOf(',"preemptDepth":');
 const ARGS = literalOf(',"args":{');
+// tcplife's counters of a TCP_CLOSE hit (LifeSchema, in its key order).
+const LIFE = literalOf(',"life":{"txBytes":');
+const LIFE_RX = literalOf(',"rxBytes":');
+const LIFE_RETRANS = literalOf(',"retrans":');
+const LIFE_SRTT = literalOf(',"srttUs":');
 // The owner tail of a TCP hit (OwnerSchema and attribution, in the agent's key order).
 const OWNER = literalOf(',"owner":{"pid":');
 const OWNER_COMM = literalOf(',"comm":"');
@@ -148,6 +153,7 @@ export function scanHit(line: string): ScannedHit | undefined {
   p = commEnd < 0 || commEnd - commStart > MAX_COMM_BYTES ? -1 : commEnd + 1;
   if (b[p + 2] === 99) p = context(p); // ,"c
   p = args(literal(p, ARGS));
+  if (p >= 0 && b[p + 2] === 108) p = life(p); // ,"l
   if (p >= 0 && b[p] === COMMA) p = b[p + 2] === 111 ? owner(line, p) : literal(p, UNKNOWN); // ,"o
   if (p !== written - 2 || b[p] !== CLOSE || b[p + 1] !== CLOSE) return undefined;
   return {
@@ -388,6 +394,21 @@ function context(p: number): number {
 function text(p: number, min: number, max: number): number {
   const end = stringEnd(p);
   return end < 0 || end - p < min || end - p > max ? -1 : end + 1;
+}
+
+/** An integer of at most 16 digits (so `integer` is exact) within `max`. */
+function count(p: number, max = Number.MAX_SAFE_INTEGER): number {
+  p = integer(p, MAX_SAFE_DIGITS);
+  return p >= 0 && integerValue <= max ? p : -1;
+}
+
+/** `,"life":{…}` as HitEncoder.life spells it. */
+function life(p: number): number {
+  p = count(literal(p, LIFE));
+  p = count(literal(p, LIFE_RX));
+  p = count(literal(p, LIFE_RETRANS));
+  p = count(literal(p, LIFE_SRTT), 2 ** 31 - 1); // LifeSchema's srttUs
+  return p >= 0 && b[p] === CLOSE ? p + 1 : -1;
 }
 
 /** `,"owner":{…},"attribution":"direct"|"socket"` as ownerJson spells it. */

@@ -244,3 +244,41 @@ describe('scanHit on owned TCP hits', () => {
     }), { numRuns: 5000 });
   });
 });
+
+describe('scanHit on TCP_CLOSE hits with life', () => {
+  const OWNED = { owner: { pid: 7, comm: 'nginx', cgroup: '/a' }, attribution: 'socket' };
+  const line = (life: unknown, owned: object = OWNED) => {
+    const h = hit();
+    return encodeEvent({ ...h, data: { ...h.data, args: { ...h.data.args, newstate: 'TCP_CLOSE' }, life, ...owned } } as Hit);
+  };
+  const count = fc.oneof(fc.integer({ min: -3, max: 100_000 }), fc.constantFrom(0, 2 ** 31 - 1, 2 ** 31, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 1, 2 ** 53 + 2, 1e16, 0.5));
+
+  it('reads life as HitEncoder.life writes it, with or without an owner', () => {
+    const life = { txBytes: Number.MAX_SAFE_INTEGER, rxBytes: 2, retrans: 0, srttUs: 2 ** 31 - 1 };
+    expect(agreesWithDecode(line(life))).toBe(true);
+    expect(agreesWithDecode(line(life, { attribution: 'unknown' }))).toBe(true);
+    expect(agreesWithDecode(line(life, {}))).toBe(true);
+  });
+
+  it('never disagrees with decodeEvent, whatever the counts', () => {
+    const life = fc.record({ txBytes: count, rxBytes: count, retrans: count, srttUs: count });
+    fc.assert(fc.property(life, (l) => {
+      const valid = Object.values(l).every((n) => Number.isSafeInteger(n) && n >= 0) && l.srttUs <= 2 ** 31 - 1;
+      expect(agreesWithDecode(line(l))).toBe(valid);
+    }), { numRuns: 2000 });
+  });
+
+  it('never disagrees with decodeEvent on mutated life lines', () => {
+    const base = line({ txBytes: 1000, rxBytes: 20, retrans: 3, srttUs: 41 });
+    const from = base.indexOf('"life"');
+    const edit = fc.record({ at: fc.nat(), remove: fc.integer({ min: 0, max: 3 }), insert: fc.oneof(fc.constant(''), tricky, fc.constantFrom('0', '9', '-', '.', 'e5', '"', ',', '}', '{', 'txBytes', ',"x":1')) });
+    fc.assert(fc.property(fc.array(edit, { minLength: 1, maxLength: 2 }), (edits) => {
+      let mutated = base;
+      for (const { at, remove, insert } of edits) {
+        const i = from + (at % (mutated.length - from + 1));
+        mutated = mutated.slice(0, i) + insert + mutated.slice(i + remove);
+      }
+      agreesWithDecode(mutated);
+    }), { numRuns: 5000 });
+  });
+});

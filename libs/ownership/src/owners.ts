@@ -39,6 +39,8 @@ export class SocketOwners {
   private unknown = 0;
   private rescannedAt = -Infinity;
   rescans = 0;
+  /** Sockets whose owner an accept hit named. */
+  accepts = 0;
 
   constructor(private readonly boot: string, private readonly o: SocketOwnersOptions = {}) {
     this.tracker = new OwnerTracker<Owner>(o.limits ?? DEFAULT_LIMITS);
@@ -75,6 +77,22 @@ export class SocketOwners {
     }
     if (r.attribution === 'unknown') this.unknown++;
     return r;
+  }
+
+  /**
+   * A socket accepted by task `tid` (the inet_csk_accept kretprobe's hit, which runs as accept()
+   * returns in the accepting task): that task's process owns it, directly. Unknown outside process
+   * context, for a failed accept (skaddr 0x0) or a task already gone.
+   */
+  accepted(skaddr: string, ctx: HitContext | undefined, tid: number): Attributed<Owner> {
+    const owner = isProcessContext(ctx) && tid > 0 && skaddr !== '0x0' ? this.resolver.owner(tid) : undefined;
+    if (owner === undefined) {
+      this.unknown++;
+      return { owner: undefined, attribution: 'unknown' };
+    }
+    this.accepts++;
+    this.tracker.accepted(this.boot, skaddr, owner);
+    return { owner, attribution: 'direct' };
   }
 
   private rescanDue(): boolean {

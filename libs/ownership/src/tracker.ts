@@ -155,10 +155,26 @@ export class OwnerTracker<O> {
     this.lastBoot = boot;
   }
 
-  /** An unknown socket: a connection the scan found, or one accepted from a known listener. */
+  /**
+   * A socket the task `owner` has just accepted (the inet_csk_accept kretprobe, in kprobe mode): it
+   * owns it from now on, whoever owns the listener (a listener shared across processes, handed over
+   * after the scan, or seen by no hit).
+   */
+  accepted(boot: string, skaddr: string, owner: O): void {
+    if (boot !== this.lastBoot) this.switchBoot(boot);
+    this.sockets.set(skaddr, owner);
+  }
+
+  /**
+   * An unknown socket: a connection the scan found, one accepted from a known listener, or the
+   * close of a listener the scan found (no hit ever named its skaddr: when its close cannot be
+   * resolved to the closing task — the process exited before the agent read /proc — the scan's
+   * owner is still the listener's).
+   */
   private adopt(a: TcpArgs): O | undefined {
     const scanned = this.preexisting.delete(tuple(a.family, a.saddr, a.sport, a.daddr, a.dport));
     if (scanned !== undefined) return scanned;
+    if (a.oldstate === 'TCP_LISTEN' && a.dport === 0) return this.listeners.get(a.sport)?.get(scanKey(a.family, a.saddr, a.sport))?.owner;
     if (a.dport === 0 || a.newstate === 'TCP_LISTEN') return undefined;
     return this.listenerOwner(a.family, a.saddr, a.sport);
   }
@@ -190,9 +206,12 @@ export class OwnerTracker<O> {
   addListener(family: string, addr: string, port: number, owner: O, key = scanKey(family, addr, port)): void {
     let on = this.listeners.get(port);
     if (on === undefined) this.listeners.set(port, (on = new Map()));
-    // A scanned listener seen again by a hit is the same socket: the hit's entry replaces it.
+    // A scanned listener seen again by a hit is the same socket: the hit's entry replaces it; a
+    // rescan finding a listener a hit already named adds nothing (a second entry would outlive the
+    // hit's, which its close removes, and name a closed listener's owner).
     const scanned = scanKey(family, addr, port);
     if (key !== scanned && on.delete(scanned)) this.listenerCount--;
+    if (key === scanned) for (const [k, l] of on) if (k !== scanned && l.family === family && l.addr === addr) return;
     if (!on.has(key)) {
       if (this.listenerCount >= this.limits.listeners) {
         this.evictions++;

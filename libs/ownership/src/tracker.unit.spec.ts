@@ -60,6 +60,41 @@ describe('OwnerTracker', () => {
     expect(t.stats.listeners).toBe(0);
   });
 
+  it("a scanned listener closed by a process that exited before the hit was read keeps the scan's owner (the e2e flake)", () => {
+    const t = new OwnerTracker<{ pid: number }>();
+    t.addListener('AF_INET', '127.0.0.1', 9000, SERVER);
+    // close() ran in the server's own syscall, but /proc/<pid> was gone when the agent read the hit.
+    expect(t.observe(BOOT, hit('0x9', 9000, 0, 'TCP_LISTEN', 'TCP_CLOSE'), true, () => undefined)).toEqual({ owner: SERVER, attribution: 'socket' });
+    expect(t.stats.listeners).toBe(0);
+    // Only the listener on that exact address: another address's close stays unknown.
+    t.addListener('AF_INET', '0.0.0.0', 9001, SERVER);
+    expect(t.observe(BOOT, hit('0xa', 9001, 0, 'TCP_LISTEN', 'TCP_CLOSE'), true, () => undefined).attribution).toBe('unknown');
+  });
+
+  it('a rescan of a listener a hit already named adds no second entry that would outlive its close', () => {
+    const t = new OwnerTracker<{ pid: number }>();
+    t.observe(BOOT, hit('0xa', 8080, 0, 'TCP_CLOSE', 'TCP_LISTEN'), true, () => SERVER);
+    t.addListener('AF_INET', '127.0.0.1', 8080, SERVER); // the rescan finds the same socket
+    expect(t.stats.listeners).toBe(1);
+    t.observe(BOOT, hit('0xa', 8080, 0, 'TCP_LISTEN', 'TCP_CLOSE'), true, () => SERVER);
+    expect(t.stats.listeners).toBe(0);
+    expect(t.observe(BOOT, hit('0xe', 8080, 40001, 'TCP_SYN_RECV', 'TCP_ESTABLISHED'), false, () => undefined).attribution).toBe('unknown');
+  });
+
+  it('an accept names the owner of the new socket over the listener it came from', () => {
+    const t = new OwnerTracker<{ pid: number }>();
+    const WORKER = { pid: 300 };
+    t.addListener('AF_INET', '127.0.0.1', 9000, SERVER);
+    // Before accept(): the child is the listener's.
+    expect(t.observe(BOOT, hit('0x5', 9000, 40000, 'TCP_SYN_RECV', 'TCP_ESTABLISHED'), false, () => undefined).owner).toBe(SERVER);
+    t.accepted(BOOT, '0x5', WORKER);
+    expect(t.observe(BOOT, hit('0x5', 9000, 40000, 'TCP_ESTABLISHED', 'TCP_CLOSE_WAIT'), false, () => undefined)).toEqual({ owner: WORKER, attribution: 'socket' });
+    expect(t.observe(BOOT, hit('0x5', 9000, 40000, 'TCP_LAST_ACK', 'TCP_CLOSE'), false, () => undefined).owner).toBe(WORKER);
+    // An accept seen before the child's first transition (another CPU's buffer read first) holds too.
+    t.accepted(BOOT, '0x6', WORKER);
+    expect(t.observe(BOOT, hit('0x6', 9000, 40001, 'TCP_SYN_RECV', 'TCP_ESTABLISHED'), false, () => undefined).owner).toBe(WORKER);
+  });
+
   it('a task gone by the time its syscall-only hit is read falls back to what is known', () => {
     const t = new OwnerTracker<{ pid: number }>();
     t.observe(BOOT, hit('0xc', 0, 80, 'TCP_CLOSE', 'TCP_SYN_SENT'), true, () => CLIENT);

@@ -224,3 +224,17 @@ export type SockCommonLayout = Record<SockCommonField, BtfMember>;
 export function sockCommonLayout(btf: Btf): SockCommonLayout {
   return btf.structMembers('sock_common', SOCK_COMMON_FIELDS) as SockCommonLayout;
 }
+
+/**
+ * The `struct tcp_sock` counters tcplife reports, read at TCP_CLOSE: bytes acked by the peer (TX),
+ * bytes received (RX), retransmitted segments, smoothed RTT (µs << 3). Offsets are from the start
+ * of tcp_sock, which is where `sk` points (sock_common first).
+ */
+export const TCP_SOCK_FIELDS = ['bytes_acked', 'bytes_received', 'total_retrans', 'srtt_us'] as const;
+
+export type TcpSockField = (typeof TCP_SOCK_FIELDS)[number];
+export type TcpSockLayout = Record<TcpSockField, BtfMember>;
+
+export function tcpSockLayout(btf: Btf): TcpSockLayout {
+  return btf.structMembers('tcp_sock', TCP_SOCK_FIELDS) as TcpSockLayout;
+}

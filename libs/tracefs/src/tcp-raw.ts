@@ -1,6 +1,6 @@
 // TCP state changes from raw (trace_pipe_raw) records: the same TcpStateChange as the text decoders
 // in tcp.ts, with skaddr from the binary payload.
-import { ipv6Text, tcpStateName } from '@probefleet/events';
+import { ipv6Text, tcpStateName, type Life } from '@probefleet/events';
 import type { EventFormat } from './format';
 import { fieldsDecoder, hexPointer, type RawFields, type RawRecord, type RecordDecoder } from './raw';
 import { ipv4FromLeU32, ipv6FromBytes, kernelTcpState, familyName, portFromBe16, TCP_PROBE_FIELDS, TcpDecodeError, type TcpStateChange } from './tcp';
@@ -49,11 +49,29 @@ export function decodeInetSockSetStateRaw(r: RawRecord): TcpStateChange | null {
   };
 }
 
-/** Decodes a raw record of the tcpSetStateProbe() kprobe (same result as decodeTcpSetStateHit). */
+/** A u32/u64 counter as a safe integer; undefined when absent or beyond 2^53 - 1 (never a rounded count). */
+function rawCount(r: RawRecord, key: string): number | undefined {
+  const v = r.fields[key];
+  if (typeof v === 'number') return v >= 0 && Number.isSafeInteger(v) ? v : undefined;
+  if (typeof v === 'bigint') return v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : undefined;
+  return undefined;
+}
+
+/** tcplife's counters of a record that has the tcp_sock fields (srtt_us is kept << 3 by the kernel). */
+function lifeOf(r: RawRecord): Life | undefined {
+  const f = TCP_PROBE_FIELDS;
+  const [txBytes, rxBytes, retrans, srtt8] = [rawCount(r, f.txBytes), rawCount(r, f.rxBytes), rawCount(r, f.retrans), rawCount(r, f.srtt8)];
+  if (txBytes === undefined || rxBytes === undefined || retrans === undefined || srtt8 === undefined) return undefined;
+  return { txBytes, rxBytes, retrans, srttUs: Math.floor(srtt8 / 8) };
+}
+
+/** Decodes a raw record of the tcpSetStateProbe() kprobe (same result as decodeTcpSetStateHit); `life` on TCP_CLOSE. */
 export function decodeTcpSetStateRaw(r: RawRecord): TcpStateChange {
   const f = TCP_PROBE_FIELDS;
   const family = familyName(rawNum(r, f.family));
   const v6 = family === 'AF_INET6';
+  const newstate = kernelTcpState(rawNum(r, f.newstate));
+  const life = newstate === 'TCP_CLOSE' ? lifeOf(r) : undefined;
   return {
     skaddr: rawHex(r, f.sk),
     family,
@@ -62,7 +80,8 @@ export function decodeTcpSetStateRaw(r: RawRecord): TcpStateChange {
     sport: rawNum(r, f.sport),
     dport: portFromBe16(rawNum(r, f.dportBe)),
     oldstate: kernelTcpState(rawNum(r, f.oldstate)),
-    newstate: kernelTcpState(rawNum(r, f.newstate)),
+    newstate,
+    ...(life === undefined ? {} : { life }),
   };
 }
 

@@ -3,10 +3,10 @@
 //   fires at entry, so skc_state is the OLD state and %si the new one;
 // - tracepoint sock:inet_sock_set_state (also sees CLOSE->LISTEN and LISTEN->SYN_RECV on
 //   listeners, which tcp_set_state does not; has no socket address in its text output).
-import type { SockCommonLayout, BtfMember } from './btf';
+import type { SockCommonLayout, BtfMember, TcpSockLayout } from './btf';
 import { buildKprobeLine, type FetchArg, type KprobeDefinition } from './grammar';
 import { parseArrayField, type TraceLine } from './parser';
-import { ipv6Text, TCP_STATES, tcpStateName, type TcpStateName } from '@probefleet/events';
+import { ipv6Text, TCP_STATES, tcpStateName, type Life, type TcpStateName } from '@probefleet/events';
 
 /** include/net/tcp_states.h (the table is @probefleet/events' TCP_STATES); throws on a number outside it. */
 export function kernelTcpState(n: number): TcpStateName {
@@ -28,6 +28,8 @@ export interface TcpStateChange {
   dport: number;
   oldstate: TcpStateName;
   newstate: TcpStateName;
+  /** tcplife's counters, on a TCP_CLOSE of the kprobe with tcp_sock fields (not part of the hit's args). */
+  life?: Life;
 }
 
 export class TcpDecodeError extends Error {
@@ -97,6 +99,8 @@ export function decodeInetSockSetState(hit: TraceLine): TcpStateChange | null {
 export const TCP_PROBE_FIELDS = {
   sk: 'sk', newstate: 'newstate', oldstate: 'oldstate', family: 'family', sport: 'sport',
   dportBe: 'dport_be', saddr: 'saddr', daddr: 'daddr', saddr6: 'saddr6', daddr6: 'daddr6',
+  // tcp_sock: tcplife's columns (srtt_us is the kernel's, µs << 3).
+  txBytes: 'bytes_acked', rxBytes: 'bytes_received', retrans: 'total_retrans', srtt8: 'srtt_us',
 } as const;
 
 function intType(field: string, m: BtfMember, hex: boolean): string {
@@ -111,7 +115,8 @@ function deref(m: BtfMember): string {
   return `+${m.offset}(%di)`;
 }
 
-function scalarArg(name: string, field: string, m: BtfMember, hex = false): FetchArg {
+function scalarArg(name: string, field: string, m: BtfMember | undefined, hex = false): FetchArg {
+  if (m === undefined) throw new TcpDecodeError(`no BTF member for ${field}`);
   if (m.bitSize !== null) {
     // Read the containing byte(s) and let the kernel extract the bits.
     const byte = Math.floor(m.bitOffset / 8);
@@ -124,9 +129,11 @@ function scalarArg(name: string, field: string, m: BtfMember, hex = false): Fetc
 
 /**
  * The tcp_set_state kprobe: sk in %di, the new state in %si, everything else read through
- * sock_common offsets taken from BTF (never hard-coded).
+ * sock_common offsets taken from BTF (never hard-coded). With `life` (tcp_sock offsets) it also
+ * reads tcplife's counters: a kprobe cannot fetch conditionally, so every transition carries them
+ * (24 bytes) and the decoder keeps them for TCP_CLOSE only, when the lifetime ends.
  */
-export function tcpSetStateProbe(group: string, event: string, layout: SockCommonLayout): KprobeDefinition {
+export function tcpSetStateProbe(group: string, event: string, layout: SockCommonLayout, life?: TcpSockLayout): KprobeDefinition {
   const f = TCP_PROBE_FIELDS;
   for (const k of ['skc_v6_daddr', 'skc_v6_rcv_saddr'] as const) {
     if (layout[k].size !== 16) throw new TcpDecodeError(`sock_common.${k} is ${layout[k].size} bytes, expected 16`);
@@ -147,13 +154,21 @@ export function tcpSetStateProbe(group: string, event: string, layout: SockCommo
       scalarArg(f.daddr, 'skc_daddr', layout.skc_daddr, true),
       { name: f.saddr6, fetch: deref(layout.skc_v6_rcv_saddr), type: 'x8[16]' },
       { name: f.daddr6, fetch: deref(layout.skc_v6_daddr), type: 'x8[16]' },
+      ...(life === undefined
+        ? []
+        : [
+            scalarArg(f.txBytes, 'tcp_sock.bytes_acked', life.bytes_acked),
+            scalarArg(f.rxBytes, 'tcp_sock.bytes_received', life.bytes_received),
+            scalarArg(f.retrans, 'tcp_sock.total_retrans', life.total_retrans),
+            scalarArg(f.srtt8, 'tcp_sock.srtt_us', life.srtt_us),
+          ]),
     ],
   };
 }
 
 /** The kprobe_events line for tcpSetStateProbe(). */
-export function buildTcpSetStateLine(group: string, event: string, layout: SockCommonLayout): string {
-  return buildKprobeLine(tcpSetStateProbe(group, event, layout));
+export function buildTcpSetStateLine(group: string, event: string, layout: SockCommonLayout, life?: TcpSockLayout): string {
+  return buildKprobeLine(tcpSetStateProbe(group, event, layout, life));
 }
 
 /** skc_dport is network byte order; the probe reads it as a little-endian u16. */

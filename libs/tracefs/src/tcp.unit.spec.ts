@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BtfMember, SockCommonLayout } from './btf';
+import { Btf, tcpSockLayout, type BtfMember, type SockCommonLayout, type TcpSockLayout } from './btf';
 import { isValidKprobeLine, parseKprobeLine } from './grammar';
 import { parseTraceLine, parseTraceText, type TraceLine } from './parser';
+import type { RawRecord } from './raw';
+import { decodeTcpSetStateRaw } from './tcp-raw';
 import {
   buildTcpSetStateLine,
   decodeInetSockSetState,
@@ -92,6 +94,43 @@ describe('tcp_set_state kprobe', () => {
       expect(compared).toBeGreaterThanOrEqual(20);
     },
   );
+});
+
+describe('tcplife counters of the tcp_set_state kprobe', () => {
+  // Example offsets (every kernel has its own; the kernel lab reads the real ones from BTF).
+  const LIFE: TcpSockLayout = { bytes_acked: m(1536, 8), bytes_received: m(1440, 8), total_retrans: m(1852, 4), srtt_us: m(1576, 4) };
+
+  it('fetches them from tcp_sock offsets after the sock_common fields; the line passes the strict grammar', () => {
+    const line = buildTcpSetStateLine('probefleet', 'tcp_state', LAYOUT, LIFE);
+    expect(line.endsWith(' daddr6=+56(%di):x8[16] bytes_acked=+1536(%di):u64 bytes_received=+1440(%di):u64 total_retrans=+1852(%di):u32 srtt_us=+1576(%di):u32')).toBe(true);
+    expect(isValidKprobeLine(line)).toBe(true);
+  });
+
+  it('finds the four members in this machine\'s BTF', () => {
+    const layout = tcpSockLayout(Btf.fromFile('/sys/kernel/btf/vmlinux'));
+    expect(Object.values(layout).map((x) => x.size)).toEqual([8, 8, 4, 4]);
+    for (const x of Object.values(layout)) expect(x.offset).toBeGreaterThan(136); // beyond sock_common
+  });
+
+  const record = (newstate: number, fields: Record<string, number | bigint> = {}): RawRecord =>
+    ({
+      event: 'tcp_set_state',
+      fields: { sk: 0xff11n, newstate, oldstate: 1, family: 2, sport: 5000, dport_be: 0x5000, saddr: 0x100007f, daddr: 0x100007f,
+        saddr6: new Uint8Array(16), daddr6: new Uint8Array(16), bytes_acked: 1001n, bytes_received: 20001n, total_retrans: 2, srtt_us: 8 * 57 + 7, ...fields },
+    }) as unknown as RawRecord;
+
+  it('keeps them on TCP_CLOSE only, srtt_us >> 3 in µs', () => {
+    expect(decodeTcpSetStateRaw(record(7)).life).toEqual({ txBytes: 1001, rxBytes: 20001, retrans: 2, srttUs: 57 });
+    expect(decodeTcpSetStateRaw(record(4))).not.toHaveProperty('life');
+    expect(decodeTcpSetStateRaw(record(7)).sport).toBe(5000);
+  });
+
+  it('leaves them out rather than round a count beyond 2^53 - 1, and when the probe has no tcp_sock fields', () => {
+    expect(decodeTcpSetStateRaw(record(7, { bytes_acked: 2n ** 53n }))).not.toHaveProperty('life');
+    const bare = record(7);
+    for (const k of ['bytes_acked', 'bytes_received', 'total_retrans', 'srtt_us']) delete (bare.fields as Record<string, unknown>)[k];
+    expect(decodeTcpSetStateRaw(bare)).not.toHaveProperty('life');
+  });
 });
 
 describe('inet_sock_set_state tracepoint', () => {
