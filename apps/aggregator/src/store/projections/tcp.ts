@@ -2,8 +2,8 @@
 // (host, boot, skaddr): the kernel reuses socket memory across lifetimes (libs/projections starts
 // a new lifetime after TCP_CLOSE) and every boot starts afresh. Each hit's time in its old state is
 // handed back: the transition row (the hit's stored form) carries it.
-import { skaddrFromInt64, skaddrToInt64, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
-import { applyTransition, durationMs, nsToTime, timeToNs, type Connection, type StateVisit } from '@probefleet/projections';
+import { skaddrFromInt64, skaddrToInt64, timeToNsText, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
+import { applyTransition, durationMs, nsToTime, type Connection, type StateVisit } from '@probefleet/projections';
 import type { Pool, PoolClient } from 'pg';
 import { arrayLiteral, copyLine, copyLines, type CopyValue } from '../copy';
 import { micros, rfc3339 } from '../sql-time';
@@ -152,7 +152,7 @@ function lifetimeValues({ id, host, bootId, instance, lastSeq, conn: c }: OpenCo
 function stateArrays(states: readonly StateVisit[]): { states: string; enteredNs: string; ms: string } {
   return {
     states: arrayLiteral(states.map((s) => s.state)),
-    enteredNs: arrayLiteral(states.map((s) => (s.enteredAt === null ? null : timeToNs(s.enteredAt)))),
+    enteredNs: arrayLiteral(states.map((s) => (s.enteredAt === null ? null : timeToNsText(s.enteredAt)))),
     ms: arrayLiteral(states.map((s) => s.ms)),
   };
 }
