@@ -4,6 +4,7 @@
 // stats without a host read a few rows per bucket instead of one per host and port.
 import { tcpStateName, tcpStateNumber, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
 import type { PoolClient } from 'pg';
+import { arrayLiteral, quotedArrayLiteral } from '../copy';
 
 // A bucket is a prefix of the envelope time's text (minute, hour) and the suffix that makes it an
 // instant again: no date arithmetic per hit.
@@ -92,15 +93,14 @@ interface Row { seconds: number; bucket: string; host: string; c: number; n: num
 const byKey = (a: Row, b: Row) => a.seconds - b.seconds || (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0)
   || (a.host < b.host ? -1 : a.host > b.host ? 1 : 0) || a.c - b.c;
 
-/** The rows as one array per column, sorted by key: concurrent batches lock shared rows in one order. */
-function columnsOf(rows: Row[], withHost: boolean): (string | number)[][] {
+/** The rows as one array literal per column, sorted by key: concurrent batches lock shared rows in one order. */
+function columnsOf(rows: Row[], withHost: boolean): string[] {
   rows.sort(byKey);
-  const columns: (string | number)[][] = Array.from({ length: withHost ? 7 : 5 }, () => []);
-  for (const r of rows) {
-    const states = statesOf(r.c);
-    const at = [r.seconds, r.bucket, ...(withHost ? [r.host] : []), tcpStateName(states >> 4)!, tcpStateName(states & 15)!,
-      ...(withHost ? [(r.c % PORTS) - 1] : []), r.n];
-    at.forEach((v, i) => columns[i]!.push(v));
-  }
-  return columns;
+  const old = rows.map((r) => tcpStateName(statesOf(r.c) >> 4)!);
+  const next = rows.map((r) => tcpStateName(statesOf(r.c) & 15)!);
+  return [
+    arrayLiteral(rows.map((r) => r.seconds)), arrayLiteral(rows.map((r) => r.bucket)),
+    ...(withHost ? [quotedArrayLiteral(rows.map((r) => r.host))] : []), arrayLiteral(old), arrayLiteral(next),
+    ...(withHost ? [arrayLiteral(rows.map((r) => (r.c % PORTS) - 1))] : []), arrayLiteral(rows.map((r) => r.n)),
+  ];
 }
