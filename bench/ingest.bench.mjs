@@ -6,7 +6,7 @@
 // read back for the COPY and the profile. Needs the build and the local stack (`npm run stack:up`).
 //   node bench/ingest.bench.mjs → bench/results/ingest.json
 // Knobs: BENCH_EVENTS (200000), BENCH_AGENTS (200), BENCH_SEED (1), BENCH_PROFILE_EVENTS (30000),
-// BENCH_RUN_TIMEOUT_S (180).
+// BENCH_RUN_TIMEOUT_S (180), BENCH_INSTANCES (1,2: the group sizes run), BENCH_PROFILE (1; 0 skips the in-process profile).
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,8 @@ const AGENTS = Number(process.env.BENCH_AGENTS || 200);
 const SEED = Number(process.env.BENCH_SEED || 1);
 const PROFILE_EVENTS = Number(process.env.BENCH_PROFILE_EVENTS || 30_000);
 const RUN_TIMEOUT_S = Number(process.env.BENCH_RUN_TIMEOUT_S || 180);
+const INSTANCES = (process.env.BENCH_INSTANCES || '1,2').split(',').map(Number);
+const PROFILE = process.env.BENCH_PROFILE !== '0';
 const PARTITIONS = 6;
 const FETCH_BYTES = 4 << 20; // the consumer's maxBytesPerPartition
 const TARGET = 40_000;
@@ -109,6 +111,8 @@ async function ingestRun(topic, instances, total, hits, identity = 'off') {
     cpu: {
       aggregatorPercent: round((aggCpu / seconds) * 100),
       postgresBackendsPercent: round((cpuDelta(first.pgCpu, end.pgCpu) / seconds) * 100),
+      aggregatorUsPerEvent: round((aggCpu * 1e6) / (n - first.n), 1),
+      postgresUsPerEvent: round((cpuDelta(first.pgCpu, end.pgCpu) * 1e6) / (n - first.n), 1),
       machineBusyPercent: round(((end.jiffies.busy - first.jiffies.busy) / (end.jiffies.total - first.jiffies.total)) * 100),
     },
   };
@@ -216,11 +220,16 @@ async function profile(messages) {
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 200 });
   await session.post('Profiler.start');
+  // The backends' CPU too (the store's pool, read from another connection): the other half of a stored event's cost.
+  const watcher = await connectDb(db);
+  const pg0 = await backendCpuSeconds(watcher, db.name);
   const cpu0 = process.cpuUsage();
   t = performance.now();
   for (const b of batches) await ingest(store, b);
   const ingestMs = performance.now() - t;
   const cpu = process.cpuUsage(cpu0);
+  const pgSeconds = cpuDelta(pg0, await backendCpuSeconds(watcher, db.name));
+  await watcher.end();
   const { profile: cpuProfile } = await session.post('Profiler.stop');
   session.disconnect();
   await store.$disconnect();
@@ -232,6 +241,7 @@ async function profile(messages) {
     msPerBatch: round(ingestMs / n),
     nodeCpuPercent: round(((cpu.user + cpu.system) / 1000 / ingestMs) * 100),
     nodeCpuUsPerEvent: round((cpu.user + cpu.system) / events, 2),
+    postgresCpuUsPerEvent: round((pgSeconds * 1e6) / events, 2),
     decodeMsPerBatch: round(decodeMs / n), decodeShare: round((decodeMs / ingestMs) * 100),
     cpuProfile: summarise(cpuProfile),
   };
@@ -240,15 +250,15 @@ async function profile(messages) {
 /** Findings from this run's numbers; suggestions follow from where the time went. */
 function notes(runs, copy, prof) {
   const [one, two] = runs;
-  const busy = prof.cpuProfile.byOwner.filter((o) => o.name !== '(idle)').slice(0, 4).map((o) => `${o.name} ${o.share}%`).join(', ');
-  const idle = prof.cpuProfile.byOwner.find((o) => o.name === '(idle)')?.share ?? 0;
+  const busy = prof?.cpuProfile.byOwner.filter((o) => o.name !== '(idle)').slice(0, 4).map((o) => `${o.name} ${o.share}%`).join(', ');
+  const idle = prof?.cpuProfile.byOwner.find((o) => o.name === '(idle)')?.share ?? 0;
   const out = [
-    `1 instance: ${one.eventsPerSecond} events/s (middle 80 %: ${one.steadyEventsPerSecond ?? 'n/a'}); aggregator process ${one.cpu.aggregatorPercent}% CPU, its PostgreSQL backends ${one.cpu.postgresBackendsPercent}%, machine ${one.cpu.machineBusyPercent}% busy (2 cores, shared with the broker and other work).`,
-    `2 instances in one group: ${two.eventsPerSecond} events/s (middle 80 %: ${two.steadyEventsPerSecond ?? 'n/a'}), ${round(two.eventsPerSecond / one.eventsPerSecond, 2)}× one instance.`,
-    `Raw COPY of the same rows into the same tables (typed TCP rows + generic events, indexes and partitions as the store has them): ${copy.rowsPerSecond} rows/s; ingest reaches ${round(Math.max(one.eventsPerSecond, two.eventsPerSecond) / copy.rowsPerSecond, 2)}× of it while also reading Kafka, gating duplicates and maintaining connections, rollups, streams, agents and probes.`,
+    `1 instance: ${one.eventsPerSecond} events/s (middle 80 %: ${one.steadyEventsPerSecond ?? 'n/a'}); aggregator process ${one.cpu.aggregatorPercent}% CPU (${one.cpu.aggregatorUsPerEvent} µs per event), its PostgreSQL backends ${one.cpu.postgresBackendsPercent}% (${one.cpu.postgresUsPerEvent} µs per event), machine ${one.cpu.machineBusyPercent}% busy (2 cores, shared with the broker and other work).`,
+    two && `2 instances in one group: ${two.eventsPerSecond} events/s (middle 80 %: ${two.steadyEventsPerSecond ?? 'n/a'}), ${round(two.eventsPerSecond / one.eventsPerSecond, 2)}× one instance.`,
+    `Raw COPY of the same rows into the same tables (typed TCP rows + generic events, indexes and partitions as the store has them): ${copy.rowsPerSecond} rows/s; ingest reaches ${round(Math.max(...runs.map((r) => r.eventsPerSecond)) / copy.rowsPerSecond, 2)}× of it while also reading Kafka, gating duplicates and maintaining connections, rollups, streams, agents and probes.`,
     `Database growth per stored event: ${one.bytesPerStoredEvent} bytes (${Object.entries(one.bytesPerEventByTable).map(([t, b]) => `${t} ${b}`).join(', ')}).`,
-    `In-process ingest() (${prof.events} events, ${prof.eventsPerBatch} per batch, one batch at a time): ${prof.eventsPerSecondSequential} events/s, ${prof.msPerBatch} ms per batch, Node ${prof.nodeCpuUsPerEvent} µs CPU per event, decoding ${prof.decodeShare}% of the wall time. CPU samples: ${busy}; idle (waiting for PostgreSQL) ${idle}%.`,
-  ];
+    prof && `In-process ingest() (${prof.events} events, ${prof.eventsPerBatch} per batch, one batch at a time): ${prof.eventsPerSecondSequential} events/s, ${prof.msPerBatch} ms per batch, Node ${prof.nodeCpuUsPerEvent} µs CPU per event and its PostgreSQL backends ${prof.postgresCpuUsPerEvent}, decoding ${prof.decodeShare}% of the wall time. CPU samples: ${busy}; idle (waiting for PostgreSQL) ${idle}%.`,
+  ].filter(Boolean);
   const { loadAvgAtStart, loadAvgAtEnd, cpus: n } = machine();
   if (Math.max(loadAvgAtStart[0], loadAvgAtEnd[0]) > n) {
     out.push(`The machine was loaded by other work (1-min load ${loadAvgAtStart[0]} at start, ${loadAvgAtEnd[0]} at end, on ${n} cpus): these rates are lower bounds, and the 1-vs-2-instance comparison is noisy.`);
@@ -273,14 +283,16 @@ await main(async () => {
 
   const copy = await copyRun(messages, work);
   const runs = [];
-  for (const instances of [1, 2]) runs.push(await ingestRun(topic, instances, total, hits));
-  // The simulator signs every message as agents do: the same topic again with signatures checked.
-  const tofu = await ingestRun(topic, 1, total, hits, 'tofu');
-  const verifyAddsPercent = round((runs[0].eventsPerSecond / tofu.eventsPerSecond - 1) * 100, 1);
-  log(`  AGENT_IDENTITY=tofu: ${tofu.eventsPerSecond} events/s against ${runs[0].eventsPerSecond} off: verifying adds ${verifyAddsPercent} %`);
-  log(`profiling ingest() in-process on ${PROFILE_EVENTS} events`);
-  const prof = await profile(messages);
-  log(`  ${prof.eventsPerSecondSequential} events/s sequential, Node ${prof.nodeCpuUsPerEvent} µs CPU per event`);
+  for (const instances of INSTANCES) runs.push(await ingestRun(topic, instances, total, hits));
+  // The simulator signs every message as agents do: the same topic again, one aggregator, with the
+  // signatures checked (BENCH_IDENTITY=0 skips it).
+  const one = runs.find((r) => r.instances === 1);
+  const tofu = one && process.env.BENCH_IDENTITY !== '0' ? await ingestRun(topic, 1, total, hits, 'tofu') : null;
+  const verifyAddsPercent = tofu ? round((one.eventsPerSecond / tofu.eventsPerSecond - 1) * 100, 1) : null;
+  if (tofu) log(`  AGENT_IDENTITY=tofu: ${tofu.eventsPerSecond} events/s against ${one.eventsPerSecond} off: verifying adds ${verifyAddsPercent} %`);
+  if (PROFILE) log(`profiling ingest() in-process on ${PROFILE_EVENTS} events`);
+  const prof = PROFILE ? await profile(messages) : null;
+  if (prof) log(`  ${prof.eventsPerSecondSequential} events/s sequential, Node ${prof.nodeCpuUsPerEvent} µs CPU per event, PostgreSQL ${prof.postgresCpuUsPerEvent}`);
 
   const best = Math.max(...runs.map((r) => r.eventsPerSecond));
   const code = codeVersion();
@@ -311,7 +323,7 @@ await main(async () => {
     bytesPerEvent: Math.round(bytes / total),
     eventsPerSecond: best,
     runs,
-    identity: { off: runs[0].eventsPerSecond, tofu: tofu.eventsPerSecond, verifyAddsPercent, target: 5, met: verifyAddsPercent <= 5, run: tofu },
+    identity: tofu ? { off: one.eventsPerSecond, tofu: tofu.eventsPerSecond, verifyAddsPercent, target: 5, met: verifyAddsPercent <= 5, run: tofu } : null,
     copy: { ...copy, ingestToCopyRatio: round(best / copy.rowsPerSecond, 3) },
     bytesPerStoredEvent: runs[0].bytesPerStoredEvent,
     profile: prof,
@@ -327,5 +339,5 @@ await main(async () => {
     date: new Date().toISOString(),
   };
   writeResult('ingest.json', result);
-  console.log(JSON.stringify({ ...result, profile: { ...prof, cpuProfile: prof.cpuProfile.byOwner } }, null, 2));
+  console.log(JSON.stringify({ ...result, profile: prof && { ...prof, cpuProfile: prof.cpuProfile.byOwner } }, null, 2));
 });

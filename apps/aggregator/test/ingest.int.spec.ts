@@ -6,6 +6,7 @@ import { ingest } from './test-ingest';
 import { agentSpelling, storedEnvelopes } from '../src/store/envelopes';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { record, testStream } from './streams';
+import { arrayLiteral, quotedArrayLiteral } from '../src/store/copy';
 
 describe('ingest', () => {
   let tmp: TempDatabase;
@@ -25,6 +26,12 @@ describe('ingest', () => {
   afterAll(async () => {
     await db?.$disconnect();
     await tmp?.drop();
+  });
+
+  it('spells array parameters as PostgreSQL reads them back (quotes, backslashes, NULL, the text "NULL")', async () => {
+    const texts = ['plain', 'with "quotes" and \\ a backslash', 'NULL', '', ' spaced ', '{braces},commas', 'ünïcode'];
+    const { rows } = await db.pool.query('SELECT $1::text[] AS t, $2::bigint[]::text[] AS n', [quotedArrayLiteral([...texts, null]), arrayLiteral([1, -2n, null])]);
+    expect(rows[0]).toEqual({ t: [...texts, null], n: ['1', '-2', null] });
   });
 
   it('stores each stream position once, however often it is delivered', async () => {

@@ -27,6 +27,18 @@ export function timeToNs(time: string): bigint {
   return BigInt(seconds) * 1_000_000n + BigInt(fraction);
 }
 
+/**
+ * timeToNs as decimal text: for a nine-digit time after the epoch, the ms from its digits followed by
+ * the six digits below the ms, with neither Date.parse nor BigInt (the store writes one per state).
+ */
+export function timeToNsText(time: string): string {
+  if (time.length === 30 && time.charCodeAt(19) === 46) {
+    const ms = timeToMs(time);
+    if (ms > 0) return `${ms}${time.slice(23, 29)}`;
+  }
+  return timeToNs(time).toString();
+}
+
 /** An ISO 8601 / RFC 3339 instant (any offset, any precision) → nanoseconds since the epoch. */
 export function parseInstant(text: string): bigint {
   const ms = Date.parse(text);

@@ -130,9 +130,13 @@ export function copyRows(events: readonly Event[], base: number): { transitions:
 /** What a batch's events need to exist before it is stored: each row's partition. */
 export function partitionsNeeded(events: readonly Event[]): [PartitionedTable, number][] {
   const wanted = new Map<string, [PartitionedTable, number]>();
-  // Keyed by the UTC day in the time's text (the parse only once per table and day).
+  // Keyed by the UTC day in the time's text (the parse only once per table and day); a batch's events
+  // nearly all share one day, compared in place before any key is built.
+  const last: Partial<Record<PartitionedTable, string>> = {};
   const add = (t: PartitionedTable, time: string) => {
-    const k = `${t}|${time.slice(0, 10)}`;
+    const day = last[t];
+    if (day !== undefined && time.startsWith(day)) return;
+    const k = `${t}|${(last[t] = time.slice(0, 10))}`;
     if (!wanted.has(k)) wanted.set(k, [t, timeToMs(time)]);
   };
   for (const e of events) {

@@ -2,10 +2,10 @@
 // (host, boot, skaddr): the kernel reuses socket memory across lifetimes (libs/projections starts
 // a new lifetime after TCP_CLOSE) and every boot starts afresh. Each hit's time in its old state is
 // handed back: the transition row (the hit's stored form) carries it.
-import { skaddrFromInt64, skaddrToInt64, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
-import { applyTransition, durationMs, nsToTime, timeToNs, type Connection, type StateVisit } from '@probefleet/projections';
+import { skaddrFromInt64, skaddrToInt64, timeToNsText, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
+import { applyTransition, durationMs, nsToTime, type Connection, type StateVisit } from '@probefleet/projections';
 import type { Pool, PoolClient } from 'pg';
-import { arrayLiteral, copyLine, copyLines, type CopyValue } from '../copy';
+import { arrayLiteral, copyLine, copyLines, quotedArrayLiteral, type CopyValue } from '../copy';
 import { micros, rfc3339 } from '../sql-time';
 import type { Rollups } from './rollups';
 import { OWNER_COLUMNS, ownedFromRow, ownerSelect, ownerValues, type Owned } from '../owner-columns';
@@ -39,7 +39,7 @@ export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[
        FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS k (host, boot_id, skaddr)
        CROSS JOIN LATERAL (SELECT * FROM tcp_open_connections o WHERE o.host = k.host AND o.boot_id = k.boot_id AND o.skaddr = k.skaddr OFFSET 0) c
       ORDER BY c.id`,
-    [wanted.map((h) => h.host), wanted.map((h) => h.bootId), wanted.map((h) => skaddrToInt64(h.data.args.skaddr).toString())]);
+    [quotedArrayLiteral(wanted.map((h) => h.host)), arrayLiteral(wanted.map((h) => h.bootId)), arrayLiteral(wanted.map((h) => skaddrToInt64(h.data.args.skaddr)))]);
   const open = new Map<string, OpenConnection>();
   for (const r of rows) {
     const skaddr = skaddrFromInt64(BigInt(r.skaddr));
@@ -94,7 +94,7 @@ async function storeLifetimes(client: PoolClient, touched: OpenConnection[]): Pr
   if (left.length > 0) {
     await client.query(
       `DELETE FROM tcp_open_connections c USING unnest($1::text[], $2::bigint[]) AS r (host, id) WHERE c.host = r.host AND c.id = r.id`,
-      [left.map((o) => o.host), left.map((o) => o.id)]);
+      [quotedArrayLiteral(left.map((o) => o.host)), arrayLiteral(left.map((o) => o.id))]);
   }
   await copyLines(client, 'tcp_open_connections', OPEN_COLUMNS, open.filter((o) => openFresh.has(o)).map(openLine));
   const moved = open.filter((o) => !openFresh.has(o));
@@ -113,10 +113,12 @@ async function storeLifetimes(client: PoolClient, touched: OpenConnection[]): Pr
             AS u (host, id, saddr, daddr, sport, dport, last_state, states, entered_ns, state_ms, last_seq, instance,
                   owner_pid, owner_comm, cgroup, container_id, container_runtime, pod_namespace, pod_name, pod_uid, attribution)
       WHERE c.host = u.host AND c.id = u.id`,
-    [column((o) => o.host), column((o) => o.id), column((o) => o.conn.saddr), column((o) => o.conn.daddr), column((o) => o.conn.sport),
-      column((o) => o.conn.dport), column((o) => o.conn.states[o.conn.states.length - 1]!.state), arrays.map((a) => a.states),
-      arrays.map((a) => a.enteredNs), arrays.map((a) => a.ms), column((o) => o.lastSeq), column((o) => o.instance),
-      ...OWNER_COLUMNS.map((_, i) => owners.map((v) => v[i]))]);
+    [quotedArrayLiteral(column((o) => o.host)), arrayLiteral(column((o) => o.id)), quotedArrayLiteral(column((o) => o.conn.saddr)),
+      quotedArrayLiteral(column((o) => o.conn.daddr)), arrayLiteral(column((o) => o.conn.sport)), arrayLiteral(column((o) => o.conn.dport)),
+      arrayLiteral(column((o) => o.conn.states[o.conn.states.length - 1]!.state)), quotedArrayLiteral(arrays.map((a) => a.states)),
+      quotedArrayLiteral(arrays.map((a) => a.enteredNs)), quotedArrayLiteral(arrays.map((a) => a.ms)), arrayLiteral(column((o) => o.lastSeq)),
+      arrayLiteral(column((o) => o.instance)),
+      ...OWNER_COLUMNS.map((_, i) => (i === 0 ? arrayLiteral(owners.map((v) => v[0] as number | null)) : quotedArrayLiteral(owners.map((v) => v[i] as string | null))))]);
 }
 
 const OPEN_COLUMNS = ['id', 'host', 'boot_id', 'instance', 'skaddr', 'family', 'saddr', 'daddr', 'sport', 'dport', 'opened_at',
@@ -152,7 +154,7 @@ function lifetimeValues({ id, host, bootId, instance, lastSeq, conn: c }: OpenCo
 function stateArrays(states: readonly StateVisit[]): { states: string; enteredNs: string; ms: string } {
   return {
     states: arrayLiteral(states.map((s) => s.state)),
-    enteredNs: arrayLiteral(states.map((s) => (s.enteredAt === null ? null : timeToNs(s.enteredAt)))),
+    enteredNs: arrayLiteral(states.map((s) => (s.enteredAt === null ? null : timeToNsText(s.enteredAt)))),
     ms: arrayLiteral(states.map((s) => s.ms)),
   };
 }
