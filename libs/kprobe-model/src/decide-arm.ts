@@ -42,6 +42,14 @@ export function unoptimizedByArming(host: HostState, probe: ProbeState, report: 
   );
 }
 
+/** The armed probes a post_handler kprobe registered at `address` un-optimizes (add_new_kprobe). */
+export function unoptimizedByRegistering(host: HostState, address: string | undefined, postHandler: boolean | undefined): Body[] {
+  if (address === undefined || !postHandler) return [];
+  const target = getKprobe(host, address, kprobeBucket(address));
+  if (target?.mechanism !== 'optimized') return [];
+  return target.members.filter(isLive).map((member): Body => stateBody(member, 'int3'));
+}
+
 function stateBody(member: ProbeState, mechanism: Mechanism): Body {
   return { type: 'probe.state', data: { probe: member.name, mechanism, disabled: member.disabled, gone: member.gone } };
 }

@@ -1,7 +1,7 @@
 import { EVENT_VERSION, type Event, type EventData, type EventType, type ProbeKind } from '@probefleet/events';
 import { hostAfterBoot } from './evolve';
 import { armDefect, disarmDefect, handlersFor, hitDefect, missedDefect, registerDefect, singleStepDefect, unregisterDefect } from './kernel';
-import { armReport, optimizeBodies, unoptimizedByArming } from './decide-arm';
+import { armReport, optimizeBodies, unoptimizedByArming, unoptimizedByRegistering } from './decide-arm';
 import type { HostState, ModelState, ProbeState } from './state';
 
 /**
@@ -118,7 +118,7 @@ function decideRegister(command: Extract<Command, { type: 'register' }>, host: H
     if (typeof resolved === 'string') return resolved;
     data = { ...data, ...resolved };
   }
-  return registerDefect(host, data) ?? [{ type: 'probe.registered', data }];
+  return registerDefect(host, data) ?? [{ type: 'probe.registered', data }, ...unoptimizedByRegistering(host, data.address, data.postHandler)];
 }
 
 /** kallsyms lookup of symbol+offset; the offset must fall on an instruction boundary (else -EILSEQ). */

@@ -75,6 +75,13 @@ export function registerProbe(host: HostState, data: EventData<'probe.registered
   };
   host.probes.set(probe.name, probe);
   if (data.address !== undefined) probe.site = linkIntoTable(host, data.address, data.insn, probe);
+  // add_new_kprobe: joining an optimized kprobe with a post_handler un-optimizes it at once
+  // (unoptimize_kprobe(ap, force)): the post_handler needs the single-step of an int3.
+  const site = probe.site;
+  if (site !== undefined && probe.postHandler && site.mechanism === 'optimized') {
+    site.mechanism = 'int3';
+    writeText(host, site);
+  }
   return probe;
 }
 

@@ -76,6 +76,16 @@ describe('the three mechanisms on Debian 6.12 (IBT, ftrace, optprobes)', () => {
     });
   });
 
+  it('un-optimizes an optimized kprobe that a post_handler kprobe joins (add_new_kprobe), and says so with probe.state', () => {
+    const { state } = run(KERNEL_612, [register('a', 14), arm('a'), c({ type: 'optimize' })]);
+    const { events, probes } = run(KERNEL_612, [register('m', 14, { postHandler: true })], state);
+    expect(events.map((e) => [e.type, e.data])).toEqual([
+      ['probe.registered', expect.objectContaining({ probe: 'm', postHandler: true, address: at(14) })],
+      ['probe.state', { probe: 'a', mechanism: 'int3', disabled: false, gone: false }],
+    ]);
+    expect(probes['a']).toMatchObject({ mechanism: 'int3', bytes: 'cc' });
+  });
+
   it('refuses a single-step on an ftrace-based or optimized kprobe, and steps an int3 one', () => {
     const { state } = run(KERNEL_612, [...LAB_612, c({ type: 'optimize' })]);
     expect(decide(c({ type: 'single-step', probe: 'p0' }), state, KERNEL_612)).toEqual({
