@@ -18,40 +18,12 @@ import {
   type RawValue,
   type Tracefs,
 } from '@probefleet/tracefs';
-import { z } from 'zod';
-import { eventFilters, type FilterConfig } from './filter';
+import { eventFilters, userProbeDefinition, type FilterConfig, type ProbeConfig } from '@probefleet/policy';
 import { argConverter } from './hit';
 
 export { PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
 
 export type RunMode = 'kprobe' | 'tracepoint';
-
-const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must match [A-Za-z_][A-Za-z0-9_]* (no spaces or control characters)').max(63);
-
-export const ProbeArgSchema = z.strictObject({
-  name: Name,
-  fetch: z.string().min(1),
-  type: z.string().min(1),
-});
-
-/** A user kprobe from the config's `probes:` section. */
-export const ProbeConfigSchema = z.strictObject({
-  name: Name,
-  symbol: z.string().min(1),
-  offset: z.number().int().min(0).optional(),
-  args: z.array(ProbeArgSchema).default([]),
-});
-export type ProbeConfig = z.infer<typeof ProbeConfigSchema>;
-
-export function userProbeDefinition(p: ProbeConfig): KprobeDefinition {
-  return {
-    kind: 'p',
-    group: PROBE_GROUP,
-    event: p.name,
-    target: p.offset ? `${p.symbol}+${p.offset}` : p.symbol,
-    args: p.args.map((a) => ({ name: a.name, fetch: a.fetch, type: a.type })),
-  };
-}
 
 export interface Probe {
   /** The probe's name in events (probe.registered ... probe.hit). */

@@ -117,7 +117,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     await main.setClock(CLOCK);
     // A small buffer overruns sooner under load or backpressure (tests use it to force agent.loss).
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
-    emit('agent.started', { kernelRelease: release(), arch: machine(), agentVersion: AGENT_VERSION, mode: choice.mode, capabilities: capabilities(report) });
+    emit('agent.started', { kernelRelease: release(), arch: machine(), agentVersion: AGENT_VERSION, mode: choice.mode, capabilities: capabilities(report), ...(Object.keys(config.labels).length > 0 ? { labels: config.labels } : {}) });
     const owners = config.ownership.enabled ? new SocketOwners(bootId, { podsDir: config.ownership.podsDir, limits: { ...DEFAULT_LIMITS, sockets: config.ownership.maxSockets } }) : undefined;
     const hits = hitHandler(probes, new CommResolver(() => tracefs.readSavedCmdlines()), emitHit, owners);
     const handle: typeof hits = async (items) => {

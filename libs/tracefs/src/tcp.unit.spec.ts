@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BtfMember, SockCommonLayout } from './btf';
-import { isValidKprobeLine, parseKprobeLine } from './grammar';
+import { isValidKprobeLine, parseKprobeLine } from '@probefleet/policy';
 import { parseTraceLine, parseTraceText, type TraceLine } from './parser';
 import {
   buildTcpSetStateLine,
