@@ -111,6 +111,9 @@ program
         observe: (type, data) => metrics.observe(type, data),
         ownership: (c) => metrics.ownership(c),
         dropped: () => metrics.add('eventsDropped'),
+        ...(cfg.sink === 'kafka' && cfg.kafka && cfg.policies.enabled
+          ? { policies: { kafka: kafkaClient(cfg.kafka, log), topic: cfg.policies.topic, cacheDir: cfg.spool.dir } }
+          : {}),
       });
     } catch (e) {
       // Refused before the run's own teardown: the sink (re-sending a spool) must still stop.

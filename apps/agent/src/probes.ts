@@ -125,8 +125,38 @@ export function planProbes(mode: RunMode, btf: Btf | null, config: { probes: rea
   const tcp = tcpSetStateProbe(PROBE_GROUP, TCP_PROBE_EVENT, sockCommonLayout(btf));
   return [
     kprobe(tcp, 'tcp_set_state', 0, filters.get(TCP_PROBE_EVENT) ?? '', tcpSetStateDecoder, tcpJson, true),
-    ...config.probes.map((p) =>
-      kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filters.get(p.name) ?? '', userDecoder(p), (args, enc) => enc.userArgs(args as Record<string, HitArgValue>), false),
-    ),
+    ...config.probes.map((p) => userProbe(p, filters.get(p.name) ?? '')),
   ];
+}
+
+/** A user kprobe (the config's or a policy's) with its filter line. */
+export function userProbe(p: ProbeConfig, filter: string): Probe {
+  return kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filter, userDecoder(p), userArgsJson, false);
+}
+
+const userArgsJson = (args: unknown, enc: HitEncoder) => enc.userArgs(args as Record<string, HitArgValue>);
+
+/** A raw field as a hit arg: integers as numbers (beyond 2^53 as decimal text), the rest as text. */
+function fieldArg(v: RawValue): HitArgValue {
+  if (typeof v === 'number' || typeof v === 'string') return v;
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  return `{${Array.from(v as ArrayLike<number | bigint>, String).join(',')}}`;
+}
+
+/** A tracepoint a policy enables (`group:event`), its hits named `name`, args its format's fields. */
+export function policyTracepoint(name: string, tracepoint: string, filter: string): Probe {
+  const [group, event] = tracepoint.split(':') as [string, string];
+  const decoder: DecoderFactory = (format) => {
+    const fields = fieldsDecoder(format);
+    return (v, b, at) => {
+      const args: Record<string, HitArgValue> = {};
+      for (const [k, x] of Object.entries(fields(v, b, at))) if (!k.startsWith('common_')) args[k] = fieldArg(x);
+      return args;
+    };
+  };
+  return {
+    name, kind: 'tracepoint', group, event, definition: null, filter, decoder, argsJson: userArgsJson, symbol: null, tcp: false, offset: 0,
+    register: async () => ({ probe: name, kind: 'tracepoint', symbol: tracepoint, offset: 0 }),
+    unregister: async () => {},
+  };
 }

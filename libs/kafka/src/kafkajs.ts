@@ -55,6 +55,10 @@ export function kafkajsClient(cfg: ClientConfig): KafkaClient {
         await ready();
         await a.deleteTopics({ topics: [topic], timeout: 5000 });
       },
+      async endOffsets(topic) {
+        await ready();
+        return new Map((await a.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]));
+      },
       close: () => a.disconnect(),
     };
   }

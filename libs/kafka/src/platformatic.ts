@@ -64,6 +64,13 @@ export function platformaticClient(cfg: ClientConfig): KafkaClient {
         await untilListed(() => a.listTopics(), topic);
       },
       deleteTopic: (topic) => a.deleteTopics({ topics: [topic] }),
+      async endOffsets(topic) {
+        const meta = await a.metadata({ topics: [topic] });
+        const count = meta.topics.get(topic)?.partitionsCount ?? 0;
+        // Timestamp -1: the latest offset (ListOffsets' LATEST).
+        const [listed] = await a.listOffsets({ topics: [{ name: topic, partitions: Array.from({ length: count }, (_, i) => ({ partitionIndex: i, timestamp: -1n })) }] });
+        return new Map((listed?.partitions ?? []).map((p) => [p.partitionIndex, p.offset.toString()]));
+      },
       close: () => a.close(),
     };
   }

@@ -75,6 +75,8 @@ export interface Admin {
   /** `configs`: topic-level settings, e.g. `cleanup.policy: compact`. */
   createTopic(topic: string, partitions: number, configs?: Record<string, string>): Promise<void>;
   deleteTopic(topic: string): Promise<void>;
+  /** Each partition's end (the offset the next message will get), as decimal strings. */
+  endOffsets(topic: string): Promise<Map<number, string>>;
   close(): Promise<void>;
 }
 

@@ -6,3 +6,4 @@ export * from './probe-config';
 export * from './probe-set';
 export * from './selector';
 export * from './policy';
+export * from './apply';

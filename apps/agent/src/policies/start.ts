@@ -1,0 +1,48 @@
+// Wiring of fleet policies into a run: the cached set first (so an agent without its broker applies
+// it), then the control topic from its beginning, joined again with backoff while the broker is away.
+import type { GroupMember, KafkaClient } from '@probefleet/kafka';
+import { PolicyCache } from './cache';
+import { followPolicies } from './follower';
+import { PolicyRuntime, type PolicyRun } from './runtime';
+
+export interface Policies {
+  stop(): Promise<void>;
+}
+
+const BACKOFF_MS = { initial: 500, max: 10_000 };
+
+export function startPolicies(o: { kafka: KafkaClient; topic: string; cacheDir: string }, run: Omit<PolicyRun, 'cache'>): Policies {
+  const cache = new PolicyCache(o.cacheDir, run.log);
+  const runtime = new PolicyRuntime({ ...run, cache });
+  const cached = cache.load();
+  if (cached.length > 0) run.log.info({ policies: cached.map((r) => `${r.name}@${r.version}`) }, 'applying the cached policy set');
+  for (const record of cached) void runtime.receive({ name: record.name, record });
+  let member: GroupMember | undefined;
+  let stopped = false;
+  const join = async (wait: number): Promise<void> => {
+    if (stopped) return;
+    try {
+      const m = await followPolicies(o.kafka, o.topic, run.host.host, run.log, {
+        caughtUp: (set) => runtime.reconcile(set, cached.map((r) => r.name)),
+        message: (msg) => runtime.receive(msg),
+        invalid: (i) => runtime.invalid(i),
+      });
+      if (stopped) await m.close();
+      else member = m;
+    } catch (e) {
+      run.log.warn({ err: (e as Error).message, retryMs: wait }, 'policy topic unreachable: the cached set stays applied');
+      // Unref'd: a stopped agent does not wait for the next attempt.
+      await new Promise((r) => setTimeout(r, wait).unref());
+      return join(Math.min(wait * 2, BACKOFF_MS.max));
+    }
+  };
+  void join(BACKOFF_MS.initial);
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await member?.close().catch(() => undefined);
+      await runtime.stop();
+    },
+  };
+}
