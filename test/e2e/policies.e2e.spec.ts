@@ -115,8 +115,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await agg?.stop(10_000);
-  if (!process.env['KEEP_DB']) await db?.drop();
-  else process.stdout.write(`kept ${db?.url}\n`);
+  await db?.drop();
   await deleteTopic(topic);
   await deleteTopic(policyTopic);
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
@@ -282,6 +281,28 @@ describe('fleet policies', () => {
     expect(agent.logs().some((l) => l['msg'] === 'following the policy topic')).toBe(false);
     agent.child.kill('SIGTERM');
     await agent.exit;
+  });
+
+  it('the CLI applies a file, lists, gets, shows the per-host status and deletes', async () => {
+    const cli = (args: string[], token: string) => probefleet(['policy', ...args, '--url', agg.url, '--token', token], db.url);
+    const file = path.join(tempDir('policies-cli-'), 'policy.yaml');
+    dirs.push(path.dirname(file));
+    fs.writeFileSync(file, 'name: cli-policy\nselector:\n  hosts: ["nowhere-*"]\nfilter:\n  ports: [9]\n');
+    expect((await cli(['apply', '-f', file], READ)).code).toBe(1);
+    const applied = await cli(['apply', '-f', file], ADMIN);
+    expect(applied.code).toBe(0);
+    expect(JSON.parse(applied.stdout)).toMatchObject({ name: 'cli-policy', version: 1, deleted: false, published: true });
+    const list = await cli(['list', '-o', 'json'], READ);
+    expect((JSON.parse(list.stdout) as { name: string }[]).map((p) => p.name)).toEqual(['cli-policy', 'marker', 'restart']);
+    expect(JSON.parse((await cli(['get', 'cli-policy'], READ)).stdout)).toMatchObject({ name: 'cli-policy', version: 1, spec: { selector: { hosts: ['nowhere-*'] }, filter: { ports: [9] } } });
+    const status = await cli(['status', 'restart', '-o', 'json'], READ);
+    expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ host: `policies-${suite}`, status: 'applied', version: 2 })]);
+    expect(JSON.parse((await cli(['delete', 'cli-policy'], ADMIN)).stdout)).toMatchObject({ name: 'cli-policy', version: 2, deleted: true });
+    expect((await cli(['get', 'cli-policy'], READ)).code).toBe(1);
+    fs.writeFileSync(file, 'name: cli-policy\nfilter:\n  ports: ["1 || 1"]\n');
+    const bad = await cli(['apply', '-f', file], ADMIN);
+    expect(bad).toMatchObject({ code: 2 });
+    expect(bad.stderr).toContain('filter.ports[0]');
   });
 
   it('the store exported with its policies replays with no violation', async () => {

@@ -111,8 +111,9 @@ program
         observe: (type, data) => metrics.observe(type, data),
         ownership: (c) => metrics.ownership(c),
         dropped: () => metrics.add('eventsDropped'),
-        ...(cfg.sink === 'kafka' && cfg.kafka && cfg.policies.enabled
-          ? { policies: { kafka: kafkaClient(cfg.kafka, log), topic: cfg.policies.topic, cacheDir: cfg.spool.dir } }
+        // Without Kafka (the stdout sink) only the set last cached in the spool directory applies.
+        ...(cfg.policies.enabled
+          ? { policies: { kafka: cfg.sink === 'kafka' && cfg.kafka ? kafkaClient(cfg.kafka, log) : null, topic: cfg.policies.topic, cacheDir: cfg.spool.dir } }
           : {}),
       });
     } catch (e) {

@@ -48,8 +48,8 @@ export interface RunOptions {
   /** Sees every event emitted (metrics), and every one refused by the edge check. */
   observe?: (type: EventType, data: unknown) => void;
   dropped?: () => void;
-  /** Fleet policies: the control topic to follow (absent: none), and the spool directory their last set is kept in. */
-  policies?: { kafka: KafkaClient; topic: string; cacheDir: string };
+  /** Fleet policies: the control topic to follow (kafka null: none), and the spool directory their last set is kept in. */
+  policies?: { kafka: KafkaClient | null; topic: string; cacheDir: string };
 }
 
 /** A probe's state in this run, for teardown. */

@@ -1,5 +1,6 @@
 // Wiring of fleet policies into a run: the cached set first (so an agent without its broker applies
-// it), then the control topic from its beginning, joined again with backoff while the broker is away.
+// it), then the control topic from its beginning, joined again with backoff while the broker is away
+// (none with the stdout sink: the cached set alone).
 import type { GroupMember, KafkaClient } from '@probefleet/kafka';
 import { PolicyCache } from './cache';
 import { followPolicies } from './follower';
@@ -11,7 +12,7 @@ export interface Policies {
 
 const BACKOFF_MS = { initial: 500, max: 10_000 };
 
-export function startPolicies(o: { kafka: KafkaClient; topic: string; cacheDir: string }, run: Omit<PolicyRun, 'cache'>): Policies {
+export function startPolicies(o: { kafka: KafkaClient | null; topic: string; cacheDir: string }, run: Omit<PolicyRun, 'cache'>): Policies {
   const cache = new PolicyCache(o.cacheDir, run.log);
   const runtime = new PolicyRuntime({ ...run, cache });
   const cached = cache.load();
@@ -19,10 +20,11 @@ export function startPolicies(o: { kafka: KafkaClient; topic: string; cacheDir: 
   for (const record of cached) void runtime.receive({ name: record.name, record });
   let member: GroupMember | undefined;
   let stopped = false;
+  const { kafka } = o;
   const join = async (wait: number): Promise<void> => {
-    if (stopped) return;
+    if (stopped || kafka === null) return;
     try {
-      const m = await followPolicies(o.kafka, o.topic, run.host.host, run.log, {
+      const m = await followPolicies(kafka, o.topic, run.host.host, run.log, {
         caughtUp: (set) => runtime.reconcile(set, cached.map((r) => r.name)),
         message: (msg) => runtime.receive(msg),
         invalid: (i) => runtime.invalid(i),
