@@ -29,7 +29,12 @@ export interface PolicyListener {
 
 export async function followPolicies(kafka: KafkaClient, topic: string, host: string, log: Logger, on: PolicyListener): Promise<GroupMember> {
   const admin = kafka.admin();
-  const ends = await admin.endOffsets(topic).finally(() => admin.close());
+  const ends = await (async () => {
+    // Asked first: a metadata request for a missing topic can create it (auto.create.topics.enable),
+    // uncompacted, where the aggregator creates it compacted.
+    if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic ${topic} does not exist (yet)`);
+    return admin.endOffsets(topic);
+  })().finally(() => admin.close());
   // The last offset of each partition that has messages: caught up once all are read.
   const pending = new Map([...ends].filter(([, end]) => BigInt(end) > 0n).map(([p, end]) => [p, BigInt(end) - 1n]));
   const initial = new Map<string, PolicyRecord | null>();
