@@ -37,6 +37,8 @@ async function api(method: string, route: string, token: string | null, body?: u
     signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
+  // A server error is the aggregator's: say what it logged.
+  if (res.status >= 500) throw new Error(`${method} ${route}: ${res.status} ${text}\n${agg.output().slice(-4000)}`);
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
@@ -69,7 +71,7 @@ async function controlTopic(ms = 15_000): Promise<[string, unknown][]> {
 }
 
 function agentConfig(spool: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { mode: 'tracepoint', host: `policies-${suite}`, labels: { suite }, kafka: { brokers: brokers(), topic, lingerMs: 5 }, policies: { topic: policyTopic }, spool: { dir: spool }, statsIntervalS: 0.5, ...over };
+  return { mode: 'tracepoint', host: `policies-${suite}`, labels: { suite }, kafka: { brokers: brokers(), topic, lingerMs: 5 }, policies: { enabled: true, topic: policyTopic }, spool: { dir: spool }, statsIntervalS: 0.5, ...over };
 }
 
 function startAgent(spool: string, over: Record<string, unknown> = {}): KafkaAgent {

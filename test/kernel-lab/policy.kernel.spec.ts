@@ -30,7 +30,7 @@ const POLICIES = [
   { name: 'elsewhere', version: 1, spec: { selector: { hosts: ['no-such-host-*'] }, probes: [{ name: 'policy_elsewhere', symbol: 'tcp_v4_connect' }] } },
 ];
 
-const CONFIG = 'host: lab-guest\nspool:\n  dir: /tmp/share\n';
+const CONFIG = 'host: lab-guest\npolicies:\n  enabled: true\nspool:\n  dir: /tmp/share\n';
 const CONNECT = `const net = require('node:net');
 const s = net.createServer((c) => c.end()).listen(${PORT}, '127.0.0.1', async () => {
   for (let i = 0; i < ${CONNECTIONS}; i++) await new Promise((r) => { const c = net.connect(${PORT}, '127.0.0.1'); c.resume(); c.on('close', r); c.on('error', r); });

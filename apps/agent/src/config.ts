@@ -65,8 +65,11 @@ export const AgentConfigSchema = z
     filter: FilterConfigSchema.optional(),
     /** What this host declares about itself, for the selectors of fleet policies (libs/policy). */
     labels: LabelsSchema.default({}),
-    /** Fleet policies from the control topic (kafka sink only): false ignores them. */
-    policies: z.strictObject({ enabled: z.boolean().default(true), topic: z.string().min(1).default(POLICY_TOPIC) }).default({ enabled: true, topic: POLICY_TOPIC }),
+    /**
+     * Fleet policies (opt-in: they register kprobes on this host): the control topic followed with the
+     * kafka sink, and the set last cached in the spool directory.
+     */
+    policies: z.strictObject({ enabled: z.boolean().default(false), topic: z.string().min(1).default(POLICY_TOPIC) }).default({ enabled: false, topic: POLICY_TOPIC }),
     sink: z.enum(['stdout', 'kafka']).default('kafka'),
     format: FormatSchema.default('json'),
     /** Seconds between kprobe_profile / per-cpu stats polls (probe.missed, agent.loss). */

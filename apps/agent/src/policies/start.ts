@@ -11,6 +11,7 @@ export interface Policies {
 }
 
 const BACKOFF_MS = { initial: 500, max: 10_000 };
+const CLOSE_MS = 3000;
 
 export function startPolicies(o: { kafka: KafkaClient | null; topic: string; cacheDir: string }, run: Omit<PolicyRun, 'cache'>): Policies {
   const cache = new PolicyCache(o.cacheDir, run.log);
@@ -43,7 +44,8 @@ export function startPolicies(o: { kafka: KafkaClient | null; topic: string; cac
     async stop() {
       if (stopped) return;
       stopped = true;
-      await member?.close().catch(() => undefined);
+      // Bounded: leaving the group while the broker is away can wait on its timeouts.
+      await Promise.race([member?.close().catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_MS).unref())]);
       await runtime.stop();
     },
   };
