@@ -124,6 +124,9 @@ program
       if (timer) clearTimeout(timer);
       await server.close();
     }
+    // The run is over and its sink closed. A policy consumer that could not leave its group (the
+    // broker away) keeps retrying in the client and would keep the process alive: end it here.
+    if (cfg.policies.enabled && cfg.sink === 'kafka') process.exit();
   });
 
 /** Opens the spool (repairing a corrupt tail: reported, never fatal) and the Kafka sink on it. */
