@@ -43,7 +43,7 @@ function preset(projectDir, overrides = {}) {
       // Generated code (the Prisma client) imports its TypeScript siblings by their .js names.
       '^(\\.{1,2}/.*)\\.js$': '$1',
       '^@platformatic/kafka$': path.join(__dirname, 'jest.native-esm.js'),
-      '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish|kafka|api-client|ownership|signature)$': path.join(__dirname, 'libs/$1/src/index.ts'),
+      '^@probefleet/(events|tracefs|kprobe-model|projections|fleet-sim|publish|kafka|api-client|ownership|signature|policy)$': path.join(__dirname, 'libs/$1/src/index.ts'),
     },
     testMatch: tierMatch(['src/', 'test/']),
     ...timeout,

@@ -21,6 +21,7 @@ COPY libs/ownership/package.json libs/ownership/
 COPY libs/projections/package.json libs/projections/
 COPY libs/publish/package.json libs/publish/
 COPY libs/signature/package.json libs/signature/
+COPY libs/policy/package.json libs/policy/
 COPY libs/api-client/package.json libs/api-client/
 COPY libs/tracefs/package.json libs/tracefs/
 COPY test/package.json test/

@@ -1,14 +1,13 @@
 // Agent configuration: YAML file < PROBEFLEET_* environment < command-line flags, validated by one
-// zod schema (exported so deploy files can be checked against it). User probes are also run through
-// the kprobe grammar here, so a bad probe is refused before anything touches tracefs.
+// zod schema (exported so deploy files can be checked against it). User probes and filters are the
+// policies' grammar (libs/policy): checked here, so a bad probe is refused before anything touches tracefs.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { buildKprobeLine, FilterDefinitionError, KprobeDefinitionError } from '@probefleet/tracefs';
+import { LabelsSchema } from '@probefleet/events';
+import { checkProbeSet, FilterConfigSchema, formatPath, POLICY_TOPIC, ProbeConfigSchema } from '@probefleet/policy';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { filterLine, FilterConfigSchema, probeFilter, tcpFilter } from './filter';
-import { ACCEPT_PROBE_EVENT, ProbeConfigSchema, TCP_PROBE_EVENT, userProbeDefinition } from './probes';
 
 export const ModeSchema = z.enum(['auto', 'kprobe', 'tracepoint']);
 export type Mode = z.infer<typeof ModeSchema>;
@@ -62,8 +61,15 @@ export const AgentConfigSchema = z
     /** tracefs directory override (default: discovered, mounted when absent). */
     tracefs: z.string().min(1).optional(),
     probes: z.array(ProbeConfigSchema).default([]),
-    /** In-kernel filters (see filter.ts): transitions outside them never reach user space. */
+    /** In-kernel filters (libs/policy filter-config.ts): transitions outside them never reach user space. */
     filter: FilterConfigSchema.optional(),
+    /** What this host declares about itself, for the selectors of fleet policies (libs/policy). */
+    labels: LabelsSchema.default({}),
+    /**
+     * Fleet policies (opt-in: they register kprobes on this host): the control topic followed with the
+     * kafka sink, and the set last cached in the spool directory.
+     */
+    policies: z.strictObject({ enabled: z.boolean().default(false), topic: z.string().min(1).default(POLICY_TOPIC) }).default({ enabled: false, topic: POLICY_TOPIC }),
     sink: z.enum(['stdout', 'kafka']).default('kafka'),
     format: FormatSchema.default('json'),
     /** Seconds between kprobe_profile / per-cpu stats polls (probe.missed, agent.loss). */
@@ -96,54 +102,11 @@ export const AgentConfigSchema = z
       .strictObject({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })
       .default({ host: '127.0.0.1', port: 9464 }),
   })
-  .superRefine((cfg, ctx) => {
-    const seen = new Set<string>();
-    cfg.probes.forEach((p, i) => {
-      if (p.name === TCP_PROBE_EVENT || p.name === ACCEPT_PROBE_EVENT) ctx.addIssue({ code: 'custom', path: ['probes', i, 'name'], message: `${p.name} is reserved for the agent's own probe` });
-      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['probes', i, 'name'], message: `duplicate probe name ${p.name}` });
-      seen.add(p.name);
-      try {
-        buildKprobeLine(userProbeDefinition(p));
-      } catch (e) {
-        if (!(e instanceof KprobeDefinitionError)) throw e;
-        ctx.addIssue({ code: 'custom', path: ['probes', i, ...grammarPath(e.field)], message: e.message });
-      }
-    });
-    for (const [name, cmp] of Object.entries(cfg.filter?.probes ?? {})) {
-      const probe = cfg.probes.find((p) => p.name === name);
-      if (!probe) {
-        ctx.addIssue({ code: 'custom', path: ['filter', 'probes', name], message: `no probe named ${name} in probes` });
-        continue;
-      }
-      cmp.forEach((c, j) => {
-        if (!probe.args.some((a) => a.name === c.field)) ctx.addIssue({ code: 'custom', path: ['filter', 'probes', name, j, 'field'], message: `${c.field} is not an arg of probe ${name}` });
-      });
-    }
-    // The rendered lines pass the filter grammar too, here, before anything touches tracefs.
-    try {
-      for (const source of ['tracepoint', 'kprobe'] as const) filterLine(tcpFilter(source, cfg.filter), 'filter');
-      for (const p of cfg.probes) filterLine(probeFilter(cfg.filter, p.name), `filter.probes.${p.name}`);
-    } catch (e) {
-      // Anything else is a value the schema has already refused (and reported).
-      if (e instanceof FilterDefinitionError) ctx.addIssue({ code: 'custom', path: ['filter'], message: e.message });
-    }
-  });
+  .superRefine((cfg, ctx) => checkProbeSet(cfg, ctx));
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
-
-/** Maps a grammar field (`target`, `args[1].fetch`, `event`) to the config path under probes[i]. */
-function grammarPath(field: string): (string | number)[] {
-  if (field === 'target') return ['symbol'];
-  if (field === 'event') return ['name'];
-  const m = /^args\[(\d+)\]\.(\w+)$/.exec(field);
-  return m ? ['args', Number(m[1]), m[2] as string] : [field];
-}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${String(k)}` : String(k)), '');
 }
 
 /** Validates a raw config object; throws ConfigError with one `field: message` line per issue. */

@@ -111,6 +111,10 @@ program
         observe: (type, data) => metrics.observe(type, data),
         ownership: (c) => metrics.ownership(c),
         dropped: () => metrics.add('eventsDropped'),
+        // Without Kafka (the stdout sink) only the set last cached in the spool directory applies.
+        ...(cfg.policies.enabled
+          ? { policies: { kafka: cfg.sink === 'kafka' && cfg.kafka ? kafkaClient(cfg.kafka, log) : null, topic: cfg.policies.topic, cacheDir: cfg.spool.dir } }
+          : {}),
       });
     } catch (e) {
       // Refused before the run's own teardown: the sink (re-sending a spool) must still stop.
@@ -120,6 +124,9 @@ program
       if (timer) clearTimeout(timer);
       await server.close();
     }
+    // The run is over and its sink closed. A policy consumer that could not leave its group (the
+    // broker away) keeps retrying in the client and would keep the process alive: end it here.
+    if (cfg.policies.enabled && cfg.sink === 'kafka') process.exit();
   });
 
 /** Opens the spool (repairing a corrupt tail: reported, never fatal) and the Kafka sink on it. */

@@ -22,40 +22,12 @@ import {
   type RawValue,
   type Tracefs,
 } from '@probefleet/tracefs';
-import { z } from 'zod';
-import { eventFilters, filterLine, tcpFilter, type FilterConfig } from './filter';
+import { eventFilters, filterLine, tcpFilter, userProbeDefinition, type FilterConfig, type ProbeConfig } from '@probefleet/policy';
 import { argConverter } from './hit';
 
 export { ACCEPT_PROBE_EVENT, PROBE_GROUP, TCP_PROBE_EVENT, TCP_TRACEPOINT } from '@probefleet/events';
 
 export type RunMode = 'kprobe' | 'tracepoint';
-
-const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must match [A-Za-z_][A-Za-z0-9_]* (no spaces or control characters)').max(63);
-
-export const ProbeArgSchema = z.strictObject({
-  name: Name,
-  fetch: z.string().min(1),
-  type: z.string().min(1),
-});
-
-/** A user kprobe from the config's `probes:` section. */
-export const ProbeConfigSchema = z.strictObject({
-  name: Name,
-  symbol: z.string().min(1),
-  offset: z.number().int().min(0).optional(),
-  args: z.array(ProbeArgSchema).default([]),
-});
-export type ProbeConfig = z.infer<typeof ProbeConfigSchema>;
-
-export function userProbeDefinition(p: ProbeConfig): KprobeDefinition {
-  return {
-    kind: 'p',
-    group: PROBE_GROUP,
-    event: p.name,
-    target: p.offset ? `${p.symbol}+${p.offset}` : p.symbol,
-    args: p.args.map((a) => ({ name: a.name, fetch: a.fetch, type: a.type })),
-  };
-}
 
 export interface Probe {
   /** The probe's name in events (probe.registered ... probe.hit). */
@@ -214,8 +186,38 @@ export function planProbes(
   return [
     kprobe(tcp, 'tcp_set_state', 0, filters.get(TCP_PROBE_EVENT) ?? '', tcpSetStateDecoder, tcpJson, true),
     ...(config.ownership?.enabled === true ? [acceptProbe(sockCommonLayout(btf), config.filter)] : []),
-    ...config.probes.map((p) =>
-      kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filters.get(p.name) ?? '', userDecoder(p), (args, enc) => enc.userArgs(args as Record<string, HitArgValue>), false),
-    ),
+    ...config.probes.map((p) => userProbe(p, filters.get(p.name) ?? '')),
   ];
+}
+
+/** A user kprobe (the config's or a policy's) with its filter line. */
+export function userProbe(p: ProbeConfig, filter: string): Probe {
+  return kprobe(userProbeDefinition(p), p.symbol, p.offset ?? 0, filter, userDecoder(p), userArgsJson, false);
+}
+
+const userArgsJson = (args: unknown, enc: HitEncoder) => enc.userArgs(args as Record<string, HitArgValue>);
+
+/** A raw field as a hit arg: integers as numbers (beyond 2^53 as decimal text), the rest as text. */
+function fieldArg(v: RawValue): HitArgValue {
+  if (typeof v === 'number' || typeof v === 'string') return v;
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  return `{${Array.from(v as ArrayLike<number | bigint>, String).join(',')}}`;
+}
+
+/** A tracepoint a policy enables (`group:event`), its hits named `name`, args its format's fields. */
+export function policyTracepoint(name: string, tracepoint: string, filter: string): Probe {
+  const [group, event] = tracepoint.split(':') as [string, string];
+  const decoder: DecoderFactory = (format) => {
+    const fields = fieldsDecoder(format);
+    return (v, b, at) => {
+      const args: Record<string, HitArgValue> = {};
+      for (const [k, x] of Object.entries(fields(v, b, at))) if (!k.startsWith('common_')) args[k] = fieldArg(x);
+      return args;
+    };
+  };
+  return {
+    name, kind: 'tracepoint', group, event, definition: null, filter, decoder, argsJson: userArgsJson, symbol: null, tcp: false, accept: false, offset: 0,
+    register: async () => ({ probe: name, kind: 'tracepoint', symbol: tracepoint, offset: 0 }),
+    unregister: async () => {},
+  };
 }

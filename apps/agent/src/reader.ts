@@ -22,12 +22,12 @@ export function openReader(instanceDir: string, probes: readonly Probe[]): Promi
 }
 
 /**
- * Turns decoded records into probe.hit events (monoNs: the record's trace_clock mono ns); TCP hits
+ * Turns decoded records into probe.hit events of the probes in `byEvent` (by event name; policies
+ * add and remove theirs while the run reads) (monoNs: the record's trace_clock mono ns); TCP hits
  * with their socket's owner when `owners` is given, and a TCP_CLOSE with tcplife's counters when the
  * kprobe read them; accept hits name their socket's owner (the accepting task).
  */
-export function hitHandler(probes: readonly Probe[], comms: CommResolver, emit: EmitHit, owners?: SocketOwners): HitHandler {
-  const byEvent = new Map(probes.map((p) => [p.event, p]));
+export function hitHandler(byEvent: ReadonlyMap<string, Probe>, comms: CommResolver, emit: EmitHit, owners?: SocketOwners): HitHandler {
   const enc = new HitEncoder();
   return async (items) => {
     await comms.prepare(items);

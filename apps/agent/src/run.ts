@@ -22,6 +22,8 @@ import type { Sink } from './sink';
 import { StatsPoller } from './stats';
 import { AGENT_VERSION } from './version';
 import { DEFAULT_LIMITS, SocketOwners, type OwnershipCounters } from '@probefleet/ownership';
+import type { KafkaClient } from '@probefleet/kafka';
+import { startPolicies, type Policies } from './policies/start';
 
 /** Exit codes: refused before touching tracefs (config, host) vs failed while running. */
 export const EXIT_REFUSED = 2;
@@ -46,10 +48,12 @@ export interface RunOptions {
   /** Sees every event emitted (metrics), and every one refused by the edge check. */
   observe?: (type: EventType, data: unknown) => void;
   dropped?: () => void;
+  /** Fleet policies: the control topic to follow (kafka null: none), and the spool directory their last set is kept in. */
+  policies?: { kafka: KafkaClient | null; topic: string; cacheDir: string };
 }
 
 /** A probe's state in this run, for teardown. */
-interface Live {
+export interface Live {
   probe: Probe;
   /** symbol+offset from kallsyms (probe.registered's address), to find it in kprobes/list. */
   address: string | undefined;
@@ -109,6 +113,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
   const live: Live[] = [];
   let inst: TracingInstance | null = null;
   let stats: StatsPoller | null = null;
+  let policies: Policies | null = null;
   let stopReason = 'completed';
   let exitCode = 0;
   const timers: NodeJS.Timeout[] = [];
@@ -117,9 +122,10 @@ export async function runAgent(o: RunOptions): Promise<number> {
     await main.setClock(CLOCK);
     // A small buffer overruns sooner under load or backpressure (tests use it to force agent.loss).
     if (config.bufferSizeKb !== undefined) await main.setBufferSizeKb(config.bufferSizeKb);
-    emit('agent.started', { kernelRelease: release(), arch: machine(), agentVersion: AGENT_VERSION, mode: choice.mode, capabilities: capabilities(report) });
+    emit('agent.started', { kernelRelease: release(), arch: machine(), agentVersion: AGENT_VERSION, mode: choice.mode, capabilities: capabilities(report), ...(Object.keys(config.labels).length > 0 ? { labels: config.labels } : {}) });
     const owners = config.ownership.enabled ? new SocketOwners(bootId, { podsDir: config.ownership.podsDir, limits: { ...DEFAULT_LIMITS, sockets: config.ownership.maxSockets } }) : undefined;
-    const hits = hitHandler(probes, new CommResolver(() => tracefs.readSavedCmdlines()), emitHit, owners);
+    const byEvent = new Map(probes.map((p) => [p.event, p]));
+    const hits = hitHandler(byEvent, new CommResolver(() => tracefs.readSavedCmdlines()), emitHit, owners);
     const handle: typeof hits = async (items) => {
       await hits(items);
       if (owners !== undefined) o.ownership?.(owners.counters());
@@ -136,6 +142,11 @@ export async function runAgent(o: RunOptions): Promise<number> {
     await arm(main, live, view, emit, log);
     // After arming: a socket made meanwhile is in the scan and in the buffer (its hits win), none is in neither.
     if (owners !== undefined) log.info(owners.scan(), 'start-up scan of socket owners');
+    // Policies join the run's own probes once these are armed (the cached set at once, then the topic's).
+    if (o.policies) {
+      const host = { host: config.host, kernelRelease: release(), mode: choice.mode, labels: config.labels };
+      policies = startPolicies(o.policies, { mode: choice.mode, tracefs, inst: main, reader, live, byEvent, probes, tcp: probes.find((p) => p.tcp)!, localFilter: config.filter, view, emit, log, host });
+    }
     // Logged once tracing: tests and the bench take it as the signal to start their load.
     log.info({ mode: choice.mode, reason: choice.reason, instance: instanceId }, 'agent started');
 
@@ -155,6 +166,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     // were made while armed, so probe.disarmed follows them in the stream. The kprobes' view is
     // forgotten first: a heartbeat meanwhile would report our own disabling as a probe.state.
     for (const l of live) view.forget(l.probe.name);
+    await policies?.stop();
     for (const l of live) await main.disableEvent(l.probe.group, l.probe.event);
     readerStop.abort();
     const readerFailure = await failed;
@@ -173,6 +185,7 @@ export async function runAgent(o: RunOptions): Promise<number> {
     stopReason = `error: ${(e as Error).message}`;
     reportFailure(e, log);
   } finally {
+    await policies?.stop();
     // A poll in flight holds per_cpu stats files open, and rmdir of the instance would get EBUSY.
     timers.forEach(clearInterval);
     await stats?.poll();

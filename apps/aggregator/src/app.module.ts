@@ -1,5 +1,5 @@
 // The aggregator service, one NestJS module per feature: the store, ingestion (Kafka consumer), the
-// TCP API, the fleet API, and health/metrics. Built from an already validated configuration (see
+// TCP API, the fleet API, fleet policies, and health/metrics. Built from an already validated configuration (see
 // commands/serve.ts).
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
@@ -12,6 +12,7 @@ import { IngestModule } from './consumer/ingest.module';
 import { HealthModule } from './health/health.module';
 import { IdentityModule } from './identity/identity.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { PoliciesModule } from './policies/policies.module';
 import { StoreModule } from './store/store.module';
 
 @Module({})
@@ -29,6 +30,7 @@ export class AppModule {
         TcpApiModule,
         FleetApiModule,
         LiveApiModule,
+        PoliciesModule,
         HealthModule,
       ],
     };

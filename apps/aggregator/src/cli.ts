@@ -10,6 +10,7 @@ import { deadLettersCommand } from './commands/dead-letters';
 import { exportCommand } from './commands/export';
 import { gapsCommand } from './commands/gaps';
 import { migrateCommand } from './commands/migrate';
+import { policyCommand } from './commands/policy';
 import { EXIT_USAGE } from './commands/query-options';
 import { rebuildCommand } from './commands/rebuild';
 import { replayCommand } from './commands/replay';
@@ -29,6 +30,7 @@ const program = new Command('probefleet')
   .addCommand(agentsCommand())
   .addCommand(gapsCommand())
   .addCommand(deadLettersCommand())
+  .addCommand(policyCommand())
   .addCommand(replayCommand())
   .addCommand(exportCommand())
   .addCommand(migrateCommand())

@@ -1,6 +1,7 @@
 // The aggregator's configuration, from the environment, validated once at start-up: a bad variable
 // stops the service with a message naming it, instead of failing later somewhere deep.
 import { readFileSync } from 'node:fs';
+import { POLICY_TOPIC } from '@probefleet/policy';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from './store/database-url';
 import type { RetentionPolicy } from './store/partitions';
@@ -35,6 +36,8 @@ export const AggregatorEnvSchema = z
     /** Create the topic at start-up when it is missing (local stacks; clusters usually manage topics). */
     KAFKA_CREATE_TOPIC: flag.default(true),
     KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10000).default(6),
+    /** The compacted control topic the policies API publishes to (created at start-up with KAFKA_CREATE_TOPIC). */
+    KAFKA_POLICY_TOPIC: z.string().min(1).default(POLICY_TOPIC),
     /** Kafka messages larger than this are dead-lettered unread (kind oversize); the broker's default limit. */
     KAFKA_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(256 << 20).default(1048588),
     /** Days of raw rows kept (transitions, generic events, closed connections); whole day partitions are dropped. */

@@ -1,4 +1,4 @@
-// The probefleet HTTP API from anywhere (a laptop, a CI job): JSON GETs with the bearer token, and
+// The probefleet HTTP API from anywhere (a laptop, a CI job): JSON GETs (and the few writes) with the bearer token, and
 // keyset pagination that follows nextCursor. Errors carry the server's message (a 400 names the
 // parameter) or the network's, for the CLI to print.
 
@@ -48,11 +48,16 @@ export class ApiClient {
   }
 
   /** fetch with the token; a network failure is an ApiError (status 0) naming the URL. */
-  async request(path: string, query: Query = {}, init: { headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+  async request(path: string, query: Query = {}, init: { headers?: Record<string, string>; signal?: AbortSignal; method?: string; body?: string } = {}): Promise<Response> {
     const url = this.url(path, query);
     let res: Response;
     try {
-      res = await this.doFetch(url, { headers: this.headers(init.headers), ...(init.signal ? { signal: init.signal } : {}) });
+      res = await this.doFetch(url, {
+        headers: this.headers(init.headers),
+        ...(init.signal ? { signal: init.signal } : {}),
+        ...(init.method ? { method: init.method } : {}),
+        ...(init.body !== undefined ? { body: init.body } : {}),
+      });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
@@ -64,6 +69,12 @@ export class ApiClient {
 
   async get<T>(path: string, query: Query = {}): Promise<T> {
     const res = await this.request(path, query);
+    return (await res.json()) as T;
+  }
+
+  /** A write (PUT, DELETE) with a text body of `type`; the JSON answer. */
+  async send<T>(method: 'PUT' | 'DELETE', path: string, body?: { text: string; type: string }): Promise<T> {
+    const res = await this.request(path, {}, { method, ...(body ? { body: body.text, headers: { 'content-type': body.type } } : {}) });
     return (await res.json()) as T;
   }
 

@@ -139,7 +139,7 @@ describe('batches', () => {
       host: 'web-1',
       instance: SAMPLE_STREAM[0]?.instance,
       'seq-first': '1',
-      'seq-last': '11',
+      'seq-last': String(SAMPLE_STREAM.length),
     });
   });
 

@@ -12,3 +12,4 @@ export * from './check';
 export * from './batch-lines';
 export * from './agent-facts';
 export * from './owner';
+export * from './policy-events';

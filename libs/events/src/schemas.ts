@@ -24,6 +24,7 @@ import {
   MAX_TRACE_ARGS,
 } from './limits';
 import { HexAddressSchema } from './tcp';
+import { LabelsSchema, POLICY_DATA_SCHEMAS } from './policy-events';
 
 /** The only envelope version this library reads and writes. */
 export const EVENT_VERSION = 1;
@@ -85,6 +86,8 @@ export const AgentStartedDataSchema = z.strictObject({
   mode: z.enum(['kprobe', 'tracepoint']),
   /** What discovery found, e.g. "kprobe_events", "btf", "tracepoint:sock:inet_sock_set_state". */
   capabilities: z.array(text(MAX_CAPABILITY_LEN)).max(MAX_CAPABILITIES),
+  /** What the host declares about itself (config `labels:`), for policy selectors; absent when none. */
+  labels: LabelsSchema.optional(),
 });
 
 export const AgentHeartbeatDataSchema = z.strictObject({
@@ -256,6 +259,7 @@ export const DATA_SCHEMAS = {
   'probe.hit': ProbeHitDataSchema,
   'probe.missed': ProbeMissedDataSchema,
   'probe.state': ProbeStateDataSchema,
+  ...POLICY_DATA_SCHEMAS,
 } as const;
 
 export type EventType = keyof typeof DATA_SCHEMAS;
@@ -297,6 +301,11 @@ export const EVENT_SCHEMAS = {
   'probe.hit': envelopeOf('probe.hit'),
   'probe.missed': envelopeOf('probe.missed'),
   'probe.state': envelopeOf('probe.state'),
+  'policy.put': envelopeOf('policy.put'),
+  'policy.deleted': envelopeOf('policy.deleted'),
+  'policy.applied': envelopeOf('policy.applied'),
+  'policy.rejected': envelopeOf('policy.rejected'),
+  'policy.removed': envelopeOf('policy.removed'),
 } as const;
 
 export const EventSchema = z.discriminatedUnion('type', Object.values(EVENT_SCHEMAS) as [

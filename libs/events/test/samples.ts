@@ -60,6 +60,22 @@ export const SAMPLES: { [T in EventType]: Extract<Event, { type: T }> } = {
   'probe.unregistered': { ...envelope, seq: 9, type: 'probe.unregistered', data: { probe: 'probefleet/tcp_set_state' } },
   'agent.stopped': { ...envelope, seq: 10, type: 'agent.stopped', data: { reason: 'SIGTERM' } },
   'probe.state': { ...envelope, seq: 11, type: 'probe.state', data: { probe: 'probefleet/tcp_set_state', mechanism: 'ftrace', disabled: true, gone: false } },
+  // The control stream's events (the store takes them from the API only), and an agent's reports.
+  'policy.put': { ...envelope, seq: 12, type: 'policy.put', data: { policy: 'https-only', version: 2, spec: { selector: { modes: ['tracepoint'] }, filter: { ports: [443] } } } },
+  'policy.deleted': { ...envelope, seq: 13, type: 'policy.deleted', data: { policy: 'https-only', version: 3 } },
+  'policy.applied': {
+    ...envelope,
+    seq: 14,
+    type: 'policy.applied',
+    data: { policy: 'https-only', version: 2, definitions: ['p:probefleet/conn tcp_v4_connect len=%dx:s32'], filters: [{ event: 'inet_sock_set_state', filter: '(sport == 443 || dport == 443)' }] },
+  },
+  'policy.rejected': {
+    ...envelope,
+    seq: 15,
+    type: 'policy.rejected',
+    data: { policy: 'bad-probe', version: 1, reason: 'the kernel refused a probe', line: 'p:probefleet/x no_such_fn', kernel: 'trace_kprobe: error: Failed to register probe event' },
+  },
+  'policy.removed': { ...envelope, seq: 16, type: 'policy.removed', data: { policy: 'https-only', version: 3 } },
 };
 
 export const SAMPLE_STREAM: Event[] = Object.values(SAMPLES).sort((a, b) => a.seq - b.seq);

@@ -44,15 +44,20 @@ export function kafkajsClient(cfg: ClientConfig): KafkaClient {
     const ready = () => (connected ??= a.connect());
     return {
       listTopics: async () => (await ready(), a.listTopics()),
-      async createTopic(topic, partitions) {
+      async createTopic(topic, partitions, configs = {}) {
         await ready();
+        const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }));
         // waitForLeaders asks for the topic's metadata at once, and Kafka 4 may not know it yet there.
-        await a.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: false });
+        await a.createTopics({ topics: [{ topic, numPartitions: partitions, configEntries }], waitForLeaders: false });
         await untilListed(() => a.listTopics(), topic);
       },
       async deleteTopic(topic) {
         await ready();
         await a.deleteTopics({ topics: [topic], timeout: 5000 });
+      },
+      async endOffsets(topic) {
+        await ready();
+        return new Map((await a.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]));
       },
       close: () => a.disconnect(),
     };

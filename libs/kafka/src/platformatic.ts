@@ -45,7 +45,8 @@ export function platformaticClient(cfg: ClientConfig): KafkaClient {
           messages: messages.map(({ key, value, headers }) => ({
             topic,
             key: Buffer.isBuffer(key) ? key : Buffer.from(key),
-            value,
+            // No value is a null one: a tombstone.
+            ...(value === null ? {} : { value }),
             ...(headers ? { headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)])) } : {}),
           })),
         });
@@ -58,11 +59,18 @@ export function platformaticClient(cfg: ClientConfig): KafkaClient {
     const a = new lib.Admin(base);
     return {
       listTopics: () => a.listTopics(),
-      async createTopic(topic, partitions) {
-        await a.createTopics({ topics: [topic], partitions, replicas: -1 });
+      async createTopic(topic, partitions, configs = {}) {
+        await a.createTopics({ topics: [topic], partitions, replicas: -1, configs: Object.entries(configs).map(([name, value]) => ({ name, value })) });
         await untilListed(() => a.listTopics(), topic);
       },
       deleteTopic: (topic) => a.deleteTopics({ topics: [topic] }),
+      async endOffsets(topic) {
+        const meta = await a.metadata({ topics: [topic] });
+        const count = meta.topics.get(topic)?.partitionsCount ?? 0;
+        // Timestamp -1: the latest offset (ListOffsets' LATEST).
+        const [listed] = await a.listOffsets({ topics: [{ name: topic, partitions: Array.from({ length: count }, (_, i) => ({ partitionIndex: i, timestamp: -1n })) }] });
+        return new Map((listed?.partitions ?? []).map((p) => [p.partitionIndex, p.offset.toString()]));
+      },
       close: () => a.close(),
     };
   }

@@ -10,7 +10,8 @@ export type OutgoingHeaders = Record<string, string | Buffer>;
 
 export interface OutgoingMessage {
   key: string | Buffer;
-  value: Buffer;
+  /** null: a tombstone (a compacted topic then forgets the key). */
+  value: Buffer | null;
   headers?: OutgoingHeaders;
 }
 
@@ -71,8 +72,11 @@ export interface Producer {
 
 export interface Admin {
   listTopics(): Promise<string[]>;
-  createTopic(topic: string, partitions: number): Promise<void>;
+  /** `configs`: topic-level settings, e.g. `cleanup.policy: compact`. */
+  createTopic(topic: string, partitions: number, configs?: Record<string, string>): Promise<void>;
   deleteTopic(topic: string): Promise<void>;
+  /** Each partition's end (the offset the next message will get), as decimal strings. */
+  endOffsets(topic: string): Promise<Map<number, string>>;
   close(): Promise<void>;
 }
 

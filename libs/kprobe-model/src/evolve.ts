@@ -1,4 +1,4 @@
-import { decodeEvent, type Event, type ScannedHit } from '@probefleet/events';
+import { CONTROL_STREAM, decodeEvent, type Event, type ScannedHit } from '@probefleet/events';
 import {
   addMissed,
   applyState,
@@ -42,6 +42,8 @@ function advance(state: ModelState, event: Event | ScannedHit): Evolution {
   const streamDefect = stream === undefined ? firstEventDefect(event) : bootDefect(stream, event);
   if (streamDefect !== undefined) return { ok: false, reason: streamDefect };
 
+  // The policies' control stream is no host: only its seqs are checked.
+  if (event.instance === CONTROL_STREAM.instance) return advanced(state, stream, event);
   const current = state.hosts.get(event.host);
   const host = current?.bootId === event.bootId ? current : hostAfterBoot(current, event);
   if (typeof host === 'string') return { ok: false, reason: host };
@@ -49,6 +51,10 @@ function advance(state: ModelState, event: Event | ScannedHit): Evolution {
   if (reason !== undefined) return { ok: false, reason };
 
   if (host !== current) state.hosts.set(event.host, host);
+  return advanced(state, stream, event);
+}
+
+function advanced(state: ModelState, stream: StreamState | undefined, event: Event | ScannedHit): Evolution {
   if (stream === undefined) openStream(state, event);
   else {
     stream.lastSeq = event.seq;
@@ -162,12 +168,33 @@ export function applyToHost(host: HostState, event: Event): string | undefined {
       const { count } = event.data;
       return withProbe(host, event.data.probe, missedDefect, (probe) => addMissed(probe, count));
     }
+    case 'policy.applied':
+      return appliedDefect(host, event.data.policy, event.data.definitions);
     case 'agent.started':
     case 'agent.heartbeat':
     case 'agent.stopped':
     case 'agent.loss':
+    case 'policy.put':
+    case 'policy.deleted':
+    case 'policy.rejected':
+    case 'policy.removed':
       return undefined;
   }
+}
+
+/**
+ * A policy's probes are registered like configured ones (probe.registered ... in the same stream):
+ * an agent reports a policy applied only once each probe it wrote is registered.
+ */
+function appliedDefect(host: HostState, policy: string, definitions: readonly string[]): string | undefined {
+  for (const line of definitions) {
+    const m = /^[pr][0-9]*:([^/\s]+)\/(\S+)/.exec(line);
+    if (!m) return `policy ${policy} applied on ${host.host} with a definition that is no kprobe line: ${JSON.stringify(line)}`;
+    // Probes are named by their event (the agent's) or group/event.
+    const name = m[2] as string;
+    if (!host.probes.has(name) && !host.probes.has(`${m[1]}/${name}`)) return `policy ${policy} applied on ${host.host}, but its probe ${name} is not registered`;
+  }
+  return undefined;
 }
 
 function applyHit(host: HostState, probe: string): string | undefined {

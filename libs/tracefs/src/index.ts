@@ -1,3 +1,4 @@
+// The kprobe_events and filter grammars live in libs/policy (pure); re-exported for tracefs' users.
 export * from './grammar';
 export * from './parser';
 export * from './tcp';
@@ -8,5 +9,4 @@ export * from './instance';
 export * from './format';
 export * from './raw';
 export * from './raw-reader';
-export * from './filter';
 export * from './kprobes-list';

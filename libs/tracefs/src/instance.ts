@@ -4,8 +4,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { validateFilterLine } from './filter';
-import { buildKprobeLine, buildRemoveLine, parseKprobeLine, type KprobeDefinition } from './grammar';
+import { buildKprobeLine, buildRemoveLine, parseKprobeLine, validateFilterLine, type KprobeDefinition } from '@probefleet/policy';
 
 export const INSTANCE_PREFIX = 'probefleet-';
 const ID_RE = /^[A-Za-z0-9_-]{1,48}$/;

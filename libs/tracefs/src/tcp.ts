@@ -4,7 +4,7 @@
 // - tracepoint sock:inet_sock_set_state (also sees CLOSE->LISTEN and LISTEN->SYN_RECV on
 //   listeners, which tcp_set_state does not; has no socket address in its text output).
 import type { SockCommonLayout, BtfMember, TcpSockLayout } from './btf';
-import { buildKprobeLine, type FetchArg, type KprobeDefinition } from './grammar';
+import { buildKprobeLine, TCP_PROBE_FIELDS, type FetchArg, type KprobeDefinition } from '@probefleet/policy';
 import { parseArrayField, type TraceLine } from './parser';
 import { ipv6Text, TCP_STATES, tcpStateName, type Life, type TcpStateName } from '@probefleet/events';
 
@@ -95,13 +95,8 @@ export function decodeInetSockSetState(hit: TraceLine): TcpStateChange | null {
   };
 }
 
-/** Field names of the tcp_set_state probe (also match the kernel-lab `tss_offs` probe). */
-export const TCP_PROBE_FIELDS = {
-  sk: 'sk', newstate: 'newstate', oldstate: 'oldstate', family: 'family', sport: 'sport',
-  dportBe: 'dport_be', saddr: 'saddr', daddr: 'daddr', saddr6: 'saddr6', daddr6: 'daddr6',
-  // tcp_sock: tcplife's columns (srtt_us is the kernel's, µs << 3).
-  txBytes: 'bytes_acked', rxBytes: 'bytes_received', retrans: 'total_retrans', srtt8: 'srtt_us',
-} as const;
+// Field names of the tcp_set_state probe: in libs/policy, whose filters name them.
+export { TCP_PROBE_FIELDS };
 
 function intType(field: string, m: BtfMember, hex: boolean): string {
   const bits = m.size * 8;

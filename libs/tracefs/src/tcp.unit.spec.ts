@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Btf, tcpSockLayout, type BtfMember, type SockCommonLayout, type TcpSockLayout } from './btf';
-import { isValidKprobeLine, parseKprobeLine } from './grammar';
+import { isValidKprobeLine, parseKprobeLine } from '@probefleet/policy';
 import { parseTraceLine, parseTraceText, type TraceLine } from './parser';
 import type { RawRecord } from './raw';
 import { decodeTcpSetStateRaw } from './tcp-raw';

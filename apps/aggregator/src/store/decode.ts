@@ -1,8 +1,8 @@
 // Kafka messages to events, or to dead letters with a kind and a reason: too large to read
 // (oversize), not events (the decoder's kinds), keyed by another host than their events'
 // (key-mismatch: one host's events must stay in one partition, in order), or older than the
-// store keeps (expired).
-import { decodeBatch, formatDecodeFailure, timeToMs, type Event } from '@probefleet/events';
+// store keeps (expired), or the control stream's (forged: policies come from the API alone).
+import { CONTROL_EVENT_TYPES, CONTROL_STREAM, decodeBatch, formatDecodeFailure, timeToMs, type Event } from '@probefleet/events';
 import type { KafkaRecord } from '../consumer/kafka-record';
 import type { DeadLetter } from './dead-letters';
 import { horizon, type RetentionPolicy } from './partitions';
@@ -42,6 +42,11 @@ export function decodeRecords(records: readonly KafkaRecord[], options: DecodeOp
     const host = decoded.value[0]!.host;
     if (key !== host) {
       letter('key-mismatch', `key ${key === undefined ? '(none)' : JSON.stringify(key.slice(0, 300))} is not the events' host ${JSON.stringify(host)}`);
+      continue;
+    }
+    const forged = decoded.value.find((e) => CONTROL_EVENT_TYPES.includes(e.type) || e.instance === CONTROL_STREAM.instance || e.host === CONTROL_STREAM.host);
+    if (forged) {
+      letter('rejected', `seq ${forged.seq}: ${forged.type} in stream ${forged.host}/${forged.instance}: the control stream and its events are written by the policies API only`);
       continue;
     }
     const expired = decoded.value.filter((e) => !KEPT_TYPES.has(e.type) && timeToMs(e.time) < (e.type === 'probe.hit' ? oldest : oldestEvent));

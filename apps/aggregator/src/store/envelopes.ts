@@ -88,7 +88,9 @@ const WINDOW_ROWS = 20000;
 export async function* storeWindows(db: Pool | PoolClient): AsyncGenerator<[bigint, bigint]> {
   let after = -1n;
   for (;;) {
-    const { rows } = await db.query('SELECT id::text, rows FROM store_batches WHERE id > $1 ORDER BY id LIMIT 1000', [after.toString()]);
+    // ORDER BY the column (b.id), not the text output `id`: in text order batch 10 sorts before 2,
+    // and windows overlapped (every event exported again) once a store had ten batches.
+    const { rows } = await db.query('SELECT id::text, rows FROM store_batches b WHERE b.id > $1 ORDER BY b.id LIMIT 1000', [after.toString()]);
     if (rows.length === 0) return;
     let lo: bigint | null = null;
     let n = 0;

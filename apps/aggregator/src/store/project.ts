@@ -4,6 +4,7 @@
 import { isTcpHit, type Event, type TcpHitEvent } from '@probefleet/events';
 import type { PoolClient } from 'pg';
 import { projectAgents } from './projections/agents';
+import { POLICY_EVENT_TYPES, projectPolicies } from './projections/policies';
 import { PROBE_EVENT_TYPES, projectProbes, type ModelViolation } from './projections/probes';
 import { lockStreams, projectStreams, unseen } from './projections/streams';
 import { Rollups } from './projections/rollups';
@@ -18,6 +19,7 @@ export const PROJECTIONS = [
   { name: 'agents', tables: ['agents'], handles: 'every event (the fleet and its counters)' },
   { name: 'tcp', tables: ['tcp_connections', 'tcp_open_connections', 'tcp_rollups', 'tcp_rollups_fleet'], handles: 'TCP probe.hit (lifetimes; per-minute/hour counts per host and fleet)' },
   { name: 'probes', tables: ['probes'], handles: PROBE_EVENT_TYPES.join(', ') },
+  { name: 'policies', tables: ['policies', 'policy_hosts'], handles: POLICY_EVENT_TYPES.join(', ') },
 ] as const;
 
 /** The projection tables, which `rebuild` empties before folding the store again. */
@@ -46,6 +48,7 @@ export async function project(client: PoolClient, events: readonly Event[], hook
   await projectStreams(client, streams, fresh, hooks.storeStart);
   await projectAgents(client, fresh);
   const violations = await projectProbes(client, fresh);
+  await projectPolicies(client, fresh);
   // Last: the fleet rollup rows are shared by all aggregators, so they are locked only until commit.
   await rollups.write(client);
   return { stored: fresh.length, violations };

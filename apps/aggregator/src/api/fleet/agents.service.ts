@@ -11,6 +11,7 @@ export const AgentItem = z.object({
   capabilities: z.unknown(), startedAt: z.string().nullable(), stoppedAt: z.string().nullable(), lastSeen: z.string(),
   events: bigintText('Events stored'), hits: bigintText('Probe hits'), missed: bigintText('Probe misses'),
   lost: bigintText('Events the kernel dropped'), counters: z.unknown().describe('The latest heartbeat counters.'),
+  labels: z.record(z.string(), z.string()).optional().describe('What the host declares about itself (agent config `labels:`), for policy selectors; absent when none.'),
 });
 export const AgentsResponse = z.object({ items: z.array(AgentItem) });
 
@@ -21,8 +22,8 @@ export class AgentsService {
   async list(q: z.output<typeof AgentsQuery>): Promise<z.infer<typeof AgentsResponse>> {
     const rows = await this.db.agent.findMany({ where: { host: q.host }, orderBy: { host: 'asc' } });
     return {
-      items: rows.map((a) => ({
-        ...a, startedAt: iso(a.startedAt), stoppedAt: iso(a.stoppedAt), lastSeen: a.lastSeen.toISOString(),
+      items: rows.map(({ labels, ...a }) => ({
+        ...a, ...(labels === null ? {} : { labels: labels as Record<string, string> }), startedAt: iso(a.startedAt), stoppedAt: iso(a.stoppedAt), lastSeen: a.lastSeen.toISOString(),
         events: a.events.toString(), hits: a.hits.toString(), missed: a.missed.toString(), lost: a.lost.toString(),
       })),
     };

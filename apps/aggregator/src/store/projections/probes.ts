@@ -8,7 +8,7 @@ import { rfc3339 } from '../sql-time';
 
 export interface ModelViolation { host: string; instance: string; seq: number; reason: string }
 
-export const PROBE_EVENT_TYPES = ['probe.registered', 'probe.armed', 'probe.disarmed', 'probe.unregistered', 'probe.hit', 'probe.missed', 'probe.state', 'agent.started'] as const;
+export const PROBE_EVENT_TYPES = ['probe.registered', 'probe.armed', 'probe.disarmed', 'probe.unregistered', 'probe.hit', 'probe.missed', 'probe.state', 'agent.started', 'policy.applied'] as const;
 const LIFECYCLE = new Set<string>(PROBE_EVENT_TYPES);
 
 interface ProbeRow {

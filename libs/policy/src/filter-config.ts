@@ -1,12 +1,13 @@
 // The `filter:` config section: which transitions the kernel records at all. Rendered into the
 // tracefs `filter` file of each of our events in our own instance, so a transition outside it never
 // reaches the ring buffer (nor user space). Values are validated twice: by this schema (integers,
-// enum names, identifiers only) and by the filter grammar in libs/tracefs when rendered.
-import { FILTER_OPS, renderFilter, TCP_PROBE_FIELDS, type FilterComparison, type FilterExpression } from '@probefleet/tracefs';
+// enum names, identifiers only) and by the filter grammar (filter-grammar.ts) when rendered.
+import { FILTER_OPS, renderFilter, type FilterComparison, type FilterExpression } from './filter-grammar';
+import { TCP_PROBE_FIELDS } from './tcp-probe';
 import { TCP_STATES, TcpStateSchema, type TcpStateName } from '@probefleet/events';
 import { z } from 'zod';
 
-const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must match [A-Za-z_][A-Za-z0-9_]*').max(63);
+export const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must match [A-Za-z_][A-Za-z0-9_]*').max(63);
 const Port = z.number().int().min(0).max(65535);
 const FAMILIES = { AF_INET: 2, AF_INET6: 10 } as const;
 
@@ -29,7 +30,7 @@ export const FilterConfigSchema = z.strictObject({
 export type FilterConfig = z.infer<typeof FilterConfigSchema>;
 
 /** The TCP event's field names in each source (the kprobe's dport is read in network order). */
-type TcpSource = 'tracepoint' | 'kprobe';
+export type TcpSource = 'tracepoint' | 'kprobe';
 const htons = (p: number) => ((p & 0xff) << 8) | (p >>> 8);
 
 /** The expression for our TCP event; empty when nothing is filtered. */

@@ -11,7 +11,7 @@ import {
   X86_64_REGISTERS,
   type FetchArg,
   type KprobeDefinition,
-} from './grammar';
+} from './kprobe-grammar';
 
 const FIXTURES = join(__dirname, '../../../test/fixtures/traces');
 

@@ -1,14 +1,17 @@
-import { ConfigError, parseConfig } from './config';
-import { eventFilters } from './filter';
+import { z } from 'zod';
+import { eventFilters, FilterConfigSchema } from './filter-config';
+import { formatIssues, formatPath } from './policy';
+import { ProbeConfigSchema } from './probe-config';
+import { checkProbeSet } from './probe-set';
+
+// The shape the agent's config gives a probe set (its probes and filter sections).
+const SetSchema = z.strictObject({ probes: z.array(ProbeConfigSchema).default([]), filter: FilterConfigSchema.optional() }).superRefine((s, ctx) => checkProbeSet(s, ctx));
+const parseConfig = (raw: unknown) => SetSchema.parse(raw);
 
 function refusal(raw: unknown): string {
-  try {
-    parseConfig(raw);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as Error).message;
-  }
-  throw new Error('config was accepted');
+  const r = SetSchema.safeParse(raw);
+  if (r.success) throw new Error('config was accepted');
+  return formatIssues(r.error.issues.map((i) => ({ field: formatPath(i.path), message: i.message })));
 }
 
 const conn = { name: 'conn', symbol: 'tcp_v4_connect', args: [{ name: 'len', fetch: '%dx', type: 's32' }] };
@@ -38,7 +41,7 @@ describe('filter config', () => {
     ['a field with an operator', { probes: { conn: [{ field: 'len||1', op: '==', value: 1 }] } }, 'filter.probes.conn[0].field'],
     ['a field that is not an arg', { probes: { conn: [{ field: 'common_pid', op: '==', value: 1 }] } }, 'filter.probes.conn[0].field'],
     ['a probe that is not configured', { probes: { other: [{ field: 'x', op: '==', value: 1 }] } }, 'filter.probes.other'],
-    ['an unknown key', { comm: 'curl' }, 'filter'],
+    ['an unknown key', { comm: 'curl' }, 'filter: '],
   ])('refuses %s, naming the field', (_what, filter, field) => {
     expect(refusal({ probes: [conn], filter })).toContain(`${field}`);
   });

@@ -1,4 +1,4 @@
-import { FilterDefinitionError, renderFilter, validateFilterLine, type FilterComparison } from './filter';
+import { FilterDefinitionError, renderFilter, validateFilterLine, type FilterComparison } from './filter-grammar';
 
 const eq = (field: string, value: number | bigint): FilterComparison => ({ field, op: '==', value });
 
