@@ -178,6 +178,14 @@ export const OwnerSchema = z.strictObject({
 });
 export type Owner = z.infer<typeof OwnerSchema>;
 
+/**
+ * tcplife's counters of a socket at TCP_CLOSE (kprobe mode, from struct tcp_sock): bytes acked (TX),
+ * bytes received (RX), total retransmits, smoothed RTT in µs (srtt_us >> 3).
+ */
+const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const LifeSchema = z.strictObject({ txBytes: counter, rxBytes: counter, retrans: counter, srttUs: z.number().int().min(0).max(2 ** 31 - 1) });
+export type Life = z.infer<typeof LifeSchema>;
+
 const ProbeRefSchema = z.strictObject({ probe: ProbeName });
 
 /**
@@ -216,6 +224,8 @@ export const ProbeHitDataSchema = z.strictObject({
   args: z
     .record(text(MAX_ARG_NAME_LEN), HitArgValueSchema)
     .refine((a) => Object.keys(a).length <= MAX_TRACE_ARGS, `more than ${MAX_TRACE_ARGS} args`),
+  /** TCP hits entering TCP_CLOSE in kprobe mode: tcplife's counters. */
+  life: LifeSchema.optional(),
   /** TCP hits: the socket's owner, present exactly when `attribution` is not unknown. */
   owner: OwnerSchema.optional(),
   attribution: AttributionSchema.optional(),

@@ -9,7 +9,7 @@ import { TCP_STATES, type TcpArgs, type TcpStateName } from './tcp';
 export type TcpHitEvent = EventOf<'probe.hit'> & { data: { args: TcpArgs } };
 
 const TCP_ARG_KEYS = ['skaddr', 'family', 'saddr', 'daddr', 'sport', 'dport', 'oldstate', 'newstate'] as const;
-const DATA_KEYS = new Set(['probe', 'cpu', 'pid', 'comm', 'ctx', 'args', 'owner', 'attribution']);
+const DATA_KEYS = new Set(['probe', 'cpu', 'pid', 'comm', 'ctx', 'args', 'life', 'owner', 'attribution']);
 const SKADDR = /^0x(?:0|[1-9a-f][0-9a-f]{0,15})$/;
 
 const isState = (s: unknown): s is TcpStateName => typeof s === 'string' && Object.prototype.hasOwnProperty.call(TCP_STATES, s);
