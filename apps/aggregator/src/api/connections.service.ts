@@ -8,7 +8,7 @@ import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
 import { endpointFilterShape, filteredSource, SKADDR_TEXT } from './tcp-filters';
-import { ownerItem, ownerItemShape, ownerJoin, ownerSelect, type OwnerRow } from './owner-fields';
+import { ownerItem, ownerItemShape, ownerJoin, ownerSelect, resolveOwners, type OwnerRow } from './owner-fields';
 import { LIFE_SELECT, lifeItem, lifeItemShape, type LifeRow } from './life-fields';
 
 export const ConnectionsQuery = z.strictObject({
@@ -99,7 +99,7 @@ export class ConnectionsService {
   constructor(private readonly db: PrismaService) {}
 
   async page(q: ConnectionsQuery): Promise<Page<ConnectionItem>> {
-    const rows = await this.db.$queryRaw<ConnectionRow[]>(connectionsSql(q));
+    const rows = await this.db.$queryRaw<ConnectionRow[]>(connectionsSql(await resolveOwners(this.db, q)));
     return toPage(rows, q.limit, (r) => [r.opened_text, r.id.toString()], (r) => ({
       id: r.id.toString(), host: r.host, bootId: r.boot_id, instance: r.instance, skaddr: r.skaddr, family: r.family,
       saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport, openedAt: r.opened_text, closedAt: r.closed_text,

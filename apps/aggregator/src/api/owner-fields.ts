@@ -19,14 +19,14 @@ export const ownerFilterShape = {
   pod: bounded('a pod name or uid', MAX_POD_NAME_BYTES).optional().describe('Owning pod: its name, or its uid.'),
 };
 
-export interface OwnerFilter { pid?: number; comm?: string; container?: string; namespace?: string; pod?: string }
+export interface OwnerFilter {
+  pid?: number; comm?: string; container?: string; namespace?: string; pod?: string;
+  /** The ids of the owners the fields match (resolveOwners), once resolved. */
+  ownerIds?: readonly number[];
+}
 
-/**
- * The owner filters as one condition: the row's (host, owner_id) among the dictionary's owners that
- * match (each field has its index there). The planner then reads a rare owner's rows from the
- * owner_id index, or a common one's along the time index, as for a port.
- */
-export function ownerConditions(f: OwnerFilter): Prisma.Sql[] {
+/** The dictionary's owners that match the owner fields (each field has its index in tcp_owners). */
+export function ownerIdsSql(f: OwnerFilter): Prisma.Sql {
   const c: Prisma.Sql[] = [];
   if (f.pid !== undefined) c.push(Prisma.sql`pid = ${f.pid}`);
   if (f.comm !== undefined) c.push(Prisma.sql`comm = ${f.comm}`);
@@ -36,8 +36,26 @@ export function ownerConditions(f: OwnerFilter): Prisma.Sql[] {
   }
   if (f.namespace !== undefined) c.push(Prisma.sql`pod_namespace = ${f.namespace}`);
   if (f.pod !== undefined) c.push(UUID.test(f.pod) ? Prisma.sql`pod_uid = ${f.pod}::uuid` : Prisma.sql`pod_name = ${f.pod}`);
-  if (c.length === 0) return [];
-  return [Prisma.sql`(host, owner_id) IN (SELECT host, id FROM tcp_owners WHERE ${Prisma.join(c, ' AND ')})`];
+  return Prisma.sql`SELECT id FROM tcp_owners WHERE ${Prisma.join(c, ' AND ')} ORDER BY id`;
+}
+
+/**
+ * The filter with its owners resolved to ids, read first from the dictionary: the page's query then
+ * names them as a constant array, which PostgreSQL estimates from owner_id's statistics (a common
+ * owner: read along the time index; a rare one: from the owner_id index). A join to the dictionary
+ * is estimated blind (bench/query: 47 % of 1M rows taken for 79 rows, 1.2 s instead of ~15 ms).
+ */
+export async function resolveOwners<F extends OwnerFilter>(db: { $queryRaw<T>(sql: Prisma.Sql): Promise<T> }, f: F): Promise<F> {
+  if (!hasOwnerFilter(f)) return f;
+  const rows = await db.$queryRaw<{ id: number }[]>(ownerIdsSql(f));
+  return { ...f, ownerIds: rows.map((r) => r.id) };
+}
+
+/** The owner filters as one condition on owner_id (ids are unique across hosts: one sequence). */
+export function ownerConditions(f: OwnerFilter): Prisma.Sql[] {
+  if (!hasOwnerFilter(f)) return [];
+  if (f.ownerIds === undefined) throw new Error('an owner filter must be resolved (resolveOwners) before its query is built');
+  return [Prisma.sql`owner_id = ANY(${[...f.ownerIds]}::int[])`];
 }
 
 export const hasOwnerFilter = (f: OwnerFilter): boolean => Object.keys(ownerFilterShape).some((k) => f[k as keyof OwnerFilter] !== undefined);
@@ -66,10 +84,13 @@ export function ownerSelect(t: string): Prisma.Sql {
     + `${t}.attribution::text AS attribution`);
 }
 
-/** The owner of each row of `t` (a page, after its LIMIT): one primary key probe of tcp_owners per row. */
+/**
+ * The owner of each row of `t` (a page, after its LIMIT): one primary key probe of tcp_owners per
+ * row (OFFSET 0 keeps the planner from a hash join, which reads the whole dictionary every page).
+ */
 export function ownerJoin(t: string): Prisma.Sql {
   return Prisma.raw(`LEFT JOIN LATERAL (SELECT pid AS owner_pid, comm AS owner_comm, cgroup, container_id, container_runtime, pod_namespace, pod_name,
-    pod_uid::text AS pod_uid FROM tcp_owners WHERE host = ${t}.host AND id = ${t}.owner_id) o ON true`);
+    pod_uid::text AS pod_uid FROM tcp_owners WHERE host = ${t}.host AND id = ${t}.owner_id OFFSET 0) o ON true`);
 }
 
 export function ownerItem(r: OwnerRow): z.infer<z.ZodObject<typeof ownerItemShape>> {

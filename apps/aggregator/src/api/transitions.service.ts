@@ -8,7 +8,7 @@ import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
 import { endpointFilterShape, filteredSource, SKADDR_TEXT } from './tcp-filters';
-import { ownerItem, ownerItemShape, ownerJoin, ownerSelect, type OwnerRow } from './owner-fields';
+import { ownerItem, ownerItemShape, ownerJoin, ownerSelect, resolveOwners, type OwnerRow } from './owner-fields';
 
 export const transitionFilterShape = {
   ...endpointFilterShape,
@@ -85,7 +85,7 @@ export class TransitionsService {
   constructor(private readonly db: PrismaService) {}
 
   async page(q: TransitionsQuery): Promise<Page<TransitionItem>> {
-    const rows = await this.db.$queryRaw<TransitionRow[]>(transitionsSql(q));
+    const rows = await this.db.$queryRaw<TransitionRow[]>(transitionsSql(await resolveOwners(this.db, q)));
     return toPage(rows, q.limit, (r) => [r.time_text, r.id.toString()], (r) => ({
       id: r.id.toString(), host: r.host, instance: r.instance, seq: r.seq.toString(), time: r.time_text,
       skaddr: r.skaddr, family: r.family, saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport,
