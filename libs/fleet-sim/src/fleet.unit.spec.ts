@@ -125,7 +125,7 @@ describe('Fleet', () => {
     const modes = new Map(withLife.filter((e) => e.type === 'agent.started').map((e) => [e.instance, (e.data as { mode: string }).mode]));
     expect(closes.length).toBeGreaterThan(0);
     for (const e of withLife.filter((x) => x.type === 'probe.hit')) {
-      const d = e.data as { life?: unknown; args: TcpArgs };
+      const d = e.data as unknown as { life?: unknown; args: TcpArgs };
       expect(d.life !== undefined).toBe(d.args.newstate === 'TCP_CLOSE' && modes.get(e.instance) === 'kprobe');
       if (d.life !== undefined) expect(decodeEvent(encodeEvent(e))).toMatchObject({ ok: true, value: e });
     }
