@@ -6,7 +6,10 @@
 // read back for the COPY and the profile. Needs the build and the local stack (`npm run stack:up`).
 //   node bench/ingest.bench.mjs → bench/results/ingest.json
 // Knobs: BENCH_EVENTS (200000), BENCH_AGENTS (200), BENCH_SEED (1), BENCH_PROFILE_EVENTS (30000),
-// BENCH_RUN_TIMEOUT_S (180), BENCH_INSTANCES (1,2: the group sizes run), BENCH_PROFILE (1; 0 skips the in-process profile).
+// BENCH_RUN_TIMEOUT_S (180), BENCH_INSTANCES (1,2: the group sizes run), BENCH_PROFILE (1; 0 skips the
+// in-process profile), BENCH_IDENTITY (1; 0 skips the AGENT_IDENTITY=tofu run), BENCH_OWNERSHIP (1: hits
+// carry their socket's owner, as the agent sends them; 0: none), BENCH_TCPLIFE (0; 1: kprobe-mode
+// closes carry tcplife's counters).
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +28,8 @@ const PROFILE_EVENTS = Number(process.env.BENCH_PROFILE_EVENTS || 30_000);
 const RUN_TIMEOUT_S = Number(process.env.BENCH_RUN_TIMEOUT_S || 180);
 const INSTANCES = (process.env.BENCH_INSTANCES || '1,2').split(',').map(Number);
 const PROFILE = process.env.BENCH_PROFILE !== '0';
+const OWNERSHIP = process.env.BENCH_OWNERSHIP !== '0';
+const TCPLIFE = process.env.BENCH_TCPLIFE === '1';
 const PARTITIONS = 6;
 const FETCH_BYTES = 4 << 20; // the consumer's maxBytesPerPartition
 const TARGET = 40_000;
@@ -127,15 +132,17 @@ async function ingestRun(topic, instances, total, hits, identity = 'off') {
 async function copyRun(messages, work) {
   const db = await createBenchDb('copy');
   const { copyRows, partitionsNeeded, partitionsFor } = require(join(root, 'apps/aggregator/dist/store/ingest.js'));
+  const { ownersFor } = require(join(root, 'apps/aggregator/dist/store/owners.js'));
   const events = messages.flatMap((m) => m.events);
-  const rows = copyRows(events, 2 ** 20);
-  const files = { tcp_transitions: rows.transitions, events: rows.events };
   const pg = await connectDb(db);
-  // Partitions exist before the clock starts, as they do for ingest (created ahead of time).
+  // Partitions and the owner dictionary exist before the clock starts (a steady store knows its owners).
   const { Pool } = require(join(root, 'node_modules/pg'));
   const pool = new Pool({ connectionString: db.url });
   await partitionsFor(pool).ensure(partitionsNeeded(events));
+  const owners = await ownersFor(pool).resolve(pool, events);
   await pool.end();
+  const rows = copyRows(events, 2 ** 20, owners);
+  const files = { tcp_transitions: rows.transitions, events: rows.events };
   for (const [table, r] of Object.entries(files)) writeFileSync(join(work, `${table}.tsv`), r.lines.join(''));
   const t0 = performance.now();
   for (const [table, r] of Object.entries(files)) {
@@ -273,7 +280,8 @@ await main(async () => {
   onCleanup(() => rmSync(work, { recursive: true, force: true }));
   const topic = `bench-ingest-${randomUUID().slice(0, 8)}`;
   log(`publishing ${EVENTS} events of ${AGENTS} virtual agents (probefleet-sim, seed ${SEED}) to ${topic}`);
-  const sim = await publishFleet({ topic, agents: AGENTS, events: EVENTS, partitions: PARTITIONS, seed: SEED });
+  const sim = await publishFleet({ topic, agents: AGENTS, events: EVENTS, partitions: PARTITIONS, seed: SEED,
+    extraArgs: [...(OWNERSHIP ? [] : ['--no-ownership']), ...(TCPLIFE ? ['--tcplife'] : [])] });
   const messages = await readFleetTopic(topic, sim.events);
   const total = messages.reduce((n, m) => n + m.events.length, 0);
   if (total !== sim.events) throw new Error(`the topic holds ${total} events, the simulator acked ${sim.events}`);
@@ -312,6 +320,8 @@ await main(async () => {
     eventsPerMessage: Math.round(total / messages.length),
     simulator: {
       seed: SEED,
+      ownership: OWNERSHIP,
+      tcplife: TCPLIFE,
       byType: sim.byType,
       restarts: sim.restarts,
       reboots: sim.reboots,

@@ -34,14 +34,45 @@ const SERVICE_PORTS = [443, 443, 443, 443, 80, 80, 5432, 6379, 8080, 9092, 22, 3
 const sqlArray = (xs) => `ARRAY[${xs.map((x) => (typeof x === 'number' ? x : `'${x}'`)).join(',')}]`;
 
 /**
+ * The owner dictionary: OWNERS owners per host (id h * OWNERS + k + 1), as ownerK spreads the rows
+ * over them: k 0 nginx in a frontend pod (50 % of a host's rows), 1 java in a shop pod (25 %), 2
+ * postgres as a systemd unit (10 %), 3–9 python3 workers in batch pods (10 %), 10–49 short-lived
+ * curls outside any pod (5 %); 5 % of the rows have no owner (attribution unknown).
+ */
+const OWNERS = 50;
+const ownerComm = (k) => (k === 0 ? 'nginx' : k === 1 ? 'java' : k === 2 ? 'postgres' : k < 10 ? 'python3' : 'curl');
+const ownerNamespace = (k) => (k === 0 ? 'frontend' : k === 1 ? 'shop' : k >= 3 && k < 10 ? 'batch' : null);
+const ownerPid = (h, k) => 1000 + h * 100 + k;
+const ownersSql = `
+  INSERT INTO tcp_owners (host, id, key, pid, comm, cgroup, container_id, container_runtime, pod_namespace, pod_name, pod_uid, last_day)
+  SELECT host, h * ${OWNERS} + k + 1, probefleet_owner_key(pid, comm, cgroup, container_id, container_runtime, pod_namespace, pod_name, pod_uid),
+         pid, comm, cgroup, container_id, container_runtime, pod_namespace, pod_name, pod_uid, date '${DAY}' + ${DAYS - 1}
+    FROM (SELECT h, k, 'host-' || lpad(h::text, 3, '0') AS host, 1000 + h * 100 + k AS pid, c.comm, c.ns AS pod_namespace,
+                 CASE WHEN c.ns IS NOT NULL THEN c.comm || '-' || h || '-' || k END AS pod_name,
+                 CASE WHEN c.ns IS NOT NULL THEN md5('pod' || h || '/' || k)::uuid END AS pod_uid,
+                 CASE WHEN c.ns IS NOT NULL THEN md5('c' || h || '/' || k) || md5('d' || h || '/' || k) WHEN k = 2 THEN 'postgresql.service' END AS container_id,
+                 CASE WHEN c.ns IS NOT NULL THEN 'containerd' WHEN k = 2 THEN 'systemd' END AS container_runtime,
+                 CASE WHEN c.ns IS NOT NULL THEN '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod' || replace(md5('pod' || h || '/' || k)::uuid::text, '-', '_')
+                        || '.slice/cri-containerd-' || md5('c' || h || '/' || k) || md5('d' || h || '/' || k) || '.scope'
+                      WHEN k = 2 THEN '/system.slice/postgresql.service' ELSE '/user.slice/user-1000.slice/session-3.scope' END AS cgroup
+            FROM generate_series(0, ${HOSTS - 1}) h, generate_series(0, ${OWNERS - 1}) k,
+                 LATERAL (SELECT (${sqlArray(Array.from({ length: OWNERS }, (_, k) => ownerComm(k)))})[k + 1] AS comm,
+                                 (${sqlArray(Array.from({ length: OWNERS }, (_, k) => ownerNamespace(k) ?? ''))})[k + 1] AS ns0) c0,
+                 LATERAL (SELECT c0.comm, nullif(c0.ns0, '') AS ns) c) o`;
+/** A row's owner k from a uniform draw (see OWNERS); -1: none. */
+const ownerK = (r) => `CASE WHEN ${r} < 0.05 THEN -1 WHEN ${r} < 0.525 THEN 0 WHEN ${r} < 0.7625 THEN 1 WHEN ${r} < 0.8575 THEN 2
+  WHEN ${r} < 0.9525 THEN 3 + floor((${r} - 0.8575) / 0.095 * 7)::int ELSE 10 + floor((${r} - 0.9525) / 0.0475 * 40)::int END`;
+
+/**
  * Rows lo..hi: 100 hosts with a skew (host-000 busiest), one agent instance per host, times uniform
  * over a week, 30 % server-side sockets (service port as sport), ephemeral ports 32768–60999; 30 %
  * IPv6 (saddr fd00:0:<host>::<n>, daddr 2001:db8:<a>::<b>), the rest IPv4 (10.1.<host>.<n> →
- * 10.2.<a>.<b>); ctx bits as the kernel gives them (softirq for a third of the rows).
+ * 10.2.<a>.<b>); ctx bits as the kernel gives them (softirq for a third of the rows); owners from
+ * the dictionary (ownersSql).
  */
 const fillSql = (lo, hi) => `
   INSERT INTO tcp_transitions (id, host, instance, seq, time, time_ns, mono_ns, probe, cpu, pid, comm, ctx, skaddr, family, saddr, daddr,
-                               sport, dport, old_state, new_state, ms_in_old_state)
+                               sport, dport, old_state, new_state, ms_in_old_state, owner_id, attribution)
   SELECT g, 'host-' || lpad(h::text, 3, '0'), md5('host-' || h)::uuid, g,
          timestamptz '${DAY} 00:00:00+00' + r6 * interval '${DAYS * 86400} seconds', (g % 1000)::smallint, g::bigint * 1000, 'tcp_set_state',
          (g % 2)::smallint, 1000 + g % 5000, 'nginx', CASE WHEN st IN (2, 4, 7) THEN 8 ELSE 0 END,
@@ -51,11 +82,12 @@ const fillSql = (lo, hi) => `
               ELSE ('10.2.' || (g * 7 % 250) || '.' || (g * 13 % 250 + 1))::inet END,
          CASE WHEN r5 < 0.3 THEN svc ELSE eph END, CASE WHEN r5 < 0.3 THEN eph ELSE svc END,
          (${sqlArray(PAIRS.map((p) => p[0]))})[st]::tcp_state, (${sqlArray(PAIRS.map((p) => p[1]))})[st]::tcp_state,
-         CASE WHEN st IN (1, 6) THEN NULL ELSE r4 * 2000 END
-    FROM (SELECT g, floor(${HOSTS} * power(random(), 1.5))::int AS h, 1 + floor(random() * ${PAIRS.length})::int AS st,
+         CASE WHEN st IN (1, 6) THEN NULL ELSE r4 * 2000 END,
+         CASE WHEN ok >= 0 THEN h * ${OWNERS} + ok + 1 END, CASE WHEN ok < 0 THEN 'unknown' WHEN st IN (1, 3, 9) THEN 'direct' ELSE 'socket' END::attribution
+    FROM (SELECT *, ${ownerK('r7')} AS ok FROM (SELECT g, floor(${HOSTS} * power(random(), 1.5))::int AS h, 1 + floor(random() * ${PAIRS.length})::int AS st,
                  (${sqlArray(SERVICE_PORTS)})[1 + floor(random() * ${SERVICE_PORTS.length})::int] AS svc,
-                 32768 + floor(random() * 28232)::int AS eph, random() AS r4, random() AS r5, random() AS r6, random() < 0.3 AS v6
-            FROM generate_series(${lo}, ${hi}) g) x`;
+                 32768 + floor(random() * 28232)::int AS eph, random() AS r4, random() AS r5, random() AS r6, random() < 0.3 AS v6, random() AS r7
+            FROM generate_series(${lo}, ${hi}) g) x0) x`;
 
 /**
  * 30 days of rollups for the same fleet: per host, hour and (old, new, service port) the counts of
@@ -100,6 +132,17 @@ const SHAPES = {
   // A client's ephemeral port (a few hundred rows in all): the plain port indexes, not the time order.
   'port (ephemeral)': (r) => ({ port: 32768 + Math.floor(r() * 28232) }),
   'oldState+family': (r) => ({ oldState: pick(r, STATES), family: r() < 0.5 ? 'AF_INET' : 'AF_INET6' }),
+  // The socket's owner (issue 15), through the dictionary: a common comm (half the rows), a pod's
+  // namespace (10 %), one host's java, and rare owners — a worker's pod by name or uid, a
+  // container id prefix, a short-lived process's pid (a few rows in 10k).
+  'comm (common)': () => ({ comm: 'nginx' }),
+  'namespace': () => ({ namespace: 'batch' }),
+  'host+comm': (r) => ({ host: host(r), comm: 'java' }),
+  'pod name (rare)': (r) => ({ pod: `python3-${Math.floor(r() * HOSTS)}-${3 + Math.floor(r() * 7)}` }),
+  'pod uid (rare)': (r) => ({ pod: podUid(Math.floor(r() * HOSTS), 3 + Math.floor(r() * 7)) }),
+  'container prefix (rare)': (r) => ({ container: containerId(Math.floor(r() * HOSTS), 3 + Math.floor(r() * 7)).slice(0, 12) }),
+  'pid (short-lived, rare)': (r) => ({ pid: ownerPid(Math.floor(r() * HOSTS), 10 + Math.floor(r() * 40)) }),
+  'comm+port': (r) => ({ comm: 'postgres', port: pick(r, PORTS) }),
 };
 /** Stats shapes: long ranges from the rollups (hour ones for whole hours, minute ones otherwise), one from raw rows. */
 const rollupFrom = (days) => new Date(Date.parse(ROLLUP_END) - days * 86400_000).toISOString();
@@ -120,6 +163,9 @@ const STATS_SHAPES = {
   },
 };
 const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
+const md5 = (s) => require('node:crypto').createHash('md5').update(s).digest('hex');
+const podUid = (h, k) => md5(`pod${h}/${k}`).replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+const containerId = (h, k) => md5(`c${h}/${k}`) + md5(`d${h}/${k}`);
 const host = (r) => `host-${String(Math.floor(r() * 100)).padStart(3, '0')}`;
 
 async function timedGet(url) {
@@ -142,7 +188,14 @@ async function explain(pg, params, kind = 'transitions') {
   let sql;
   if (kind === 'transitions') {
     const { TransitionsQuery, transitionsSql } = require(join(root, 'apps/aggregator/dist/api/transitions.service.js'));
-    sql = transitionsSql(TransitionsQuery.parse(params));
+    const { hasOwnerFilter, ownerIdsSql } = require(join(root, 'apps/aggregator/dist/api/owner-fields.js'));
+    const q = TransitionsQuery.parse(params);
+    // The owners first, as the API resolves them (resolveOwners).
+    if (hasOwnerFilter(q)) {
+      const o = ownerIdsSql(q);
+      q.ownerIds = (await pg.query(o.text, o.values)).rows.map((r) => r.id);
+    }
+    sql = transitionsSql(q);
   } else {
     const { StatsQuery, statsSql } = require(join(root, 'apps/aggregator/dist/api/stats.service.js'));
     sql = statsSql(StatsQuery.parse(params)).sql;
@@ -314,6 +367,8 @@ await main(async () => {
   const db = await createBenchDb('query');
   const pg = await connectDb(db);
   await partitions(pg);
+  await pg.query(ownersSql);
+  await pg.query('ANALYZE tcp_owners');
   // Indexes are built once per size after the fill (much faster than maintaining them row by row);
   // their definitions come from the migration, so they are exactly the production ones (the
   // partitioned parent's definitions; PostgreSQL creates each partition's own).

@@ -18,6 +18,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { parse as parseYaml } from 'yaml';
+import type { Event, Life, Owner } from '@probefleet/events';
 import { createPrisma, type Db } from '../../apps/aggregator/src/store/prisma';
 import { ingest } from '../../apps/aggregator/test/test-ingest';
 import { createMigratedDatabase, type TempDatabase } from '../../apps/aggregator/test/temp-database';
@@ -271,6 +272,33 @@ const EXPECTED: Record<string, { columns: string[]; check?: (r: Result) => void 
     // The previous boot's open socket (port 8080) is gone and must not be listed.
     check: (r) => expect(r.rows.map((x) => [x['host'], x['remote_port'], x['state']]).sort()).toEqual([['db-1', 0, 'TCP_LISTEN'], ['web-1', 9092, 'TCP_ESTABLISHED']]),
   },
+  'probefleet-tcp-owners/Failed connects by pod': {
+    columns: ['time', 'metric', 'value'],
+    check: (r) => expect(r.rows.map((x) => [x['metric'], Number(x['value']) * 60])).toEqual([['shop/checkout-1', 1]]),
+  },
+  'probefleet-tcp-owners/Top talkers by bytes (tcplife)': {
+    columns: ['pod', 'comm', 'host', 'connections', 'tx_bytes', 'rx_bytes', 'total_bytes', 'retrans', 'avg_srtt_us'],
+    check: (r) => expect(r.rows).toEqual([
+      { pod: 'shop/web-7', comm: 'nginx', host: 'web-1', connections: '2', tx_bytes: '2148', rx_bytes: '10290', total_bytes: '12438', retrans: '1', avg_srtt_us: '300' },
+      { pod: 'shop/checkout-1', comm: 'python3', host: 'web-1', connections: '1', tx_bytes: '0', rx_bytes: '0', total_bytes: '0', retrans: '1', avg_srtt_us: '0' },
+    ]),
+  },
+  'probefleet-tcp-owners/Transitions by comm': {
+    columns: ['time', 'metric', 'value'],
+    check: (r) => {
+      const by: Record<string, number> = {};
+      for (const x of r.rows) by[String(x['metric'])] = (by[String(x['metric'])] ?? 0) + Math.round(Number(x['value']) * 60);
+      expect(by).toEqual({ nginx: 8, python3: 2, postgres: 2, '(unknown)': 8 });
+    },
+  },
+  'probefleet-tcp-owners/Connections by namespace and pod': {
+    columns: ['namespace', 'pod', 'transitions', 'connects', 'failed_connects', 'resets', 'owner_unknown'],
+    check: (r) => {
+      expect(r.rows[0]).toEqual({ namespace: 'shop', pod: 'shop/checkout-1', transitions: '2', connects: '1', failed_connects: '1', resets: '0', owner_unknown: '0' });
+      expect(r.rows).toContainEqual({ namespace: 'shop', pod: 'shop/web-7', transitions: '8', connects: '2', failed_connects: '0', resets: '1', owner_unknown: '0' });
+      expect(r.rows).toContainEqual({ namespace: '(no pod)', pod: '(no pod)', transitions: '10', connects: '2', failed_connects: '0', resets: '0', owner_unknown: '8' });
+    },
+  },
   'probefleet-fleet/Agents': {
     columns: ['host', 'status', 'mode', 'kernel_release', 'arch', 'agent_version', 'started_at', 'last_seen', 'since_last_event_s', 'events', 'hits', 'kprobe_misses', 'kernel_lost', 'events_per_s'],
     check: (r) => {
@@ -362,21 +390,31 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
 
     const web = testStream('web-1', undefined, 1000);
     const tcp = (skaddr: string, sport: number, dport: number, daddr: string, oldstate: string, newstate: string) => web.tcp({ skaddr, sport, dport, daddr, oldstate, newstate } as Parameters<typeof web.tcp>[0]);
+    // The sockets' owners (issue 15): web-1's 443 client is nginx in pod shop/web-7, its 5432 client
+    // python3 in pod shop/checkout-1; db-1's postgres is outside any pod; the rest carry none.
+    const own = (e: Event, owner: Owner, life?: Life): Event => ({ ...e, data: { ...e.data, ...(life ? { life } : {}), owner, attribution: 'socket' } }) as Event;
+    const pod = (ns: string, name: string, uid: string, comm: string, pid: number): Owner => ({
+      pid, comm, cgroup: `/kubepods.slice/kubepods-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-${'c'.repeat(64)}.scope`,
+      container: { id: 'c'.repeat(64), runtime: 'containerd' }, pod: { namespace: ns, name, uid },
+    });
+    const nginx = pod('shop', 'web-7', '11111111-2222-4333-8444-555555555555', 'nginx', 300);
+    const checkout = pod('shop', 'checkout-1', '11111111-2222-4333-8444-666666666666', 'python3', 400);
+    const postgres: Owner = { pid: 500, comm: 'postgres', cgroup: '/system.slice/postgresql.service', container: { id: 'postgresql.service', runtime: 'systemd' } };
     const events = [
       web.event('agent.started', started('kprobe')),
       web.event('probe.registered', { probe: 'tcp_set_state', kind: 'kprobe', symbol: 'tcp_set_state', offset: 0, address: '0xffffffff8206b250', insn: '0f1f44' }),
       web.event('probe.armed', { probe: 'tcp_set_state', mechanism: 'ftrace', address: '0xffffffff8206b250' }),
-      tcp('0xffff1001', 0, 443, '10.0.0.5', 'TCP_CLOSE', 'TCP_SYN_SENT'),
-      tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_SYN_SENT', 'TCP_ESTABLISHED'),
+      own(tcp('0xffff1001', 0, 443, '10.0.0.5', 'TCP_CLOSE', 'TCP_SYN_SENT'), nginx),
+      own(tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_SYN_SENT', 'TCP_ESTABLISHED'), nginx),
       ...beats(web, 25),
-      tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_ESTABLISHED', 'TCP_FIN_WAIT1'),
-      tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_FIN_WAIT1', 'TCP_FIN_WAIT2'),
-      tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_FIN_WAIT2', 'TCP_CLOSE'),
-      tcp('0xffff1002', 0, 5432, '10.0.0.9', 'TCP_CLOSE', 'TCP_SYN_SENT'),
-      tcp('0xffff1002', 0, 5432, '10.0.0.9', 'TCP_SYN_SENT', 'TCP_CLOSE'),
-      tcp('0xffff1003', 0, 443, '10.0.0.5', 'TCP_CLOSE', 'TCP_SYN_SENT'),
-      tcp('0xffff1003', 40012, 443, '10.0.0.5', 'TCP_SYN_SENT', 'TCP_ESTABLISHED'),
-      tcp('0xffff1003', 40012, 443, '10.0.0.5', 'TCP_ESTABLISHED', 'TCP_CLOSE'),
+      own(tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_ESTABLISHED', 'TCP_FIN_WAIT1'), nginx),
+      own(tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_FIN_WAIT1', 'TCP_FIN_WAIT2'), nginx),
+      own(tcp('0xffff1001', 40010, 443, '10.0.0.5', 'TCP_FIN_WAIT2', 'TCP_CLOSE'), nginx, { txBytes: 2048, rxBytes: 10240, retrans: 1, srttUs: 250 }),
+      own(tcp('0xffff1002', 0, 5432, '10.0.0.9', 'TCP_CLOSE', 'TCP_SYN_SENT'), checkout),
+      own(tcp('0xffff1002', 0, 5432, '10.0.0.9', 'TCP_SYN_SENT', 'TCP_CLOSE'), checkout, { txBytes: 0, rxBytes: 0, retrans: 1, srttUs: 0 }),
+      own(tcp('0xffff1003', 0, 443, '10.0.0.5', 'TCP_CLOSE', 'TCP_SYN_SENT'), nginx),
+      own(tcp('0xffff1003', 40012, 443, '10.0.0.5', 'TCP_SYN_SENT', 'TCP_ESTABLISHED'), nginx),
+      own(tcp('0xffff1003', 40012, 443, '10.0.0.5', 'TCP_ESTABLISHED', 'TCP_CLOSE'), nginx, { txBytes: 100, rxBytes: 50, retrans: 0, srttUs: 350 }),
       tcp('0xffff1004', 0, 9092, '10.0.0.7', 'TCP_CLOSE', 'TCP_SYN_SENT'),
       tcp('0xffff1004', 40013, 9092, '10.0.0.7', 'TCP_SYN_SENT', 'TCP_ESTABLISHED'),
       web.event('probe.missed', { probe: 'tcp_set_state', count: 2 }),
@@ -390,8 +428,8 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
     const dtcp = (skaddr: string, sport: number, dport: number, daddr: string, oldstate: string, newstate: string) => dbHost.tcp({ skaddr, sport, dport, daddr, oldstate, newstate } as Parameters<typeof web.tcp>[0]);
     await ingest(db, [batch([
       dbHost.event('agent.started', started('tracepoint')),
-      dtcp('0xffff2001', 5432, 0, '0.0.0.0', 'TCP_CLOSE', 'TCP_LISTEN'),
-      dtcp('0xffff2002', 5432, 41000, '10.0.0.1', 'TCP_LISTEN', 'TCP_SYN_RECV'),
+      own(dtcp('0xffff2001', 5432, 0, '0.0.0.0', 'TCP_CLOSE', 'TCP_LISTEN'), postgres),
+      own(dtcp('0xffff2002', 5432, 41000, '10.0.0.1', 'TCP_LISTEN', 'TCP_SYN_RECV'), postgres),
       dtcp('0xffff2002', 5432, 41000, '10.0.0.1', 'TCP_SYN_RECV', 'TCP_ESTABLISHED'),
       ...beats(dbHost, 3),
       dtcp('0xffff2002', 5432, 41000, '10.0.0.1', 'TCP_ESTABLISHED', 'TCP_CLOSE_WAIT'),
@@ -508,6 +546,18 @@ describe('Grafana dashboards against a seeded store, as probefleet_reader', () =
     expect(rollup.sql).toMatch(/60000 % 60000 = 0/);
     expect(Object.keys(raw.out).length).toBeGreaterThan(0);
     expect(rollup.out).toEqual(raw.out);
+  });
+
+  it('offers the owners\' namespaces and narrows the owner panels to one', async () => {
+    const owners = dashboards.find((d) => d.uid === 'probefleet-tcp-owners')!;
+    const vars = await resolveVariables(owners, {}, range());
+    expect(vars.get('namespace')!.options).toEqual(['(no pod)', 'shop']);
+    const result = (r: Awaited<ReturnType<typeof runPanels>>, title: string) => r.panels.find((p) => p.key.endsWith(`/${title}`))!.result;
+    const noPod = await runPanels(owners, { namespace: ['(no pod)'] });
+    expect(result(noPod, 'Failed connects by pod').rows).toEqual([]);
+    expect(new Set(result(noPod, 'Transitions by comm').rows.map((r) => r['metric']))).toEqual(new Set(['postgres', '(unknown)']));
+    const shopOnDb = await runPanels(owners, { namespace: ['shop'], host: ['db-1'] });
+    expect(result(shopOnDb, 'Top talkers by bytes (tcplife)').rows).toEqual([]);
   });
 
   it('narrows to one host, to several states and to one port', async () => {

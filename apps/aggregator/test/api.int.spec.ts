@@ -163,6 +163,7 @@ describe('query API', () => {
           ...server.transitions.map((t, i) => ({ state: t.newState, enteredAt: expect.any(String), ms: i < 3 ? 1 : null })),
         ],
         ownerPid: null, ownerComm: null, cgroup: null, container: null, podNamespace: null, podName: null, podUid: null, attribution: null,
+        txBytes: null, rxBytes: null, retrans: null, srttUs: null,
       }]);
       const { body: open } = await api.get('/api/v1/connections', { state: 'open', host: 'api-b' });
       expect(open.items).toEqual([expect.objectContaining({ closedAt: null, durationMs: null, lastState: 'TCP_ESTABLISHED', sport: 50003 })]);

@@ -84,6 +84,8 @@ describe('probefleet export', () => {
         probe: 'tcp_set_state', cpu: i % 2, pid: 100 + i, comm: i % 3 ? 'curl' : 'nginx: worker',
         ctx: { irqsOff: i % 2 === 0, needResched: false, hardirq: false, softirq: i % 5 === 0, nmi: false, preemptDepth: i % 3 },
         args: { skaddr: `0xffff8881${(i % 4096).toString(16).padStart(4, '0')}0000`, family: 'AF_INET6', saddr: '::1', daddr: '::1', sport: 40000 + (i % 20000), dport: 443, oldstate: 'TCP_SYN_SENT', newstate: 'TCP_ESTABLISHED' },
+        // tcplife's counters (kprobe mode, at TCP_CLOSE), beyond 2^32 bytes too.
+        ...(i % 7 === 0 ? { life: { txBytes: i * 1_000_003, rxBytes: 2 ** 40 + i, retrans: i % 3, srttUs: 1 + i } } : {}),
         ...owned(i),
       })),
       s.event('agent.heartbeat', { counters: { eventsRead: hits, spoolBytes: 0 } }),
@@ -129,8 +131,13 @@ describe('probefleet export', () => {
     const got = lines(text);
     const want = stored.map(encodeEvent);
     expect(got.filter((l, i) => l !== want[i])).toEqual([]);
-    // Owned hits are typed rows too (their owner in columns), not generic events.
-    expect(await db.tcpTransition.count({ where: { attribution: 'direct', ownerComm: 'a\tb\\c' } })).toBe(Math.floor((4000 + 5200 + 1500) / 5));
+    // Owned hits are typed rows too (their owner in the dictionary, each once per host), not generic events.
+    const [owned] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM tcp_transitions t JOIN tcp_owners o ON o.host = t.host AND o.id = t.owner_id
+      WHERE t.attribution = 'direct' AND o.comm = ${'a\tb\\c'}`;
+    expect(Number(owned!.n)).toBe(Math.floor((4000 + 5200 + 1500) / 5));
+    const [nginx] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM tcp_owners WHERE comm = 'nginx'`;
+    expect(Number(nginx!.n)).toBe(2);
+    expect(await db.tcpTransition.count({ where: { txBytes: { not: null } } })).toBe(Math.ceil(4000 / 7) + Math.ceil(5200 / 7) + Math.ceil(1500 / 7));
     expect(await db.event.count({ where: { type: 'probe.hit' } })).toBe(0);
   });
 

@@ -26,8 +26,8 @@ const VIEWS: Record<string, [string, string][]> = {
   tcp_lifetimes: [['id', 'bigint'], ['host', 'text'], ['boot_id', 'uuid'], ['instance', 'uuid'], ['skaddr', 'bigint'], ['family', 'USER-DEFINED'],
     ['saddr', 'inet'], ['daddr', 'inet'], ['sport', 'integer'], ['dport', 'integer'], ['opened_at', 'timestamp with time zone'],
     ['closed_at', 'timestamp with time zone'], ['duration_ms', 'double precision'], ['last_state', 'USER-DEFINED'], ['states', 'ARRAY'],
-    ['entered_ns', 'ARRAY'], ['state_ms', 'ARRAY'], ['last_seq', 'bigint'], ['owner_pid', 'integer'], ['owner_comm', 'text'], ['cgroup', 'text'],
-    ['container_id', 'text'], ['container_runtime', 'text'], ['pod_namespace', 'text'], ['pod_name', 'text'], ['pod_uid', 'uuid'], ['attribution', 'USER-DEFINED']],
+    ['entered_ns', 'ARRAY'], ['state_ms', 'ARRAY'], ['last_seq', 'bigint'], ['owner_id', 'integer'], ['attribution', 'USER-DEFINED'],
+    ['tx_bytes', 'bigint'], ['rx_bytes', 'bigint'], ['retrans', 'bigint'], ['srtt_us', 'integer']],
 };
 /** Partitions are their parents' business: the partitioned tables are what schema.prisma describes. */
 const NOT_A_PARTITION = `NOT EXISTS (SELECT 1 FROM pg_class p JOIN pg_namespace pn ON pn.oid = p.relnamespace
@@ -50,6 +50,7 @@ function pgType(f: DmmfField): string {
   const native = f.nativeType?.[0];
   if (native === 'Uuid') return 'uuid';
   if (native === 'SmallInt') return 'smallint';
+  if (native === 'Date') return 'date';
   if (native === 'Timestamptz') return f.isList ? 'ARRAY' : `timestamp with time zone(${f.nativeType![1][0] ?? 6})`;
   if (native === 'Inet') return 'inet';
   if (f.isList) return 'ARRAY';

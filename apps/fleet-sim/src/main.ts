@@ -52,6 +52,8 @@ interface Flags {
   saslUsername?: string;
   sign: boolean;
   identityDir?: string;
+  ownership: boolean;
+  tcplife?: boolean;
 }
 
 const program = new Command('probefleet-sim')
@@ -82,6 +84,8 @@ const program = new Command('probefleet-sim')
   .addOption(new Option('--sasl-mechanism <name>', 'SASL; the password comes from KAFKA_SASL_PASSWORD (not a flag: ps shows flags)').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
   .option('--sasl-username <name>', 'SASL user name')
   .option('--no-sign', "send unsigned messages (agents sign each message with their host's key)")
+  .option('--no-ownership', "TCP hits without the socket's owner and attribution (an agent before they were sent)")
+  .option('--tcplife', "kprobe-mode TCP_CLOSE hits carry tcplife's counters (data.life)")
   .option('--identity-dir <dir>', 'keep each host\'s key as <dir>/<host>.key (made when missing), to enrol them; default: fresh keys in memory')
   .action(async (f: Flags) => {
     const brokers = f.brokers.split(',').map((b) => b.trim()).filter((b) => b !== '');
@@ -103,6 +107,8 @@ const program = new Command('probefleet-sim')
       restartMeanS: f.restartEvery,
       rebootMeanS: f.rebootEvery,
       crashShare: f.crashShare,
+      ownership: f.ownership,
+      tcplife: f.tcplife === true,
     };
     const stop = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());

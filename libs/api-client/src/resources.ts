@@ -22,6 +22,8 @@ type Row = Record<string, unknown>;
 const str = (k: string) => (r: Row) => r[k] as string | number | boolean | null | undefined;
 const time = (k: string) => (r: Row, ctx: { utc: boolean }) => formatTime(r[k] as string | null, ctx.utc);
 const json = (k: string) => (r: Row) => (r[k] === undefined || r[k] === null ? '' : JSON.stringify(r[k]));
+/** Bytes as whole KiB, as tcplife prints them. */
+const kib = (k: string) => (r: Row) => (typeof r[k] === 'number' ? String(Math.floor((r[k] as number) / 1024)) : '');
 const ms = (k: string) => (r: Row) => (typeof r[k] === 'number' ? (r[k] as number).toFixed(3) : '');
 
 const STATES = ['TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_SYN_RECV', 'TCP_FIN_WAIT1', 'TCP_FIN_WAIT2', 'TCP_TIME_WAIT', 'TCP_CLOSE',
@@ -109,7 +111,12 @@ export const resources: Record<string, Resource> = {
       { header: 'RADDR', value: str('daddr') },
       { header: 'RPORT', value: str('dport') },
       { header: 'STATE', value: (r) => String(r.lastState ?? '').replace(/^TCP_/, '') },
+      // tcplife's TX_KB and RX_KB (kprobe mode; blank when not known).
+      { header: 'TX_KB', value: kib('txBytes') },
+      { header: 'RX_KB', value: kib('rxBytes') },
       { header: 'MS', value: ms('durationMs') },
+      { header: 'RETRANS', value: str('retrans'), wide: true },
+      { header: 'SRTT_US', value: str('srttUs'), wide: true },
       { header: 'ID', value: str('id'), wide: true },
       { header: 'CLOSED', value: time('closedAt'), wide: true },
       { header: 'INSTANCE', value: str('instance'), wide: true },

@@ -1,6 +1,8 @@
 // One boot of a host: its kernel image (KASLR: text and the direct map move at every boot), the
 // slab caches socket memory comes from, listening sockets, and process ids.
+import type { Owner } from '@probefleet/events';
 import type { KernelImage } from '@probefleet/kprobe-model';
+import { ownerOf } from './owners';
 import type { HostProfile, KernelRelease, Service } from './hosts';
 import type { Random } from './random';
 
@@ -102,6 +104,8 @@ export interface Boot {
   pids: Map<string, number[]>;
   /** Every (process, thread id): what a softirq may interrupt. */
   tasks: { comm: string; pid: number }[];
+  /** The owner of each process's sockets (its first thread id is its thread group id). */
+  owners: Map<string, Owner>;
 }
 
 /** Worker threads per process (what the tid of a hit in that process is drawn from). */
@@ -121,5 +125,8 @@ export function newBoot(profile: HostProfile, kernel: KernelRelease, bootedAt: n
     pids.set(comm, Array.from({ length: n }, () => rnd.int(600, 400000)));
   }
   const tasks = [...pids].flatMap(([comm, ids]) => ids.map((pid) => ({ comm, pid })));
-  return { bootId: rnd.uuid(), kernel, image: kernelImage(kernel.release, !optimizationOff(profile.name), rnd), bootedAt, fresh: true, slabs, listeners, pids, tasks };
+  const bootId = rnd.uuid();
+  const image = kernelImage(kernel.release, !optimizationOff(profile.name), rnd);
+  const owners = new Map([...pids].map(([comm, ids]) => [comm, ownerOf(profile, bootId, comm, ids[0]!)]));
+  return { bootId, kernel, image, bootedAt, fresh: true, slabs, listeners, pids, tasks, owners };
 }

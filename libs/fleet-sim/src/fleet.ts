@@ -2,11 +2,12 @@
 // (`decide`) against the fleet's model state and is then applied to it (`evolve`), so a generated
 // stream replays through the model without a violation by construction; the envelope and data are
 // spelled as the agent spells them (key order, monoNs, hit context, no saved insn).
-import { AGENT_VERSION, agentCapabilities, EVENT_VERSION, parseInstant, rfc3339Nanos, TCP_PROBE_EVENT, TCP_PROBE_LINE_DEBIAN, TCP_TRACEPOINT, type Event, type EventData, type HitContext, type TcpArgs } from '@probefleet/events';
+import { AGENT_VERSION, agentCapabilities, EVENT_VERSION, parseInstant, rfc3339Nanos, TCP_PROBE_EVENT, TCP_PROBE_LINE_DEBIAN, TCP_TRACEPOINT, type Event, type EventData, type HitContext, type Life, type Owner, type TcpArgs, type Attribution } from '@probefleet/events';
 import { decide, evolve, initialState, type Command, type ModelState } from '@probefleet/kprobe-model';
 import { ANY_V4, ANY_V6, mappedV4, publicIpv4, publicIpv6 } from './addresses';
 import { newBoot, runsUserProbe, userProbeOffset, type Boot, type Listener } from './boot';
 import { clientsOf, kernelRelease, makeHosts, type AgentMode, type HostProfile, type Role, type Upstream } from './hosts';
+import { attributionOf, lifeOf, ownerOf } from './owners';
 import { Random } from './random';
 import { visibleSteps, type ConnectionKind, type Step } from './tcp';
 
@@ -30,6 +31,10 @@ export interface FleetOptions {
   rebootMeanS?: number;
   /** Share of reboots that are crashes: no orderly agent stop, the stream just ends (0.25). */
   crashShare?: number;
+  /** TCP hits carry their socket's owner and attribution, as the current agent sends them (true; false: an agent before issue 15). */
+  ownership?: boolean;
+  /** In kprobe mode, a TCP_CLOSE hit carries tcplife's counters (`data.life`) too (false). */
+  tcplife?: boolean;
   /** Mean virtual seconds between agent.loss reports of one agent (900). */
   lossMeanS?: number;
   /** Mean virtual seconds between probe.missed reports of one kprobe-mode agent (600). */
@@ -51,6 +56,8 @@ const DEFAULTS = {
   missedMeanS: 600,
   startSpreadS: 1,
   stopReason: 'signal SIGTERM',
+  ownership: true,
+  tcplife: false,
 };
 
 const HOST = { tracefs: true, instances: true, btf: true, tcpTracepoint: true, canTrace: true };
@@ -63,6 +70,9 @@ const NS = 1e9;
 /** The user probe some agents run (like the lab's `connect_v4` config): a later instruction of tcp_v4_connect. */
 const USER_PROBE = 'connect_v4';
 const userProbeLine = (offset: number) => `p:probefleet/${USER_PROBE} tcp_v4_connect+${offset} sk=%di:x64`;
+
+/** What a TCP hit says of its socket's owner (issue 15). */
+interface Owned { owner: Owner; attribution: Attribution; life: Life | undefined }
 
 /** One TCP socket's life in progress. */
 interface Connection {
@@ -78,6 +88,8 @@ interface Connection {
   bound: string;
   comm: string;
   pid: number;
+  /** The socket's owner (boot.owners; a curl's own). */
+  owner: Owner;
   /** Free the address after the last step (it ends in CLOSE). */
   release: boolean;
 }
@@ -529,18 +541,18 @@ export class Fleet {
   }
 
   /** A TCP hit: the same as `run`, spelled out for the hot path (no spreads: they make slow objects). */
-  private hit(sim: HostSim, cpu: number, pid: number, comm: string, ctx: HitContext, args: TcpArgs): void {
+  private hit(sim: HostSim, cpu: number, pid: number, comm: string, ctx: HitContext, args: TcpArgs, owned?: Owned): void {
     const inst = sim.instance as Instance;
     const command: Command = { host: sim.profile.name, bootId: sim.boot.bootId, instance: inst.id, time: this.timeText(), type: 'hit', probe: this.probeOf(sim), cpu, pid, comm, args };
     const d = decide(command, this.state, sim.boot.image);
     if (!d.ok) throw new Error(`fleet-sim: the kprobe model refused a hit on ${command.host}: ${d.reason}`);
-    this.apply(sim, inst, d.events, ctx);
+    this.apply(sim, inst, d.events, ctx, owned);
   }
 
-  private apply(sim: HostSim, inst: Instance, decided: Event[], ctx: HitContext | undefined): void {
+  private apply(sim: HostSim, inst: Instance, decided: Event[], ctx: HitContext | undefined, owned?: Owned): void {
     const monoNs = String(Math.round(this.clock - sim.boot.bootedAt));
     for (const e of decided) {
-      const event = agentSpelling(e, monoNs, ctx);
+      const event = agentSpelling(e, monoNs, ctx, owned);
       const applied = evolve(this.state, event);
       if (!applied.ok) throw new Error(`fleet-sim: the kprobe model refused ${event.type} seq ${event.seq} on ${event.host}: ${applied.reason}`);
       this.queue.push(event);
@@ -624,7 +636,11 @@ export class Fleet {
         ctx = SOFTIRQ_TASK;
       }
     } else cpu = pid % cpus;
-    this.hit(sim, cpu, pid, comm, ctx, args);
+    const owned: Owned | undefined = !this.opts.ownership ? undefined : {
+      owner: c.owner, attribution: attributionOf(s.ctx),
+      life: this.opts.tcplife && s.to === 'TCP_CLOSE' && sim.mode === 'kprobe' ? lifeOf(c.skaddr, this.counts.events, c.steps.length) : undefined,
+    };
+    this.hit(sim, cpu, pid, comm, ctx, args, owned);
   }
 
   /** Opens one connection (or a listener's restart) whose first visible step comes next; may open nothing. */
@@ -664,6 +680,7 @@ export class Fleet {
       bound: listener.family === 'AF_INET' ? ANY_V4 : ANY_V6,
       comm: service.comm,
       pid: this.rnd.pick(sim.boot.pids.get(service.comm) as number[]),
+      owner: sim.boot.owners.get(service.comm) as Owner,
       release: true,
     };
   }
@@ -683,6 +700,8 @@ export class Fleet {
     const family = v6 ? 'AF_INET6' : 'AF_INET';
     const peer = this.peerAddress(up.peer, v6, p.name);
     const pids = sim.boot.pids.get(up.comm) as number[];
+    // curl runs once per connection: a fresh pid each time.
+    const pid = up.comm === 'curl' ? this.rnd.int(1000, 4194303) : this.rnd.pick(pids);
     return {
       skaddr: sim.boot.slabs[family].alloc(),
       family,
@@ -694,8 +713,8 @@ export class Fleet {
       remotePort: up.port,
       bound: v6 ? ANY_V6 : ANY_V4,
       comm: up.comm,
-      // curl runs once per connection: a fresh pid each time.
-      pid: up.comm === 'curl' ? this.rnd.int(1000, 4194303) : this.rnd.pick(pids),
+      pid,
+      owner: up.comm === 'curl' ? ownerOf(p, sim.boot.bootId, up.comm, pid) : (sim.boot.owners.get(up.comm) as Owner),
       release: true,
     };
   }
@@ -709,7 +728,8 @@ export class Fleet {
     const fresh: Listener = { ...old, skaddr: sim.boot.slabs[old.family].alloc() };
     listeners[i] = fresh;
     const pid = this.rnd.pick(sim.boot.pids.get(service.comm) as number[]);
-    const base = { at: 0, family: old.family, local: '', localPort: service.port, remote: '', remotePort: 0, bound: old.family === 'AF_INET' ? ANY_V4 : ANY_V6, comm: service.comm, pid };
+    const base = { at: 0, family: old.family, local: '', localPort: service.port, remote: '', remotePort: 0, bound: old.family === 'AF_INET' ? ANY_V4 : ANY_V6, comm: service.comm, pid,
+      owner: sim.boot.owners.get(service.comm) as Owner };
     const open = visibleSteps('listener-open', sim.mode);
     if (open.length > 0) sim.connections.push({ ...base, skaddr: fresh.skaddr, steps: open, release: false });
     sim.connections.push({ ...base, skaddr: old.skaddr, steps: visibleSteps('listener-close', sim.mode), release: true });
@@ -772,11 +792,15 @@ function before(a: Timer, b: Timer): boolean {
  * with monoNs; hits with their context; probe.registered without `insn` (the agent cannot read the
  * saved instruction) but with the definition line it wrote.
  */
-function agentSpelling(e: Event, monoNs: string, ctx: HitContext | undefined): Event {
+function agentSpelling(e: Event, monoNs: string, ctx: HitContext | undefined, owned: Owned | undefined): Event {
   let data: Event['data'] = e.data;
   if (e.type === 'probe.hit') {
     const d = e.data;
     data = ctx === undefined ? d : { probe: d.probe, cpu: d.cpu, pid: d.pid, comm: d.comm, ctx, args: d.args };
+    // The agent's key order: args, life, owner, attribution.
+    if (owned !== undefined) {
+      data = owned.life === undefined ? { ...data, owner: owned.owner, attribution: owned.attribution } : { ...data, life: owned.life, owner: owned.owner, attribution: owned.attribution };
+    }
   } else if (e.type === 'probe.registered') {
     const d = e.data;
     const definition = d.probe === USER_PROBE ? userProbeLine(d.offset) : TCP_PROBE_LINE_DEBIAN;

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
-import { decodeEvent, encodeEvent, scanHit, TcpArgsSchema, type Event } from '@probefleet/events';
+import { decodeEvent, encodeEvent, OwnerSchema, scanHit, TcpArgsSchema, type Event, type TcpArgs } from '@probefleet/events';
 import { replay } from '@probefleet/kprobe-model';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,10 +93,44 @@ describe('Fleet', () => {
         const scanned = scanHit(line);
         if (scanned?.seq !== e.seq || scanned.host !== e.host) problems.push(`${line}: not on the replay fast path`);
         if (!TcpArgsSchema.safeParse(e.data.args).success) problems.push(`${line}: not TCP args`);
-        if (Object.keys(e.data).join() !== 'probe,cpu,pid,comm,ctx,args') problems.push(`${line}: hit data keys`);
+        if (Object.keys(e.data).join() !== 'probe,cpu,pid,comm,ctx,args,owner,attribution') problems.push(`${line}: hit data keys`);
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it('gives every TCP hit its socket\'s owner: the connecting or accepting process, whoever ran the softirq; pods for web, app and worker', () => {
+    const problems: string[] = [];
+    const owners = new Map<string, string>();
+    for (const e of events) {
+      if (e.type !== 'probe.hit' || e.data.owner === undefined) continue;
+      const { owner, attribution } = e.data;
+      if (!OwnerSchema.safeParse(owner).success) problems.push(`seq ${e.seq}: owner does not parse`);
+      // In process context the kernel's task is the owner's (one of its threads); in softirq it is whoever ran.
+      if (attribution === 'direct' && (e.data.ctx?.softirq || e.data.comm !== owner.comm)) problems.push(`${e.host} seq ${e.seq}: direct but ${e.data.comm} in ${JSON.stringify(e.data.ctx)}`);
+      const role = e.host.split('-')[0]!;
+      const inPod = owner.pod !== undefined;
+      if (inPod !== (['web', 'app', 'worker'].includes(role) && owner.comm !== 'curl')) problems.push(`${e.host}: ${owner.comm} in a pod: ${inPod}`);
+      if (inPod && !owner.cgroup.includes(`-pod${owner.pod!.uid.replace(/-/g, '_')}.slice/cri-containerd-${owner.container!.id}.scope`)) problems.push(`${e.host}: cgroup ${owner.cgroup}`);
+      owners.set(`${e.host}/${e.bootId}/${owner.comm}/${owner.pid}`, owner.cgroup);
+    }
+    expect(problems).toEqual([]);
+    expect(events.filter((e) => e.type === 'probe.hit').every((e) => e.type === 'probe.hit' && e.data.attribution !== undefined)).toBe(true);
+    expect(owners.size).toBeGreaterThan(12);
+  });
+
+  it('sends tcplife\'s counters on kprobe-mode TCP_CLOSE hits when asked, and then only there', () => {
+    const withLife = generateFleet({ ...eventful, tcplife: true }, 5000);
+    const closes = withLife.filter((e) => e.type === 'probe.hit' && (e.data.args as TcpArgs).newstate === 'TCP_CLOSE');
+    const modes = new Map(withLife.filter((e) => e.type === 'agent.started').map((e) => [e.instance, (e.data as { mode: string }).mode]));
+    expect(closes.length).toBeGreaterThan(0);
+    for (const e of withLife.filter((x) => x.type === 'probe.hit')) {
+      const d = e.data as unknown as { life?: unknown; args: TcpArgs };
+      expect(d.life !== undefined).toBe(d.args.newstate === 'TCP_CLOSE' && modes.get(e.instance) === 'kprobe');
+      if (d.life !== undefined) expect(decodeEvent(encodeEvent(e))).toMatchObject({ ok: true, value: e });
+    }
+    // The same fleet otherwise: the counters draw nothing from the seed's stream.
+    expect(withLife.map((e) => ({ ...e, data: { ...e.data, life: undefined } }))).toEqual(generateFleet(eventful, 5000).map((e) => ({ ...e, data: { ...e.data, life: undefined } })));
   });
 
   it('has event times in order, advancing at about the configured rate', () => {

@@ -8,7 +8,8 @@ import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
 import { endpointFilterShape, filteredSource, SKADDR_TEXT } from './tcp-filters';
-import { ownerItem, ownerItemShape, ownerSelect, type OwnerRow } from './owner-fields';
+import { ownerItem, ownerItemShape, ownerJoin, ownerSelect, resolveOwners, type OwnerRow } from './owner-fields';
+import { LIFE_SELECT, lifeItem, lifeItemShape, type LifeRow } from './life-fields';
 
 export const ConnectionsQuery = z.strictObject({
   ...endpointFilterShape,
@@ -45,10 +46,11 @@ export const ConnectionItem = z.object({
   lastState: z.string(),
   states: z.array(StateVisit).describe('The states visited, in order, with the time spent in each.'),
   ...ownerItemShape,
+  ...lifeItemShape,
 });
 export type ConnectionItem = z.infer<typeof ConnectionItem>;
 
-interface ConnectionRow extends OwnerRow {
+interface ConnectionRow extends OwnerRow, LifeRow {
   id: bigint; host: string; boot_id: string; instance: string; skaddr: string; family: 'AF_INET' | 'AF_INET6'; saddr: string; daddr: string;
   sport: number; dport: number; opened_text: string; closed_text: string | null; duration_ms: number | null; last_state: string;
   states: string[]; entered_ns: (string | null)[]; state_ms: (number | null)[];
@@ -86,11 +88,10 @@ export function connectionsSql(q: ConnectionsQuery): Prisma.Sql {
     SELECT id, host, boot_id::text, instance::text, ${SKADDR_TEXT} AS skaddr, family::text,
            host(saddr) AS saddr, host(daddr) AS daddr, sport, dport,
            ${utcText('opened_at')} AS opened_text, ${utcText('closed_at')} AS closed_text,
-           duration_ms, last_state::text, states::text[], entered_ns::text[], state_ms, ${ownerSelect()}
-      FROM ${from}
-      ${where}
-     ORDER BY ${order}
-     LIMIT ${q.limit + 1}`;
+           duration_ms, last_state::text, states::text[], entered_ns::text[], state_ms, ${LIFE_SELECT}, ${ownerSelect('c')}
+      FROM (SELECT * FROM ${from} ${where} ORDER BY ${order} LIMIT ${q.limit + 1}) c
+      ${ownerJoin('c')}
+     ORDER BY ${order}`;
 }
 
 @Injectable()
@@ -98,11 +99,11 @@ export class ConnectionsService {
   constructor(private readonly db: PrismaService) {}
 
   async page(q: ConnectionsQuery): Promise<Page<ConnectionItem>> {
-    const rows = await this.db.$queryRaw<ConnectionRow[]>(connectionsSql(q));
+    const rows = await this.db.$queryRaw<ConnectionRow[]>(connectionsSql(await resolveOwners(this.db, q)));
     return toPage(rows, q.limit, (r) => [r.opened_text, r.id.toString()], (r) => ({
       id: r.id.toString(), host: r.host, bootId: r.boot_id, instance: r.instance, skaddr: r.skaddr, family: r.family,
       saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport, openedAt: r.opened_text, closedAt: r.closed_text,
-      durationMs: r.duration_ms, lastState: r.last_state, states: statesOf(r), ...ownerItem(r),
+      durationMs: r.duration_ms, lastState: r.last_state, states: statesOf(r), ...ownerItem(r), ...lifeItem(r),
     }));
   }
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { PrismaService } from '../store/prisma.service';
 import { filteredSource, whereAll } from './tcp-filters';
-import { hasOwnerFilter } from './owner-fields';
+import { hasOwnerFilter, resolveOwners } from './owner-fields';
 import { timeStateConditions, transitionFilterShape } from './transitions.service';
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
@@ -141,7 +141,7 @@ export class StatsService {
   constructor(private readonly db: PrismaService) {}
 
   async transitions(q: StatsQuery): Promise<StatsResponse> {
-    const [row] = await this.db.$queryRaw<{ items: string }[]>(statsItemsSql(statsSql(q).sql));
+    const [row] = await this.db.$queryRaw<{ items: string }[]>(statsItemsSql(statsSql(await resolveOwners(this.db, q)).sql));
     return { from: q.from, to: q.to, bucket: q.bucket, bucketSeconds: q.bucketSeconds, items: JSON.parse(row!.items) as StatsResponse['items'] };
   }
 }

@@ -8,7 +8,7 @@ import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
 import { endpointFilterShape, filteredSource, SKADDR_TEXT } from './tcp-filters';
-import { ownerItem, ownerItemShape, ownerSelect, type OwnerRow } from './owner-fields';
+import { ownerItem, ownerItemShape, ownerJoin, ownerSelect, resolveOwners, type OwnerRow } from './owner-fields';
 
 export const transitionFilterShape = {
   ...endpointFilterShape,
@@ -70,14 +70,14 @@ export function transitionsSql(q: TransitionsQuery): Prisma.Sql {
   if (q.cursor !== undefined) conditions.push(afterTimeCursor('time', q.cursor, q.order));
   const order = timeOrder('time', q.order);
   const { from, where } = filteredSource('tcp_transitions', q, conditions, { order, limit: q.limit + 1 });
+  // The page first, then its rows' owners from the dictionary (the dictionary's columns are named apart).
   return Prisma.sql`
     SELECT id, host, instance::text, seq, ${utcText('time')} AS time_text, ${SKADDR_TEXT} AS skaddr, family::text,
            host(saddr) AS saddr, host(daddr) AS daddr, sport, dport, old_state::text, new_state::text, ms_in_old_state,
-           pid, comm, cpu, coalesce((ctx & ${Prisma.raw(String(CTX_IRQ_BITS))}) <> 0, false) AS in_irq, ${ownerSelect()}
-      FROM ${from}
-      ${where}
-     ORDER BY ${order}
-     LIMIT ${q.limit + 1}`;
+           pid, comm, cpu, coalesce((ctx & ${Prisma.raw(String(CTX_IRQ_BITS))}) <> 0, false) AS in_irq, ${ownerSelect('t')}
+      FROM (SELECT * FROM ${from} ${where} ORDER BY ${order} LIMIT ${q.limit + 1}) t
+      ${ownerJoin('t')}
+     ORDER BY ${order}`;
 }
 
 @Injectable()
@@ -85,7 +85,7 @@ export class TransitionsService {
   constructor(private readonly db: PrismaService) {}
 
   async page(q: TransitionsQuery): Promise<Page<TransitionItem>> {
-    const rows = await this.db.$queryRaw<TransitionRow[]>(transitionsSql(q));
+    const rows = await this.db.$queryRaw<TransitionRow[]>(transitionsSql(await resolveOwners(this.db, q)));
     return toPage(rows, q.limit, (r) => [r.time_text, r.id.toString()], (r) => ({
       id: r.id.toString(), host: r.host, instance: r.instance, seq: r.seq.toString(), time: r.time_text,
       skaddr: r.skaddr, family: r.family, saddr: inetText(r.saddr), daddr: inetText(r.daddr), sport: r.sport, dport: r.dport,

@@ -32,7 +32,9 @@ export async function rebuild(db: Db, log: (line: string) => void = () => undefi
       if (stored.length === 0) continue;
       const ms = new Map<Event, { id: bigint; ms: number | null }>();
       for (const s of stored) if (s.msInOldState !== undefined) ms.set(s.event, { id: s.id, ms: s.msInOldState });
+      const owners = new Map(stored.flatMap((s) => (s.owner === undefined ? [] : [s.owner])));
       const out = await project(client, stored.map((s) => s.event), {
+        owners,
         write: async (_fresh, tcp) => { retimed += await retime(client, tcp.hits.map((h, i) => [ms.get(h)!, tcp.msInOldState[i]!] as const)); },
         ...(start === null ? {} : { storeStart: start }),
       });

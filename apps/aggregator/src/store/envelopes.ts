@@ -3,13 +3,13 @@
 // sequence, so reading them by id ranges and merging gives the store order. The key order of the
 // agent's spelling is restored (see agentSpelling), so an exported line is byte for byte what the
 // agent sent; free-form records (heartbeat counters, user-probe args) keep jsonb's key order.
-import { decodeEventValue, EVENT_VERSION, ownerInOrder, skaddrFromInt64, unpackContext, canonicalAddress, type Event, type TcpArgs } from '@probefleet/events';
-import { ownedFromRow, ownerSelect } from './owner-columns';
+import { decodeEventValue, EVENT_VERSION, ownerInOrder, skaddrFromInt64, unpackContext, canonicalAddress, type Event, type Owner, type TcpArgs } from '@probefleet/events';
+import { OWNER_SELECT, ownerFromRow } from './owners';
 import type { Pool, PoolClient } from 'pg';
 import { BATCH_BITS } from './batch-ids';
 
-/** One stored event and its store position. */
-export interface StoredEnvelope { id: bigint; event: Event }
+/** One stored event and its store position; a TCP hit's owner object with its tcp_owners id. */
+export interface StoredEnvelope { id: bigint; event: Event; owner?: [Owner, number] }
 
 export interface EnvelopeFilter { host?: string; instance?: string; from?: string; to?: string }
 
@@ -30,26 +30,38 @@ function conditions(t: string, f: EnvelopeFilter, values: unknown[]): string {
 
 const TCP_SELECT = `SELECT t.id::text, t.host, t.instance::text, s.boot_id::text AS boot_id, t.seq, ${TIME_TEXT('t')} AS time, t.mono_ns::text,
        t.probe, t.cpu, t.pid, t.comm, t.ctx, t.skaddr::text, t.family::text, host(t.saddr) AS saddr, host(t.daddr) AS daddr,
-       t.sport, t.dport, t.old_state::text, t.new_state::text, t.ms_in_old_state, ${ownerSelect('t')}
-  FROM tcp_transitions t JOIN streams s ON s.instance = t.instance`;
+       t.sport, t.dport, t.old_state::text, t.new_state::text, t.ms_in_old_state, t.attribution::text AS attribution,
+       t.tx_bytes::text, t.rx_bytes::text, t.retrans::text, t.srtt_us, t.owner_id, ${OWNER_SELECT('o')}
+  FROM tcp_transitions t JOIN streams s ON s.instance = t.instance LEFT JOIN tcp_owners o ON o.host = t.host AND o.id = t.owner_id`;
 const EVENT_SELECT = `SELECT e.id::text, e.host, e.instance::text, s.boot_id::text AS boot_id, e.seq, ${TIME_TEXT('e')} AS time, e.mono_ns::text,
        e.type, e.data
   FROM events e JOIN streams s ON s.instance = e.instance`;
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-function tcpEnvelope(r: any): StoredEnvelope {
+/** `owners`: the owner objects built so far, by id (one object per owner, as the agent's hits share theirs). */
+function tcpEnvelope(r: any, owners: Map<number, Owner>): StoredEnvelope {
   const ctx = unpackContext(r.ctx);
   const family = r.family as TcpArgs['family'];
   const args: TcpArgs = {
     skaddr: skaddrFromInt64(BigInt(r.skaddr)), family, saddr: canonicalAddress(family, r.saddr)!, daddr: canonicalAddress(family, r.daddr)!,
     sport: r.sport, dport: r.dport, oldstate: r.old_state, newstate: r.new_state,
   };
+  let owner: Owner | undefined;
+  if (r.owner_id !== null) {
+    owner = owners.get(r.owner_id) ?? ownerFromRow(r);
+    if (owner === undefined) throw new Error(`stored hit ${r.instance}/${r.seq} names owner ${r.owner_id}, which tcp_owners no longer holds`);
+    owners.set(r.owner_id, owner);
+  }
+  const life = r.tx_bytes === null ? undefined : { txBytes: Number(r.tx_bytes), rxBytes: Number(r.rx_bytes), retrans: Number(r.retrans), srttUs: r.srtt_us };
   const event = {
     v: EVENT_VERSION, type: 'probe.hit', host: r.host, bootId: r.boot_id, instance: r.instance, seq: Number(r.seq), time: r.time,
     ...(r.mono_ns === null ? {} : { monoNs: r.mono_ns }),
-    data: { probe: r.probe, cpu: r.cpu, pid: r.pid, comm: r.comm, ...(ctx === undefined ? {} : { ctx }), args, ...ownedFromRow(r) },
+    data: {
+      probe: r.probe, cpu: r.cpu, pid: r.pid, comm: r.comm, ...(ctx === undefined ? {} : { ctx }), args, ...(life === undefined ? {} : { life }),
+      ...(owner === undefined ? {} : { owner }), ...(r.attribution === null ? {} : { attribution: r.attribution }),
+    },
   } as Event;
-  return { id: BigInt(r.id), event };
+  return { id: BigInt(r.id), event, ...(owner === undefined ? {} : { owner: [owner, r.owner_id] as [Owner, number] }) };
 }
 
 function genericEnvelope(r: any): StoredEnvelope {
@@ -71,8 +83,9 @@ export async function envelopesBetween(db: Pool | PoolClient, lo: bigint, hi: bi
     db.query(`${TCP_SELECT} WHERE t.id > $1 AND t.id <= $2${conditions('t', f, tv)}`, tv),
     db.query(`${EVENT_SELECT} WHERE e.id > $1 AND e.id <= $2${conditions('e', f, ev)}`, ev),
   ]);
+  const owners = new Map<number, Owner>();
   const all = [
-    ...tcp.rows.map((r) => ({ ...tcpEnvelope(r), msInOldState: r.ms_in_old_state as number | null })),
+    ...tcp.rows.map((r) => ({ ...tcpEnvelope(r, owners), msInOldState: r.ms_in_old_state as number | null })),
     ...generic.rows.map(genericEnvelope),
   ];
   return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -122,7 +135,8 @@ export async function streamEnvelopes(db: Pool, instance: string, afterSeq: numb
     db.query(`${TCP_SELECT} WHERE t.instance = $1 AND t.seq > $2 ORDER BY t.seq LIMIT $3`, [instance, afterSeq, limit]),
     db.query(`${EVENT_SELECT} WHERE e.instance = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`, [instance, afterSeq, limit]),
   ]);
-  return [...tcp.rows.map(tcpEnvelope), ...generic.rows.map(genericEnvelope)].sort((a, b) => a.event.seq - b.event.seq).slice(0, limit);
+  const owners = new Map<number, Owner>();
+  return [...tcp.rows.map((r) => tcpEnvelope(r, owners)), ...generic.rows.map(genericEnvelope)].sort((a, b) => a.event.seq - b.event.seq).slice(0, limit);
 }
 
 // The agent's spelling (encodeEvent of the envelope as apps/agent builds it): decoding gives the
@@ -133,7 +147,7 @@ export function agentSpelling(e: Event): Event {
   const envelope = { v: e.v, type: e.type, host: e.host, bootId: e.bootId, instance: e.instance, seq: e.seq, time: e.time };
   const mono = e.monoNs === undefined ? {} : { monoNs: e.monoNs };
   if (e.type !== 'probe.hit') return { ...envelope, ...mono, data: e.data } as Event;
-  const { probe, cpu, pid, comm, ctx, args, owner, attribution } = e.data;
+  const { probe, cpu, pid, comm, ctx, args, life, owner, attribution } = e.data;
   const tcp = Object.keys(args).length === TCP_ARG_ORDER.length && TCP_ARG_ORDER.every((k) => k in args);
   const data = {
     probe, cpu, pid, comm,
@@ -141,6 +155,7 @@ export function agentSpelling(e: Event): Event {
       ctx: { irqsOff: ctx.irqsOff, needResched: ctx.needResched, hardirq: ctx.hardirq, softirq: ctx.softirq, nmi: ctx.nmi, preemptDepth: ctx.preemptDepth },
     }),
     args: tcp ? Object.fromEntries(TCP_ARG_ORDER.map((k) => [k, args[k]])) : args,
+    ...(life === undefined ? {} : { life: { txBytes: life.txBytes, rxBytes: life.rxBytes, retrans: life.retrans, srttUs: life.srttUs } }),
     ...(owner === undefined ? {} : { owner: ownerInOrder(owner) }),
     ...(attribution === undefined ? {} : { attribution }),
   };

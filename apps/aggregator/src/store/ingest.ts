@@ -9,7 +9,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { KafkaRecord } from '../consumer/kafka-record';
 import { BATCH_SPAN } from './batch-ids';
 import { COPY_NULL, copyLine, copyLines, copyText } from './copy';
-import { OWNER_COLUMNS, ownerCells } from './owner-columns';
+import { ownersFor, type OwnerIds } from './owners';
 import { insertDeadLetters, type DeadLetter } from './dead-letters';
 import { decodeRecords, type Positioned } from './decode';
 import { Partitions, type PartitionedTable, type RetentionPolicy } from './partitions';
@@ -61,13 +61,15 @@ export async function ingest(db: Db | Pool, records: readonly KafkaRecord[], opt
 }
 
 async function storeOrSplit(pool: Pool, records: readonly KafkaRecord[], decoded: ReturnType<typeof decodeRecords>, options: IngestOptions): Promise<IngestResult> {
+  // Before the transaction, in statements of their own (owners.ts); a split batch's halves hit the cache.
+  const owners = await ownersFor(pool).resolve(pool, decoded.events.map((p) => p.event));
   try {
-    return await inTransaction(pool, (client) => store(client, decoded.events, decoded.deadLetters));
+    return await inTransaction(pool, (client) => store(client, decoded.events, decoded.deadLetters, owners));
   } catch (err) {
     if (!isRowRefusal(err)) throw err;
     if (records.length === 1) {
       const deadLetters: DeadLetter[] = [{ record: records[0]!, kind: 'rejected', reason: `the store refused it: ${(err as Error).message}` }];
-      return inTransaction(pool, (client) => store(client, [], deadLetters));
+      return inTransaction(pool, (client) => store(client, [], deadLetters, owners));
     }
     const half = Math.ceil(records.length / 2);
     const parts = [records.slice(0, half), records.slice(half)];
@@ -88,10 +90,10 @@ function isRowRefusal(err: unknown): boolean {
   return /^(22|23|54)/.test(code);
 }
 
-async function store(client: PoolClient, events: readonly Positioned[], deadLetters: readonly DeadLetter[]): Promise<IngestResult> {
+async function store(client: PoolClient, events: readonly Positioned[], deadLetters: readonly DeadLetter[], owners: OwnerIds): Promise<IngestResult> {
   await client.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK]);
   await insertDeadLetters(client, deadLetters);
-  const result = await append(client, events.map((p) => p.event), Date.now());
+  const result = await append(client, events.map((p) => p.event), Date.now(), owners);
   const deadLetterKinds: Record<string, number> = {};
   for (const d of deadLetters) deadLetterKinds[d.kind] = (deadLetterKinds[d.kind] ?? 0) + 1;
   let newestMs = 0;
@@ -99,13 +101,17 @@ async function store(client: PoolClient, events: readonly Positioned[], deadLett
   return { ...result, deadLetters: deadLetters.length, deadLetterKinds, newestMs };
 }
 
-/** Appends the events the store does not hold yet and projects them; `nowMs` is their arrival (lag). */
-export async function append(client: PoolClient, events: readonly Event[], nowMs: number): Promise<Pick<IngestResult, 'stored' | 'duplicates' | 'violations'>> {
+/**
+ * Appends the events the store does not hold yet and projects them; `nowMs` is their arrival (lag),
+ * `owners` their hits' owner ids (OwnerDictionary.resolve).
+ */
+export async function append(client: PoolClient, events: readonly Event[], nowMs: number, owners: OwnerIds = new Map()): Promise<Pick<IngestResult, 'stored' | 'duplicates' | 'violations'>> {
   if (events.length === 0) return { stored: 0, duplicates: 0, violations: [] };
   const outcome = await project(client, events, {
+    owners,
     write: async (fresh, tcp) => {
       const ids = await numberBatch(client, fresh);
-      await copyLines(client, 'tcp_transitions', TRANSITION_COLUMNS, tcp.hits.map((h, i) => transitionLine(ids.get(h)!, h, tcp.msInOldState[i]!)));
+      await copyLines(client, 'tcp_transitions', TRANSITION_COLUMNS, tcp.hits.map((h, i) => transitionLine(ids.get(h)!, h, tcp.msInOldState[i]!, owners)));
       await copyLines(client, 'events', EVENT_COLUMNS, fresh.filter((e) => !tcp.isTcp.has(e)).map((e) => eventLine(ids.get(e)!, e)));
       await recordLag(client, fresh, nowMs);
     },
@@ -117,11 +123,11 @@ export async function append(client: PoolClient, events: readonly Event[], nowMs
  * The COPY rows the store writes for these events (ids from `base`, no time in the old state):
  * what bench/ingest copies raw into the same tables to compare with.
  */
-export function copyRows(events: readonly Event[], base: number): { transitions: { columns: string[]; lines: string[] }; events: { columns: string[]; lines: string[] } } {
+export function copyRows(events: readonly Event[], base: number, owners: OwnerIds = new Map()): { transitions: { columns: string[]; lines: string[] }; events: { columns: string[]; lines: string[] } } {
   const transitions: string[] = [];
   const generic: string[] = [];
   events.forEach((e, i) => {
-    if (e.type === 'probe.hit' && isTcpHit(e)) transitions.push(transitionLine(base + i, e, null));
+    if (e.type === 'probe.hit' && isTcpHit(e)) transitions.push(transitionLine(base + i, e, null, owners));
     else generic.push(eventLine(base + i, e));
   });
   return { transitions: { columns: TRANSITION_COLUMNS, lines: transitions }, events: { columns: EVENT_COLUMNS, lines: generic } };
@@ -170,20 +176,24 @@ async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise
 }
 
 const TRANSITION_COLUMNS = ['id', 'host', 'instance', 'seq', 'time', 'time_ns', 'mono_ns', 'probe', 'cpu', 'pid', 'comm', 'ctx', 'skaddr', 'family',
-  'saddr', 'daddr', 'sport', 'dport', 'old_state', 'new_state', 'ms_in_old_state', ...OWNER_COLUMNS];
+  'saddr', 'daddr', 'sport', 'dport', 'old_state', 'new_state', 'ms_in_old_state', 'owner_id', 'attribution', 'tx_bytes', 'rx_bytes', 'retrans', 'srtt_us'];
 
 /** The nanoseconds past the microsecond, stored beside it. */
 const nanos = (time: string) => Number(time.slice(26, 29));
 
-// One template per row: this runs for nearly every stored event. Only host, probe and comm (and the
-// owner's strings, which ownerCells escapes) can hold a character COPY escapes (instance is a checked UUID, addresses canonical, the rest numbers).
-function transitionLine(id: number, h: TcpHitEvent, msInOldState: number | null): string {
+// One template per row: this runs for nearly every stored event. Only host, probe and comm can hold a
+// character COPY escapes (instance is a checked UUID, addresses canonical, the rest numbers or enum labels).
+function transitionLine(id: number, h: TcpHitEvent, msInOldState: number | null, owners: OwnerIds): string {
   const d = h.data;
+  const ownerId = d.owner === undefined ? COPY_NULL : owners.get(d.owner);
+  if (ownerId === undefined) throw new Error(`the owner of ${h.host} seq ${h.seq} was not resolved`);
+  const l = d.life;
   const a = d.args;
   const ctx = packContext(d.ctx);
   return `${id}\t${copyText(h.host)}\t${h.instance}\t${h.seq}\t${micros(h.time)}\t${nanos(h.time)}\t${h.monoNs ?? COPY_NULL}\t`
     + `${copyText(d.probe)}\t${d.cpu}\t${d.pid}\t${copyText(d.comm)}\t${ctx ?? COPY_NULL}\t${skaddrToInt64(a.skaddr)}\t${a.family}\t`
-    + `${a.saddr}\t${a.daddr}\t${a.sport}\t${a.dport}\t${a.oldstate}\t${a.newstate}\t${msInOldState ?? COPY_NULL}${ownerCells(d)}\n`;
+    + `${a.saddr}\t${a.daddr}\t${a.sport}\t${a.dport}\t${a.oldstate}\t${a.newstate}\t${msInOldState ?? COPY_NULL}\t${ownerId}\t${d.attribution ?? COPY_NULL}\t`
+    + (l === undefined ? '\\N\t\\N\t\\N\t\\N\n' : `${l.txBytes}\t${l.rxBytes}\t${l.retrans}\t${l.srttUs}\n`);
 }
 
 const EVENT_COLUMNS = ['id', 'host', 'instance', 'seq', 'kept', 'time', 'time_ns', 'mono_ns', 'type', 'data'];

@@ -9,6 +9,7 @@ import { PROBE_EVENT_TYPES, projectProbes, type ModelViolation } from './project
 import { lockStreams, projectStreams, unseen } from './projections/streams';
 import { Rollups } from './projections/rollups';
 import { projectTcp } from './projections/tcp';
+import type { OwnerIds } from './owners';
 
 export type { ModelViolation };
 
@@ -31,6 +32,8 @@ export const PROJECTION_RESETS = ['UPDATE streams SET contiguous_to = 0, max_seq
 export interface TcpBatch { hits: TcpHitEvent[]; msInOldState: (number | null)[]; isTcp: Set<Event> }
 
 export interface ProjectHooks {
+  /** The hits' owner ids (tcp_owners): resolved before the transaction live, read from the rows by rebuild. */
+  owners: OwnerIds;
   /** Stores (live) or reconciles (rebuild) the fresh events, after the gate and the TCP fold. */
   write(fresh: readonly Event[], tcp: TcpBatch): Promise<void>;
   /** Rebuild after retention: where the store starts now (RFC 3339); seqs dropped before it are no gap. */
@@ -43,7 +46,7 @@ export async function project(client: PoolClient, events: readonly Event[], hook
   if (fresh.length === 0) return { stored: 0, violations: [] };
   const hits = fresh.filter((e): e is TcpHitEvent => e.type === 'probe.hit' && isTcpHit(e));
   const rollups = new Rollups();
-  const { msInOldState } = await projectTcp(client, hits, rollups);
+  const { msInOldState } = await projectTcp(client, hits, rollups, hooks.owners);
   await hooks.write(fresh, { hits, msInOldState, isTcp: new Set(hits) });
   await projectStreams(client, streams, fresh, hooks.storeStart);
   await projectAgents(client, fresh);

@@ -9,6 +9,7 @@ import { partitionsFor } from './ingest';
 import { horizon } from './partitions';
 import { PrismaService } from './prisma.service';
 import { forgetEndedBoots } from './projections/tcp';
+import { dropUnusedOwners } from './owners';
 import { StoreClock } from './store-clock';
 
 const RETENTION_LOCK = 0x72657465; // "rete"
@@ -53,6 +54,9 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
         if (dropped.length > 0) this.log.log(`retention dropped ${dropped.join(', ')}`);
         const forgotten = await forgetEndedBoots(this.db.pool, new Date(horizon('tcp_connections', this.ingestOptions.policy, now)).toISOString());
         if (forgotten > 0) this.log.log(`retention forgot ${forgotten} open lifetimes of ended boots`);
+        const kept = Math.min(horizon('tcp_transitions', this.ingestOptions.policy, now), horizon('tcp_connections', this.ingestOptions.policy, now));
+        const owners = await dropUnusedOwners(this.db.pool, new Date(kept).toISOString().slice(0, 10));
+        if (owners > 0) this.log.log(`retention dropped ${owners} owners no kept row names`);
         return dropped;
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]);

@@ -10,6 +10,8 @@ import {
   connectionItem, ConnectionStreamQuery, connectionStreamSql, transitionItem, TransitionStreamQuery, transitionStreamSql,
 } from './stream-queries';
 import { StreamService } from './stream.service';
+// Owners are resolved for every page: a stream outlives the processes it started with.
+import { resolveOwners } from '../owner-fields';
 
 const LAST_EVENT_ID = ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event: nothing missed, nothing repeated.' });
 const SSE = ApiOkResponse({ description: 'text/event-stream: one event per row (id = its stream key), `: heartbeat` comments every 15 s, a final `cutoff` event for a client too slow to keep up.' });
@@ -25,7 +27,7 @@ export class LiveController {
   @SSE
   async transitions(@Query(new ZodQuery(TransitionStreamQuery)) q: TransitionStreamQuery, @Req() req: Request, @Res() res: Response): Promise<void> {
     await this.streams.serve(req, res, 'transition', async (after, before, limit) =>
-      (await this.db.$queryRaw<Parameters<typeof transitionItem>[0][]>(transitionStreamSql(q, after, before, limit))).map(transitionItem));
+      (await this.db.$queryRaw<Parameters<typeof transitionItem>[0][]>(transitionStreamSql(await resolveOwners(this.db, q), after, before, limit))).map(transitionItem));
   }
 
   @Get('connections/stream')
@@ -35,6 +37,6 @@ export class LiveController {
   @SSE
   async connections(@Query(new ZodQuery(ConnectionStreamQuery)) q: ConnectionStreamQuery, @Req() req: Request, @Res() res: Response): Promise<void> {
     await this.streams.serve(req, res, 'connection', async (after, before, limit) =>
-      (await this.db.$queryRaw<Parameters<typeof connectionItem>[0][]>(connectionStreamSql(q, after, before, limit))).map(connectionItem));
+      (await this.db.$queryRaw<Parameters<typeof connectionItem>[0][]>(connectionStreamSql(await resolveOwners(this.db, q), after, before, limit))).map(connectionItem));
   }
 }

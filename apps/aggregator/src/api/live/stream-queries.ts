@@ -10,9 +10,10 @@ import { nsText } from '../connections.service';
 import { inetText } from '../inet-text';
 import { stateParam, timeParam } from '../params';
 import { endpointFilterShape, filteredSource, SKADDR_TEXT, whereAll } from '../tcp-filters';
-import { ownerItem, ownerSelect, type OwnerRow } from '../owner-fields';
+import { ownerItem, ownerJoin, ownerSelect, type OwnerRow } from '../owner-fields';
 import { timeStateConditions, transitionFilterShape, type TransitionItem } from '../transitions.service';
 import type { ConnectionItem } from '../connections.service';
+import { LIFE_SELECT, lifeItem, type LifeRow } from '../life-fields';
 
 export const TransitionStreamQuery = z.strictObject({ ...transitionFilterShape });
 export type TransitionStreamQuery = z.output<typeof TransitionStreamQuery>;
@@ -38,11 +39,10 @@ export function transitionStreamSql(q: TransitionStreamQuery, after: bigint, bef
     SELECT id, host, instance::text, seq, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time_text,
            ${SKADDR_TEXT} AS skaddr, family::text, host(saddr) AS saddr, host(daddr) AS daddr, sport, dport,
            old_state::text, new_state::text, ms_in_old_state, pid, comm, cpu, coalesce((ctx & ${CTX_IRQ_BITS}) <> 0, false) AS in_irq,
-           ${ownerSelect()}
-      FROM ${from}
-      ${where}
-     ORDER BY ${order}
-     LIMIT ${limit}`;
+           ${ownerSelect('t')}
+      FROM (SELECT * FROM ${from} ${where} ORDER BY ${order} LIMIT ${limit}) t
+      ${ownerJoin('t')}
+     ORDER BY ${order}`;
 }
 
 interface TransitionRow extends OwnerRow {
@@ -80,7 +80,7 @@ export function connectionStreamSql(q: ConnectionStreamQuery, after: bigint, bef
            host(c.saddr) AS saddr, host(c.daddr) AS daddr, c.sport, c.dport,
            to_char(c.opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS opened_text,
            to_char(c.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS closed_text,
-           c.duration_ms, c.last_state::text, c.states::text[], c.entered_ns::text[], c.state_ms, ${ownerSelect('c')}
+           c.duration_ms, c.last_state::text, c.states::text[], c.entered_ns::text[], c.state_ms, ${LIFE_SELECT}, ${ownerSelect('c')}
       FROM (SELECT id, time, host, instance, seq, skaddr FROM ${closing.from} ${closing.where}) AS t
       -- One probe of the closed_at index per closing transition, in id order, until the page is full
       -- (OFFSET 0: a hash join would read the whole day's partition for every page).
@@ -88,12 +88,13 @@ export function connectionStreamSql(q: ConnectionStreamQuery, after: bigint, bef
         SELECT * FROM tcp_connections c
          WHERE c.closed_at = t.time AND c.host = t.host AND c.instance = t.instance AND c.last_seq = t.seq AND c.skaddr = t.skaddr
         OFFSET 0) c
+      ${ownerJoin('c')}
       ${whereAll(conditions)}
      ORDER BY t.id
      LIMIT ${limit}`;
 }
 
-interface ConnectionRow extends OwnerRow {
+interface ConnectionRow extends OwnerRow, LifeRow {
   event_id: bigint; id: bigint; host: string; boot_id: string; instance: string; skaddr: string; family: 'AF_INET' | 'AF_INET6';
   saddr: string; daddr: string; sport: number; dport: number; opened_text: string; closed_text: string | null; duration_ms: number | null;
   last_state: string; states: string[]; entered_ns: (string | null)[]; state_ms: (number | null)[];
@@ -111,6 +112,7 @@ export function connectionItem(r: ConnectionRow): StreamRow<ConnectionItem> {
         return { state, enteredAt: ns == null ? null : nsText(ns), ms: r.state_ms[i] ?? null };
       }),
       ...ownerItem(r),
+      ...lifeItem(r),
     },
   };
 }

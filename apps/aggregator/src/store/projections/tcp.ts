@@ -2,15 +2,22 @@
 // (host, boot, skaddr): the kernel reuses socket memory across lifetimes (libs/projections starts
 // a new lifetime after TCP_CLOSE) and every boot starts afresh. Each hit's time in its old state is
 // handed back: the transition row (the hit's stored form) carries it.
-import { skaddrFromInt64, skaddrToInt64, timeToNsText, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
+import { skaddrFromInt64, skaddrToInt64, timeToNsText, type Attribution, type Life, type TcpHitEvent, type TcpStateName } from '@probefleet/events';
 import { applyTransition, durationMs, nsToTime, type Connection, type StateVisit } from '@probefleet/projections';
 import type { Pool, PoolClient } from 'pg';
 import { arrayLiteral, copyLine, copyLines, quotedArrayLiteral, type CopyValue } from '../copy';
 import { micros, rfc3339 } from '../sql-time';
 import type { Rollups } from './rollups';
-import { OWNER_COLUMNS, ownedFromRow, ownerSelect, ownerValues, type Owned } from '../owner-columns';
+import { touchOwners, type OwnerIds } from '../owners';
 
-interface OpenConnection { id: string | null; conn: Connection; bootId: string; host: string; instance: string; lastSeq: number; owned: Owned }
+/** A lifetime's owner (tcp_owners id, null when none known) and attribution (undefined: no hit carried one). */
+interface Owned { ownerId: number | null; attribution: Attribution | undefined }
+
+interface OpenConnection {
+  id: string | null; conn: Connection; bootId: string; host: string; instance: string; lastSeq: number; owned: Owned;
+  /** tcplife's counters from the closing hit. */
+  life?: Life | undefined;
+}
 
 const INBOUND_FIRST = new Set<TcpStateName>(['TCP_LISTEN', 'TCP_SYN_RECV', 'TCP_NEW_SYN_RECV']);
 
@@ -25,7 +32,7 @@ export interface TcpOutcome {
   msInOldState: (number | null)[];
 }
 
-export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[], rollups: Rollups): Promise<TcpOutcome> {
+export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[], rollups: Rollups, owners: OwnerIds): Promise<TcpOutcome> {
   if (hits.length === 0) return { msInOldState: [] };
   const key = (host: string, bootId: string, skaddr: string) => `${host}|${bootId}|${skaddr}`;
   const wanted = [...new Map(hits.map((h) => [key(h.host, h.bootId, h.data.args.skaddr), h])).values()];
@@ -35,7 +42,7 @@ export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[
   const { rows } = await client.query(
     `SELECT c.id::text, c.host, c.boot_id::text, c.skaddr::text, c.family::text, host(c.saddr) AS saddr, host(c.daddr) AS daddr, c.sport, c.dport,
             c.states::text[] AS states, c.entered_ns::text[] AS entered_ns, c.state_ms, c.last_seq, c.instance::text,
-            ${rfc3339('c.opened_at')} AS opened_text, ${ownerSelect('c')}
+            ${rfc3339('c.opened_at')} AS opened_text, c.owner_id, c.attribution::text AS attribution
        FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS k (host, boot_id, skaddr)
        CROSS JOIN LATERAL (SELECT * FROM tcp_open_connections o WHERE o.host = k.host AND o.boot_id = k.boot_id AND o.skaddr = k.skaddr OFFSET 0) c
       ORDER BY c.id`,
@@ -47,7 +54,7 @@ export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[
       state, enteredAt: r.entered_ns[i] === null ? null : nsToTime(BigInt(r.entered_ns[i])), ms: r.state_ms[i],
     }));
     open.set(key(r.host, r.boot_id, skaddr), {
-      id: r.id, host: r.host, bootId: r.boot_id, instance: r.instance, lastSeq: Number(r.last_seq), owned: ownedFromRow(r),
+      id: r.id, host: r.host, bootId: r.boot_id, instance: r.instance, lastSeq: Number(r.last_seq), owned: { ownerId: r.owner_id, attribution: r.attribution ?? undefined },
       conn: {
         skaddr, family: r.family, saddr: r.saddr, daddr: r.daddr, sport: r.sport, dport: r.dport,
         openedAt: states.find((s) => s.enteredAt !== null)?.enteredAt ?? r.opened_text, closedAt: null, states,
@@ -57,21 +64,35 @@ export async function projectTcp(client: PoolClient, hits: readonly TcpHitEvent[
 
   const msInOldState: (number | null)[] = [];
   const touched = new Set<OpenConnection>();
+  /** Per owner id, the newest day of a hit naming it (OwnerDictionary.resolve moved its last day there). */
+  const hitDays = new Map<number, string>();
   for (const h of hits) {
+    const ownerId = h.data.owner === undefined ? null : owners.get(h.data.owner);
+    if (ownerId === undefined) throw new Error(`the owner of ${h.host} seq ${h.seq} was not resolved`);
+    const day = h.time.slice(0, 10);
+    if (ownerId !== null && (hitDays.get(ownerId) ?? '') < day) hitDays.set(ownerId, day);
     const args = h.data.args;
     const k = key(h.host, h.bootId, args.skaddr);
     const current = open.get(k);
     const out = applyTransition(current?.conn, args, h.time);
     msInOldState.push(out.msInOldState);
     const next: OpenConnection = out.opened || !current
-      ? { id: null, conn: out.connection, bootId: h.bootId, host: h.host, instance: h.instance, lastSeq: h.seq, owned: {} }
+      ? { id: null, conn: out.connection, bootId: h.bootId, host: h.host, instance: h.instance, lastSeq: h.seq, owned: { ownerId: null, attribution: undefined } }
       : Object.assign(current, { conn: out.connection, instance: h.instance, lastSeq: h.seq });
-    next.owned = lifetimeOwner(next.owned, h.data);
+    next.owned = lifetimeOwner(next.owned, ownerId, h.data.attribution);
+    if (args.newstate === 'TCP_CLOSE') next.life = h.data.life;
     touched.add(next);
     open.set(k, next);
     rollups.count(h, servicePort(out.connection));
   }
 
+  // A lifetime closing on a later day than its owner's hits here (its closing hit named no owner).
+  const lifetimeDays = [...touched].flatMap((o) => {
+    if (o.conn.closedAt === null || o.owned.ownerId === null) return [];
+    const day = o.conn.closedAt.slice(0, 10);
+    return (hitDays.get(o.owned.ownerId) ?? '') >= day ? [] : [{ host: o.host, id: o.owned.ownerId, day }];
+  });
+  await touchOwners(client, lifetimeDays);
   await storeLifetimes(client, [...touched]);
   return { msInOldState };
 }
@@ -101,36 +122,33 @@ async function storeLifetimes(client: PoolClient, touched: OpenConnection[]): Pr
   if (moved.length === 0) return;
   const column = <T>(f: (o: OpenConnection) => T) => moved.map(f);
   const arrays = moved.map((o) => stateArrays(o.conn.states));
-  const owners = moved.map((o) => ownerValues(o.owned));
   await client.query(
     `UPDATE tcp_open_connections AS c SET saddr = u.saddr, daddr = u.daddr, sport = u.sport, dport = u.dport, last_state = u.last_state,
             states = u.states::tcp_state[], entered_ns = u.entered_ns::bigint[], state_ms = u.state_ms::float8[], last_seq = u.last_seq,
-            instance = u.instance, owner_pid = u.owner_pid, owner_comm = u.owner_comm, cgroup = u.cgroup, container_id = u.container_id,
-            container_runtime = u.container_runtime, pod_namespace = u.pod_namespace, pod_name = u.pod_name, pod_uid = u.pod_uid, attribution = u.attribution
+            instance = u.instance, owner_id = u.owner_id, attribution = u.attribution
        FROM unnest($1::text[], $2::bigint[], $3::inet[], $4::inet[], $5::int[], $6::int[], $7::tcp_state[], $8::text[], $9::text[], $10::text[],
-                   $11::bigint[], $12::uuid[], $13::int[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::uuid[],
-                   $21::attribution[])
-            AS u (host, id, saddr, daddr, sport, dport, last_state, states, entered_ns, state_ms, last_seq, instance,
-                  owner_pid, owner_comm, cgroup, container_id, container_runtime, pod_namespace, pod_name, pod_uid, attribution)
+                   $11::bigint[], $12::uuid[], $13::int[], $14::attribution[])
+            AS u (host, id, saddr, daddr, sport, dport, last_state, states, entered_ns, state_ms, last_seq, instance, owner_id, attribution)
       WHERE c.host = u.host AND c.id = u.id`,
     [quotedArrayLiteral(column((o) => o.host)), arrayLiteral(column((o) => o.id)), quotedArrayLiteral(column((o) => o.conn.saddr)),
       quotedArrayLiteral(column((o) => o.conn.daddr)), arrayLiteral(column((o) => o.conn.sport)), arrayLiteral(column((o) => o.conn.dport)),
       arrayLiteral(column((o) => o.conn.states[o.conn.states.length - 1]!.state)), quotedArrayLiteral(arrays.map((a) => a.states)),
       quotedArrayLiteral(arrays.map((a) => a.enteredNs)), quotedArrayLiteral(arrays.map((a) => a.ms)), arrayLiteral(column((o) => o.lastSeq)),
-      arrayLiteral(column((o) => o.instance)),
-      ...OWNER_COLUMNS.map((_, i) => (i === 0 ? arrayLiteral(owners.map((v) => v[0] as number | null)) : quotedArrayLiteral(owners.map((v) => v[i] as string | null))))]);
+      arrayLiteral(column((o) => o.instance)), arrayLiteral(column((o) => o.owned.ownerId)), arrayLiteral(column((o) => o.owned.attribution ?? null))]);
 }
 
 const OPEN_COLUMNS = ['id', 'host', 'boot_id', 'instance', 'skaddr', 'family', 'saddr', 'daddr', 'sport', 'dport', 'opened_at',
-  'last_state', 'states', 'entered_ns', 'state_ms', 'last_seq', ...OWNER_COLUMNS];
-const CLOSED_COLUMNS = [...OPEN_COLUMNS, 'closed_at', 'duration_ms'];
+  'last_state', 'states', 'entered_ns', 'state_ms', 'last_seq', 'owner_id', 'attribution'];
+const CLOSED_COLUMNS = [...OPEN_COLUMNS, 'closed_at', 'duration_ms', 'tx_bytes', 'rx_bytes', 'retrans', 'srtt_us'];
 
 function openLine(o: OpenConnection): string {
-  return copyLine([...lifetimeValues(o), ...ownerValues(o.owned)]);
+  return copyLine([...lifetimeValues(o), o.owned.ownerId, o.owned.attribution ?? null]);
 }
 
 function closedLine(o: OpenConnection): string {
-  return copyLine([...lifetimeValues(o), ...ownerValues(o.owned), micros(o.conn.closedAt!), durationMs(o.conn)]);
+  const l = o.life;
+  return copyLine([...lifetimeValues(o), o.owned.ownerId, o.owned.attribution ?? null, micros(o.conn.closedAt!), durationMs(o.conn),
+    l?.txBytes ?? null, l?.rxBytes ?? null, l?.retrans ?? null, l?.srttUs ?? null]);
 }
 
 const STRENGTH = { unknown: 1, socket: 2, direct: 3 } as const;
@@ -139,10 +157,10 @@ const STRENGTH = { unknown: 1, socket: 2, direct: 3 } as const;
  * A lifetime's owner: the one of its latest transition that had one (a socket's owner can change
  * hands, e.g. passed over a unix socket); its attribution the strongest any transition had.
  */
-function lifetimeOwner(was: Owned, hit: Owned): Owned {
-  if (hit.attribution === undefined) return was;
-  const attribution = was.attribution !== undefined && STRENGTH[was.attribution] > STRENGTH[hit.attribution] ? was.attribution : hit.attribution;
-  return { owner: hit.owner ?? was.owner, attribution };
+function lifetimeOwner(was: Owned, ownerId: number | null, hitAttribution: Attribution | undefined): Owned {
+  if (hitAttribution === undefined) return was;
+  const attribution = was.attribution !== undefined && STRENGTH[was.attribution] > STRENGTH[hitAttribution] ? was.attribution : hitAttribution;
+  return { ownerId: ownerId ?? was.ownerId, attribution };
 }
 
 function lifetimeValues({ id, host, bootId, instance, lastSeq, conn: c }: OpenConnection): CopyValue[] {
