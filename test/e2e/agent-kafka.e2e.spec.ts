@@ -138,13 +138,15 @@ describe('probefleet-agent run --sink kafka, real kernel and broker', () => {
     let stop = false;
     const generated = loadConnections(load.port, 4, () => stop);
     try {
+      // Started first: loading the Kafka client from node_modules can take seconds on a loaded
+      // machine (@platformatic/kafka's many ESM files), which is not the spool's time to fill.
+      const started = await agent.waitForLog('agent started', 30_000);
       await agent.waitForLog('spool full: reading paused until the broker acks', 20_000);
       const t0 = Date.now();
       agent.child.kill('SIGTERM');
       expect(await agent.exit).toBe(0);
       expect(Date.now() - t0).toBeLessThan(15_000);
       expect(agent.stderr()).toContain('flush timed out: unacked events stay in the spool for the next start');
-      const started = await agent.waitForLog('agent started', 0);
       expect(tracingInstancesOf([started['instance'] as string])).toEqual([]);
       const spooled = fs.readdirSync(spoolDir).filter((f) => f.startsWith('seg-')).reduce((n, f) => n + fs.statSync(path.join(spoolDir, f)).size, 0);
       expect(spooled).toBeGreaterThanOrEqual(16 * 1024);
@@ -154,7 +156,7 @@ describe('probefleet-agent run --sink kafka, real kernel and broker', () => {
       agent.child.kill('SIGKILL');
       load.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   it('survives a ~20 s broker outage: everything read meanwhile is spooled and every seq arrives', async () => {
     const topic = await freshTopic('agent-e2e-outage');
