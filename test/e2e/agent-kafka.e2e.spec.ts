@@ -14,7 +14,6 @@ import {
   freshTopic,
   hitsOnPort,
   loadConnections,
-  ourInstances,
   readTopic,
   seqCoverage,
   sleep,
@@ -26,6 +25,7 @@ import {
   type Delivered,
 } from '../support/agent-kafka';
 import { freePort } from '../support/loopback';
+import { tracingInstancesOf } from '../support/pipeline';
 
 /** Client sockets that reached ESTABLISHED towards `port`, counted once per (stream, seq). */
 const established = (events: Event[], port: number) =>
@@ -76,7 +76,7 @@ describe('probefleet-agent run --sink kafka, real kernel and broker', () => {
       expect(beats.length).toBeGreaterThanOrEqual(3);
       expect(beats[beats.length - 1]).toMatchObject({ data: { counters: { eventsRead: expect.any(Number), eventsPublished: expect.any(Number) } } });
       expect((beats[beats.length - 1] as Extract<Event, { type: 'agent.heartbeat' }>).data.counters['eventsPublished']).toBeGreaterThan(0);
-      expect(ourInstances()).toEqual([]);
+      expect(tracingInstancesOf([instance])).toEqual([]);
     } finally {
       agent.child.kill('SIGKILL');
       server.close();
@@ -94,7 +94,7 @@ describe('probefleet-agent run --sink kafka, real kernel and broker', () => {
     await sleep(1500); // read from the ring buffer and spooled
     first.child.kill('SIGKILL');
     await first.exit;
-    expect(ourInstances().length).toBe(1);
+    expect(tracingInstancesOf([started['instance'] as string])).toHaveLength(1);
 
     // A torn record at the end of the last segment, as a crash in the middle of a write leaves it.
     const segments = fs.readdirSync(spoolDir).filter((f) => f.startsWith('seg-')).sort();
@@ -108,7 +108,7 @@ describe('probefleet-agent run --sink kafka, real kernel and broker', () => {
     expect(await second.exit).toBe(0);
     expect(second.logs().find((l) => String(l['msg']).startsWith('spool: corrupt tail cut off'))).toMatchObject({ file: last, reason: 'incomplete', droppedBytes: 20 });
     expect(second.stderr()).toContain('removed leftovers of a previous run');
-    expect(ourInstances()).toEqual([]);
+    expect(tracingInstancesOf([started['instance'] as string, restarted['instance'] as string])).toEqual([]);
 
     const delivered = await readTopic(topic, stoppedOf(restarted['instance'] as string), 30_000);
     const old = streamOf(delivered, started['instance'] as string);
@@ -138,13 +138,16 @@ describe('probefleet-agent run --sink kafka, real kernel and broker', () => {
     let stop = false;
     const generated = loadConnections(load.port, 4, () => stop);
     try {
+      // Started first: loading the Kafka client from node_modules can take seconds on a loaded
+      // machine (@platformatic/kafka's many ESM files), which is not the spool's time to fill.
+      const started = await agent.waitForLog('agent started', 30_000);
       await agent.waitForLog('spool full: reading paused until the broker acks', 20_000);
       const t0 = Date.now();
       agent.child.kill('SIGTERM');
       expect(await agent.exit).toBe(0);
       expect(Date.now() - t0).toBeLessThan(15_000);
       expect(agent.stderr()).toContain('flush timed out: unacked events stay in the spool for the next start');
-      expect(ourInstances()).toEqual([]);
+      expect(tracingInstancesOf([started['instance'] as string])).toEqual([]);
       const spooled = fs.readdirSync(spoolDir).filter((f) => f.startsWith('seg-')).reduce((n, f) => n + fs.statSync(path.join(spoolDir, f)).size, 0);
       expect(spooled).toBeGreaterThanOrEqual(16 * 1024);
     } finally {
@@ -153,7 +156,7 @@ describe('probefleet-agent run --sink kafka, real kernel and broker', () => {
       agent.child.kill('SIGKILL');
       load.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   it('survives a ~20 s broker outage: everything read meanwhile is spooled and every seq arrives', async () => {
     const topic = await freshTopic('agent-e2e-outage');

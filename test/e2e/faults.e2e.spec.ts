@@ -2,11 +2,12 @@
 // accepted and refused, on ports the test picks): the built agent on this host (tracepoint mode,
 // kafka sink) → a fresh topic → the built aggregator → a fresh database → the query API. A Kafka
 // broker restart, a kill -9 of the agent, a kill -9 of the aggregator, an aggregator paused (SIGSTOP)
-// past its session timeout beside a second member, a PostgreSQL restart. After
-// each, every stream holds seqs 1..last exactly once (SQL and /api/v1/gaps), one transition per
-// event, and the workload's transitions come back as the kernel made them — for the agent's kill,
-// exactly what the agent promises: what it had spooled survives, the rest of that instant is
-// unseen. Run in band: the broker and PostgreSQL restarts would break tests running beside them.
+// past its session timeout beside a second member, a PostgreSQL restart (a cluster of the test's
+// own, never the machine's shared one). After each, every stream holds seqs 1..last exactly once
+// (SQL and /api/v1/gaps), one transition per event, and the workload's transitions come back as
+// the kernel made them — for the agent's kill, exactly what the agent promises: what it had spooled
+// survives, the rest of that instant is unseen. Run in band: the broker restart would break tests
+// running beside them.
 import * as fs from 'node:fs';
 import { AGENT } from '../support/agent-kafka';
 import { AGGREGATOR, eventually } from '../support/aggregator';
@@ -201,11 +202,12 @@ describe('faults during a workload, real kernel, broker and PostgreSQL', () => {
   });
 
   it('PostgreSQL restart: the aggregator retries its batches and goes on; nothing lost or doubled', async () => {
-    const r = (rig = await Rig.start('pg-restart'));
+    // On a cluster of the rig's own: the machine's shared one is never restarted.
+    const r = (rig = await Rig.start('pg-restart', { privatePostgres: true }));
     const work = r.startWorkload();
     await work.moreRounds(ROUNDS);
     await delivered(r, [...work.attempts]);
-    await restartPostgres();
+    await restartPostgres(r.postgres!);
     await work.moreRounds(ROUNDS);
     const retried = r.aggregator.output().split('\n').filter((l) => l.includes('failed, retrying')).length;
     console.info(`PostgreSQL restart: the aggregator logged ${retried} failed batch attempts it retried`);

@@ -14,8 +14,8 @@ export const AGGREGATOR = path.join(REPO, 'apps/aggregator/dist/cli.js');
 
 export interface TempDatabase { url: string; name: string; drop(): Promise<void> }
 
-async function onServer<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-  const u = new URL(databaseUrl());
+async function onServer<T>(server: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const u = new URL(server);
   u.pathname = '/postgres';
   const client = new Client({ connectionString: u.toString(), connectionTimeoutMillis: 5000 });
   await client.connect();
@@ -26,13 +26,16 @@ async function onServer<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** CREATE DATABASE probefleet_e2e_<random>, migrated with `probefleet migrate`. */
-export async function createMigratedDatabase(): Promise<TempDatabase> {
+/**
+ * CREATE DATABASE probefleet_e2e_<random> on `server` (a URL of any database there; default: the
+ * stack's), migrated with `probefleet migrate`.
+ */
+export async function createMigratedDatabase(server = databaseUrl()): Promise<TempDatabase> {
   const name = `probefleet_e2e_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  await onServer((c) => c.query(`CREATE DATABASE "${name}"`));
-  const u = new URL(databaseUrl());
+  await onServer(server, (c) => c.query(`CREATE DATABASE "${name}"`));
+  const u = new URL(server);
   u.pathname = `/${name}`;
-  const db = { url: u.toString(), name, drop: () => onServer((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined) };
+  const db = { url: u.toString(), name, drop: () => onServer(server, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined) };
   try {
     await promisify(execFile)(process.execPath, [AGGREGATOR, 'migrate'], { cwd: REPO, env: { ...process.env, DATABASE_URL: db.url }, timeout: 30_000 });
   } catch (err) {

@@ -14,6 +14,7 @@ import { brokers, freshTopic, REPO, sleep, startKafkaAgent, tempDir, type KafkaA
 import { createMigratedDatabase, eventually, startAggregator, whenReady, type Aggregator, type TempDatabase } from './aggregator';
 import { ACCEPTED, REFUSED, echoThenCloseServer, freePort, refusedConnect, type EchoServer } from './loopback';
 import { edge, endsOf, socketOf, tracingInstancesOf, transitionsBySocket, type Connection, type GapItem, type Transition } from './pipeline';
+import { startPrivatePostgres, type PrivatePostgres } from '../../apps/aggregator/test/private-postgres';
 import { checkPostgres, deleteTopic } from './stack';
 
 export const HOST = os.hostname();
@@ -128,12 +129,13 @@ export async function withBrokerDown(meanwhile: () => Promise<void>): Promise<vo
   }
 }
 
-/** Restarts the real PostgreSQL server (every connection to it drops), then waits until it answers. */
-export async function restartPostgres(): Promise<void> {
-  const version = fs.readdirSync('/etc/postgresql').sort().pop();
-  if (version === undefined) throw new Error('no cluster under /etc/postgresql');
-  await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'restart'], { timeout: 60_000 });
-  await eventually('PostgreSQL after the restart', 30_000, async () => (await checkPostgres(), true));
+/**
+ * Restarts a rig's own PostgreSQL server (a private cluster: every connection to it drops), then
+ * waits until it answers. Never the machine's shared cluster: others use it.
+ */
+export async function restartPostgres(pg: PrivatePostgres): Promise<void> {
+  await pg.restart();
+  await eventually('PostgreSQL after the restart', 30_000, async () => (await checkPostgres(pg.url()), true));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,16 +184,28 @@ export class Rig {
     readonly name: string,
     readonly topic: string,
     readonly db: TempDatabase,
+    /** The rig's own PostgreSQL cluster, when it is to be restarted (else the db is on the shared one). */
+    readonly postgres: PrivatePostgres | null,
     /** Refused ports are picked before any agent starts: picking one makes a listener it would see. */
     readonly refused: { refused4: number; refused6: number },
   ) {}
 
-  /** A fresh topic and database, an aggregator on them, an agent, and the workload's servers. */
-  static async start(name: string): Promise<Rig> {
+  /**
+   * A fresh topic and database, an aggregator on them, an agent, and the workload's servers;
+   * `privatePostgres`: the database on a PostgreSQL cluster of the rig's own, which may be restarted.
+   */
+  static async start(name: string, { privatePostgres = false } = {}): Promise<Rig> {
     const refused = { refused4: await freePort('127.0.0.1'), refused6: await freePort('::1') };
     const topic = await freshTopic(`faults-${name}`);
-    const db = await createMigratedDatabase();
-    const rig = new Rig(name, topic, db, refused);
+    const postgres = privatePostgres ? await startPrivatePostgres() : null;
+    let db: TempDatabase;
+    try {
+      db = await createMigratedDatabase(postgres?.url());
+    } catch (e) {
+      postgres?.remove();
+      throw e;
+    }
+    const rig = new Rig(name, topic, db, postgres, refused);
     try {
       await rig.startAggregator();
       await rig.startAgent();
@@ -304,6 +318,7 @@ export class Rig {
     for (const d of tracingInstancesOf(this.instances)) await step(() => fs.rmdirSync(`/sys/kernel/tracing/instances/${d}`));
     for (const a of this.aggregators) await step(() => a.stop(5000));
     await step(() => this.db.drop());
+    await step(() => this.postgres?.remove());
     await step(() => deleteTopic(this.topic));
     fs.rmSync(this.spoolDir, { recursive: true, force: true });
   }

@@ -1,10 +1,10 @@
 // The aggregator service against the real local Kafka and PostgreSQL: consumer group → store →
-// projections, with redeliveries, poison messages, gaps, and PostgreSQL going away mid-stream.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+// projections, with redeliveries, poison messages, gaps, and PostgreSQL going away mid-stream. The
+// file's database is on a PostgreSQL cluster of its own (private-postgres.ts), which one test
+// restarts: never the machine's shared cluster.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { INestApplication } from '@nestjs/common';
 import { Kafka, logLevel, Producer } from 'kafkajs';
 import { batchHeaders, encodeBatch, type Event } from '@probefleet/events';
@@ -13,6 +13,7 @@ import { startServer } from '../src/server';
 import { createPrisma, type Db } from '../src/store/prisma';
 import { createMigratedDatabase, type TempDatabase } from './temp-database';
 import { startPgProxy, type PgProxy } from './pg-proxy';
+import { startPrivatePostgres, type PrivatePostgres } from './private-postgres';
 import { testStream } from './streams';
 
 const brokers = (process.env.KAFKA_BROKERS || `127.0.0.1:${process.env.KAFKA_PORT || 9092}`).split(',');
@@ -32,6 +33,7 @@ async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => b
 
 describe('aggregator service (real Kafka, real PostgreSQL)', () => {
   const topic = `probefleet.test.${randomUUID()}`;
+  let pg: PrivatePostgres;
   let tmp: TempDatabase;
   let proxy: PgProxy;
   let db: Db;
@@ -57,7 +59,8 @@ describe('aggregator service (real Kafka, real PostgreSQL)', () => {
     });
 
   beforeAll(async () => {
-    tmp = await createMigratedDatabase('probefleet_consumer');
+    pg = await startPrivatePostgres();
+    tmp = await createMigratedDatabase('probefleet_consumer', pg.url());
     const url = new URL(tmp.url);
     proxy = await startPgProxy({ host: url.hostname, port: Number(url.port || 5432) });
     url.port = String(proxy.port);
@@ -80,6 +83,7 @@ describe('aggregator service (real Kafka, real PostgreSQL)', () => {
     await db?.$disconnect();
     await proxy?.close();
     await tmp?.drop();
+    pg?.remove();
     const admin = kafka.admin();
     await admin.connect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
@@ -180,9 +184,9 @@ describe('aggregator service (real Kafka, real PostgreSQL)', () => {
     for (const b of batches.slice(0, 10)) await send(b);
     await until('the first epsilon events', count, (n) => n > 0);
 
-    // The real server goes down and comes back while the rest of the stream is being published.
-    const cluster = readdirSync('/etc/postgresql')[0]!;
-    const restart = promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', cluster, 'main', 'restart'], { timeout: 60000 });
+    // The real server (the file's own cluster) goes down and comes back while the rest of the
+    // stream is being published.
+    const restart = pg.restart();
     for (const b of batches.slice(10)) await send(b);
     await restart;
 

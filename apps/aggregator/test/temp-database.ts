@@ -9,29 +9,30 @@ const databaseUrl = (): string => process.env.DATABASE_URL || DEFAULT_DATABASE_U
 
 export interface TempDatabase { url: string; name: string; drop(): Promise<void> }
 
-async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-  const u = new URL(databaseUrl());
+async function admin<T>(server: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const u = new URL(server);
   u.pathname = '/postgres';
   const client = new Client({ connectionString: u.toString(), connectionTimeoutMillis: 5000 });
   await client.connect();
   try { return await fn(client); } finally { await client.end(); }
 }
 
-export async function createTempDatabase(prefix: string): Promise<TempDatabase> {
+/** A throw-away database on `server` (a URL of any database there; default: the stack's). */
+export async function createTempDatabase(prefix: string, server = databaseUrl()): Promise<TempDatabase> {
   const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  await admin((c) => c.query(`CREATE DATABASE "${name}"`));
-  const u = new URL(databaseUrl());
+  await admin(server, (c) => c.query(`CREATE DATABASE "${name}"`));
+  const u = new URL(server);
   u.pathname = `/${name}`;
   return {
     url: u.toString(),
     name,
-    drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+    drop: () => admin(server, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
   };
 }
 
-/** A throw-away database with every migration applied. */
-export async function createMigratedDatabase(prefix: string): Promise<TempDatabase> {
-  const db = await createTempDatabase(prefix);
+/** A throw-away database with every migration applied (`probefleet migrate`'s function). */
+export async function createMigratedDatabase(prefix: string, server?: string): Promise<TempDatabase> {
+  const db = await createTempDatabase(prefix, server);
   await migrate(db.url, join(__dirname, '..', '..', '..', 'prisma', 'migrations'));
   return db;
 }

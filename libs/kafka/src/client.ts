@@ -3,20 +3,32 @@ import { kafkajsClient } from './kafkajs';
 import { platformaticClient } from './platformatic';
 import { CLIENT_KINDS, type ClientConfig, type ClientKind, type KafkaClient } from './types';
 
-export const DEFAULT_CLIENT: ClientKind = 'kafkajs';
-
 /** @platformatic/kafka 2.x's engines: Node >= 22.22.0. */
 const PLATFORMATIC_NODE = [22, 22] as const;
 
+const runsPlatformatic = (node: string): boolean => {
+  const [major = 0, minor = 0] = node.split('.').map(Number);
+  return major > PLATFORMATIC_NODE[0] || (major === PLATFORMATIC_NODE[0] && minor >= PLATFORMATIC_NODE[1]);
+};
+
 /**
- * The client KAFKA_CLIENT names (unset or empty: the default); throws naming the variable for any
- * other value, and for platformatic on a Node older than it supports (the agent's Node 20 hosts).
+ * The client when KAFKA_CLIENT is unset: the maintained @platformatic/kafka wherever the runtime
+ * supports it (Node >= 22.22: the agent's single executable and the images are Node 24), kafkajs
+ * on an older Node (the machine's Node 20), where platformatic cannot run. Chosen by the fault
+ * tests and the benches: bench/results/kafka-clients.json, deploy/README.md.
+ */
+export function defaultClient(node = process.versions.node): ClientKind {
+  return runsPlatformatic(node) ? 'platformatic' : 'kafkajs';
+}
+
+/**
+ * The client KAFKA_CLIENT names (unset or empty: defaultClient for this Node); throws naming the
+ * variable for any other value, and for platformatic asked for on a Node older than it supports.
  */
 export function clientKind(value = process.env.KAFKA_CLIENT, node = process.versions.node): ClientKind {
-  const kind = value === undefined || value.trim() === '' ? DEFAULT_CLIENT : value.trim();
+  const kind = value === undefined || value.trim() === '' ? defaultClient(node) : value.trim();
   if (!(CLIENT_KINDS as readonly string[]).includes(kind)) throw new Error(`KAFKA_CLIENT must be one of ${CLIENT_KINDS.join(', ')}, not ${JSON.stringify(value)}`);
-  const [major = 0, minor = 0] = node.split('.').map(Number);
-  if (kind === 'platformatic' && (major < PLATFORMATIC_NODE[0] || (major === PLATFORMATIC_NODE[0] && minor < PLATFORMATIC_NODE[1]))) {
+  if (kind === 'platformatic' && !runsPlatformatic(node)) {
     throw new Error(`KAFKA_CLIENT=platformatic needs Node >= ${PLATFORMATIC_NODE.join('.')} (@platformatic/kafka 2.x); this is Node ${node}: use KAFKA_CLIENT=kafkajs, or Node 24 (scripts/node24.sh)`);
   }
   return kind as ClientKind;

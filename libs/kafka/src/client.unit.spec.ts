@@ -1,12 +1,23 @@
-import { clientKind, DEFAULT_CLIENT } from './client';
+import { clientKind, defaultClient } from './client';
 
 describe('clientKind (KAFKA_CLIENT)', () => {
-  it('takes either client by name, the default when unset or empty', () => {
-    expect(clientKind(undefined, '24.22.3')).toBe(DEFAULT_CLIENT);
-    expect(clientKind(' ', '24.22.3')).toBe(DEFAULT_CLIENT);
+  it('takes either client by name', () => {
     expect(clientKind('kafkajs', '20.19.0')).toBe('kafkajs');
+    expect(clientKind('kafkajs', '24.22.3')).toBe('kafkajs');
     expect(clientKind('platformatic', '24.22.3')).toBe('platformatic');
     expect(clientKind('platformatic', '22.22.0')).toBe('platformatic');
+  });
+
+  it('unset or empty: platformatic where the Node runs it (>= 22.22), kafkajs on an older Node', () => {
+    for (const value of [undefined, '', ' ']) {
+      expect(clientKind(value, '24.22.3')).toBe('platformatic');
+      expect(clientKind(value, '22.22.0')).toBe('platformatic');
+      expect(clientKind(value, '23.0.0')).toBe('platformatic');
+      expect(clientKind(value, '22.21.1')).toBe('kafkajs');
+      expect(clientKind(value, '20.19.0')).toBe('kafkajs');
+    }
+    expect(defaultClient('20.20.2')).toBe('kafkajs');
+    expect(defaultClient('24.0.0')).toBe('platformatic');
   });
 
   it('refuses another name, naming the variable and the choices', () => {
