@@ -26,9 +26,11 @@ trap 'rm -rf "$work"' EXIT
 # bundle lacks: it is defined as the executable's file URL (the package's createRequire then finds
 # no optional native crc32 and takes its WebAssembly one), and that WebAssembly comes from its
 # inlined build (wasm-utils/bundled), as no file sits beside the executable.
+# sodium-native (libs/signature: the aggregator verifies with it) is required only by a check, which
+# the agent never makes: it stays out.
 "$root/node_modules/.bin/esbuild" "$root/apps/agent/dist/main.js" --bundle --platform=node --target=node24 \
   --format=cjs --outfile="$work/agent.cjs" --log-level=warning \
-  --alias:@platformatic/wasm-utils=@platformatic/wasm-utils/bundled \
+  --alias:@platformatic/wasm-utils=@platformatic/wasm-utils/bundled --external:sodium-native \
   --define:import.meta.url=__probefleet_import_meta_url \
   --banner:js="var __probefleet_import_meta_url = require('node:url').pathToFileURL(process.execPath).href;"
 

@@ -105,7 +105,7 @@ describe('probefleet-sim', () => {
       // ...and each host's signature, one key per host, over key, value and headers.
       const { sig: _sig, 'sig-key': signerKey, ...stream } = m.headers;
       expect(stream).toEqual({ ...batchHeaders(m.events) });
-      expect(await verifies(m, parsePublicKey(signerKey ?? '')!)).toBe(true);
+      expect(verifies(m, parsePublicKey(signerKey ?? '')!)).toBe(true);
       expect(keyOf.get(first.host) ?? signerKey).toBe(signerKey);
       keyOf.set(first.host, signerKey!);
       // Keyed by host: all of a host's messages in one partition, so its streams stay in order.

@@ -8,8 +8,8 @@
 // key (key-mismatch), so a valid signature binds every event of the message to its signer's host.
 // Keys are cached per host for `ttlMs` (a rotation through another aggregator is seen within it,
 // or at once when the new key signs: a mismatch re-reads the book before refusing).
-import type { KeyObject } from 'node:crypto';
-import { parsePublicKey, signerOf, verifies, type SignedParts } from './signature';
+import { parsePublicKey, prepareCheck, signerOf, type PreparedCheck, type SignedParts } from './signature';
+import { VerifyPool } from './verify-pool';
 
 export type IdentityMode = 'off' | 'tofu' | 'strict';
 export const IDENTITY_MODES: readonly IdentityMode[] = ['off', 'tofu', 'strict'];
@@ -24,19 +24,23 @@ export interface KeyBook {
   pinFirst(host: string, publicKey: string): Promise<PinnedKey>;
 }
 
-export interface VerifierOptions { ttlMs?: number; now?: () => number }
+export interface VerifierOptions { ttlMs?: number; now?: () => number; pool?: VerifyPool }
 
 const short = (k: string) => `${k.slice(0, 10)}…`;
 
+interface Prepared { host: string; signer: string; check: PreparedCheck; ok: boolean }
+
 export class Verifier {
   private readonly cache = new Map<string, { key: PinnedKey | null; at: number }>();
-  private readonly parsed = new Map<string, KeyObject | null>();
+  private readonly parsed = new Map<string, Buffer | null>();
   private readonly ttlMs: number;
   private readonly now: () => number;
+  private readonly pool: VerifyPool;
 
   constructor(readonly mode: IdentityMode, private readonly book: KeyBook, opts: VerifierOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 30_000;
     this.now = opts.now ?? Date.now;
+    this.pool = opts.pool ?? new VerifyPool();
   }
 
   /** null: decode it; else why it is refused. */
@@ -45,29 +49,37 @@ export class Verifier {
   }
 
   /**
-   * check() of each message, in order. The signatures verify concurrently (threadpool); the key
-   * decisions then run one message at a time in the messages' order, so which key a new host gets
-   * pinned by tofu does not depend on which verification finished first.
+   * check() of each message. The signatures verify together (VerifyPool); the key decisions then
+   * run in the messages' order, so that which key a new host gets pinned by tofu is the first
+   * valid signer's.
    */
   async checkAll(ms: readonly SignedParts[]): Promise<(string | null)[]> {
     if (this.mode === 'off') return ms.map(() => null);
-    const signed = await Promise.all(ms.map((m) => this.signatureOf(m)));
+    const prepared = ms.map((m) => this.prepare(m));
+    const checks = prepared.filter((p): p is Prepared => typeof p !== 'string');
+    const verified = await this.pool.verify(checks.map((p) => p.check));
+    checks.forEach((p, i) => (p.ok = verified[i]!));
     const out: (string | null)[] = [];
-    for (const s of signed) out.push(typeof s === 'string' ? s : await this.keyDecision(s.host, s.signer));
+    for (const p of prepared) {
+      if (typeof p === 'string') out.push(p);
+      // The signature first: a message that does not verify must not get its key pinned.
+      else if (!p.ok) out.push(`the signature does not verify with the key it names (${short(p.signer)}): altered or forged`);
+      else out.push(await this.keyDecision(p.host, p.signer));
+    }
     return out;
   }
 
-  /** The host and the signer whose signature `m` carries and verifies, else why not. */
-  private async signatureOf(m: SignedParts): Promise<{ host: string; signer: string } | string> {
+  /** The host, the signer and the check of the signature `m` carries, else why it cannot verify. */
+  private prepare(m: SignedParts): Prepared | string {
     const host = m.key === null ? '' : m.key.toString();
     if (host === '') return 'no Kafka key: the message names no host to check its signer against';
     const signer = signerOf(m);
     if (signer === null) return `unsigned (AGENT_IDENTITY=${this.mode} accepts only signed messages)`;
-    const publicKey = this.keyObject(signer);
+    const publicKey = this.publicKey(signer);
     if (publicKey === null) return 'the sig-key header is not an Ed25519 public key';
-    // The signature first: a message that does not verify must not get its key pinned.
-    if (!(await verifies(m, publicKey))) return `the signature does not verify with the key it names (${short(signer)}): altered or forged`;
-    return { host, signer };
+    const check = prepareCheck(m, publicKey);
+    if (check === null) return `the signature is malformed (not 64 bytes of base64): altered or forged`;
+    return { host, signer, check, ok: false };
   }
 
   /** null when `signer` is the key `host` may sign with under the mode, else why not. */
@@ -84,6 +96,11 @@ export class Verifier {
     return null;
   }
 
+  /** Stops the pool's workers. */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
   /** Drops the cached key of `host` (after an enrolment here). */
   forget(host: string): void {
     this.cache.delete(host);
@@ -97,7 +114,7 @@ export class Verifier {
     return key;
   }
 
-  private keyObject(text: string): KeyObject | null {
+  private publicKey(text: string): Buffer | null {
     let k = this.parsed.get(text);
     if (k === undefined) {
       if (this.parsed.size > 100_000) this.parsed.clear();
