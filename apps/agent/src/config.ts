@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LabelsSchema } from '@probefleet/events';
+import { AGENT_BATCH_BYTES, AGENT_LINGER_MS, LabelsSchema } from '@probefleet/events';
 import { checkProbeSet, FilterConfigSchema, formatPath, POLICY_TOPIC, ProbeConfigSchema } from '@probefleet/policy';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -29,9 +29,9 @@ const KafkaSchema = z.strictObject({
     ])
     .default(false),
   /** A Kafka message carries at most about this many bytes of events (the broker's default limit is 1 MiB). */
-  batchBytes: z.number().int().min(1024).max(900 * 1024).default(512 * 1024),
+  batchBytes: z.number().int().min(1024).max(900 * 1024).default(AGENT_BATCH_BYTES),
   /** How long a batch may wait to fill up before it is sent. */
-  lingerMs: z.number().int().min(0).max(10_000).default(20),
+  lingerMs: z.number().int().min(0).max(10_000).default(AGENT_LINGER_MS),
   /** On a clean exit, how long to wait for the broker to ack what is spooled (the rest stays spooled). */
   flushTimeoutS: z.number().positive().max(600).default(10),
   /** Backoff between send attempts while the broker is unreachable. */

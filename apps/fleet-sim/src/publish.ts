@@ -16,6 +16,11 @@ export interface PublisherOptions {
   producers: number;
   batchBytes: number;
   lingerMs: number;
+  /**
+   * A message holds at most this much event time of its agent (ns): a fleet played faster than
+   * real time (--rate 0) sends what each agent would have sent in one linger, not a backlog.
+   */
+  windowNs?: number;
   /** Give up when a send has failed for this long. */
   retryForMs: number;
   /** Each host's signer, as each agent signs with its own key (none: unsigned, AGENT_IDENTITY=off). */
@@ -50,14 +55,14 @@ class Lane {
   }
 
   /** One send's messages: each agent's oldest events in turn, at most batchBytes in all (the broker's 1 MB batch limit). */
-  take(batchBytes: number): AgentMessage[] {
+  take(batchBytes: number, windowNs?: number, flush = false): AgentMessage[] {
     const out: AgentMessage[] = [];
     let room = batchBytes;
     for (let i = 0; i < this.hosts.length && room >= MIN_ROOM; i++) {
       const host = this.hosts[(this.next + i) % this.hosts.length] as string;
       const outbox = this.outboxes.get(host) as AgentOutbox;
       if (outbox.size === 0) continue;
-      for (const m of outbox.take(Math.min(room, outbox.batchBytes))) {
+      for (const m of outbox.take(Math.min(room, outbox.batchBytes), windowNs, flush)) {
         out.push(m);
         room -= m.value.length;
       }
@@ -151,8 +156,11 @@ export class FleetPublisher {
       if (pending === 0 && this.closing) return;
       // The agent's publish loop: wait lingerMs for a fuller send unless batchBytes are waiting already.
       if (pending < this.opts.batchBytes && !this.closing) await this.sleep(this.opts.lingerMs);
-      const messages = lane.take(this.opts.batchBytes);
-      if (messages.length === 0) continue;
+      const messages = lane.take(this.opts.batchBytes, this.opts.windowNs, this.closing);
+      if (messages.length === 0) {
+        await this.sleep(1); // every window still being written: let the generator run
+        continue;
+      }
       await this.sendUntilAcked(lane, messages);
     }
   }

@@ -43,7 +43,7 @@ const CHUNK = 1000;
 
 export async function simulate(kafka: KafkaClient, o: SimulateOptions, log: Logger, signal: AbortSignal): Promise<SimulationReport> {
   const fleet = new Fleet(o.fleet);
-  const publisher = new FleetPublisher(kafka, fleet.hosts.map((h) => h.name), { topic: o.topic, producers: o.producers, batchBytes: o.batchBytes, lingerMs: o.lingerMs, retryForMs: 60_000, ...(o.signerOf ? { signerOf: o.signerOf } : {}) }, log);
+  const publisher = new FleetPublisher(kafka, fleet.hosts.map((h) => h.name), { topic: o.topic, producers: o.producers, batchBytes: o.batchBytes, lingerMs: o.lingerMs, ...(o.rate > 0 ? {} : { windowNs: o.lingerMs * 1e6 }), retryForMs: 60_000, ...(o.signerOf ? { signerOf: o.signerOf } : {}) }, log);
   const started = performance.now();
   const deadline = started + o.durationS * 1000;
   let generated = 0;

@@ -5,6 +5,16 @@ import type { BatchHeaders } from './codec';
 import type { StreamIdentity } from './envelope';
 import { EVENT_VERSION } from './schemas';
 
+/**
+ * The agent's publishing defaults (kafka.batchBytes, kafka.lingerMs), which the fleet simulator
+ * plays too. A send waits up to the linger for its batch to fill: 200 ms keeps a host's messages
+ * at ~20 events and more from ~100 events/s, where each message's fixed costs (a produce request,
+ * an Ed25519 signature on the agent, its check and its offset on the aggregator) stop mattering,
+ * for ≤ 0.2 s more from kernel to `probefleet tail` (bench/results/latency.json).
+ */
+export const AGENT_BATCH_BYTES = 512 * 1024;
+export const AGENT_LINGER_MS = 200;
+
 export interface LineRecord {
   /** The event's encoded line (UTF-8). */
   readonly line: Uint8Array;

@@ -3,7 +3,7 @@
 // stream in it becomes one message, key = host, value = the run's encoded lines joined as a JSON
 // array, headers from its seq range. The builder is @probefleet/events' (runsOf, batchValue,
 // linesHeaders), the one the agent's publisher uses.
-import { batchValue, encodeEvent, linesHeaders, runsOf, streamKey, type BatchHeaders, type Event, type LineRecord } from '@probefleet/events';
+import { AGENT_BATCH_BYTES, batchValue, encodeEvent, linesHeaders, runsOf, streamKey, type BatchHeaders, type Event, type LineRecord } from '@probefleet/events';
 
 export interface AgentMessage {
   key: string;
@@ -13,17 +13,16 @@ export interface AgentMessage {
   count: number;
 }
 
-/** The agent's default kafka.batchBytes (512 KiB) and kafka.lingerMs (20). */
-export const AGENT_BATCH_BYTES = 512 * 1024;
-export const AGENT_LINGER_MS = 20;
 
 const utf8 = new TextEncoder();
 
 interface Line extends LineRecord {
   readonly event: Event;
+  /** The event's monotonic time (ns), for sends cut by time. */
+  readonly atNs: number;
 }
 
-const lineOf = (event: Event): Line => ({ event, line: utf8.encode(encodeEvent(event)), streamKey: streamKey(event), seq: event.seq });
+const lineOf = (event: Event): Line => ({ event, line: utf8.encode(encodeEvent(event)), streamKey: streamKey(event), seq: event.seq, atNs: Number(event.monoNs) });
 
 /**
  * One agent's spool: events in the order they were written, read in sends of up to `batchBytes`
@@ -51,12 +50,20 @@ export class AgentOutbox {
     return this.lines.length - this.head;
   }
 
-  /** The next send's messages: up to `maxBytes` (batchBytes) of the oldest events (at least one), as messages. */
-  take(maxBytes = this.batchBytes): AgentMessage[] {
+  /**
+   * The next send's messages: up to `maxBytes` (batchBytes) of the oldest events (at least one), as
+   * messages; only those within `windowNs` of the oldest event's time when given, and only once
+   * that window is written or `flush` (a fleet played faster than real time sends what a real
+   * agent would have had in one linger).
+   */
+  take(maxBytes = this.batchBytes, windowNs = Infinity, flush = false): AgentMessage[] {
     if (this.size === 0) return [];
     let end = this.head;
     let bytes = 0;
-    while (end < this.lines.length && (end === this.head || bytes + (this.lines[end] as Line).line.length <= maxBytes)) {
+    const until = (this.lines[this.head] as Line).atNs + windowNs;
+    // A window still being written waits (as the agent lingers), unless it is the last.
+    if (Number.isFinite(windowNs) && !flush && (this.lines[this.lines.length - 1] as Line).atNs < until && this.pendingBytes < maxBytes) return [];
+    while (end < this.lines.length && (end === this.head || (bytes + (this.lines[end] as Line).line.length <= maxBytes && (this.lines[end] as Line).atNs < until))) {
       bytes += (this.lines[end] as Line).line.length;
       end++;
     }

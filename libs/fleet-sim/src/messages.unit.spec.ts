@@ -52,4 +52,28 @@ describe('AgentOutbox', () => {
     expect(outbox.bytes).toBe(0);
     expect(outbox.take()).toEqual([]);
   });
+
+  it('played faster than real time, sends at most one linger of event time, once that linger is written', () => {
+    const host = events[0]?.host;
+    const mine = events.filter((e) => e.host === host);
+    const windowNs = 200e6;
+    const outbox = new AgentOutbox();
+    const first = Number(mine[0]!.monoNs);
+    const inFirst = mine.filter((e) => Number(e.monoNs) < first + windowNs);
+    expect(inFirst.length).toBeLessThan(mine.length);
+    // Only the first window's events written: its linger is not over, nothing is sent yet.
+    for (const e of inFirst) outbox.push(e);
+    expect(outbox.take(undefined, windowNs)).toEqual([]);
+    for (const e of mine.slice(inFirst.length)) outbox.push(e);
+    const sent = outbox.take(undefined, windowNs).reduce((n, m) => n + m.count, 0);
+    expect(sent).toBe(inFirst.length);
+    // The last window goes out on a flush.
+    let rest = 0;
+    while (outbox.size > 0) {
+      const batch = outbox.take(undefined, windowNs, true);
+      expect(batch.length).toBeGreaterThan(0);
+      rest += batch.reduce((n, m) => n + m.count, 0);
+    }
+    expect(sent + rest).toBe(mine.length);
+  });
 });
