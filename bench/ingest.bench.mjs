@@ -128,7 +128,7 @@ async function ingestRun(topic, instances, total, hits, identity = 'off') {
   return run;
 }
 
-/** The same rows the aggregator stores, COPYed raw (psql \\copy, text format) into the same tables of a migrated database. */
+/** The same rows the aggregator stores, COPYed raw (psql \\copy, in the aggregator's formats) into the same tables of a migrated database. */
 async function copyRun(messages, work) {
   const db = await createBenchDb('copy');
   const { copyRows, partitionsNeeded, partitionsFor } = require(join(root, 'apps/aggregator/dist/store/ingest.js'));
@@ -142,11 +142,12 @@ async function copyRun(messages, work) {
   const owners = await ownersFor(pool).resolve(pool, events);
   await pool.end();
   const rows = copyRows(events, 2 ** 20, owners);
+  // The formats the aggregator streams: tcp_transitions binary, events text.
   const files = { tcp_transitions: rows.transitions, events: rows.events };
-  for (const [table, r] of Object.entries(files)) writeFileSync(join(work, `${table}.tsv`), r.lines.join(''));
+  for (const [table, r] of Object.entries(files)) writeFileSync(join(work, `${table}.copy`), r.binary ? Buffer.concat(r.binary) : r.lines.join(''));
   const t0 = performance.now();
   for (const [table, r] of Object.entries(files)) {
-    const out = spawnSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qc', `\\copy ${table}(${r.columns.join(', ')}) FROM '${join(work, `${table}.tsv`)}'`], { encoding: 'utf8' });
+    const out = spawnSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qc', `\\copy ${table}(${r.columns.join(', ')}) FROM '${join(work, `${table}.copy`)}'${r.binary ? ' WITH (FORMAT binary)' : ''}`], { encoding: 'utf8' });
     if (out.status !== 0) throw new Error(`COPY failed: ${out.stderr}`);
   }
   const seconds = (performance.now() - t0) / 1000;

@@ -4,11 +4,12 @@
 // projection; stores the messages that cannot be events as dead letters — all in one transaction.
 // A row PostgreSQL refuses fails its transaction: the batch is then split in halves until the
 // refused message is alone, which is dead-lettered, so a poison row never stalls its partition.
-import { isTcpHit, packContext, skaddrToInt64, timeToMs, type Event, type TcpHitEvent } from '@probefleet/events';
+import { isTcpHit, packContext, timeToMs, type Event, type TcpHitEvent } from '@probefleet/events';
 import type { Pool, PoolClient } from 'pg';
 import type { KafkaRecord } from '../consumer/kafka-record';
 import { BATCH_SPAN } from './batch-ids';
-import { COPY_NULL, copyLine, copyLines, copyText } from './copy';
+import { copyLine, copyLines } from './copy';
+import { BinaryRows, copyBinary, inetBytes, uuidBytes } from './copy-binary';
 import { ownersFor, type OwnerIds } from './owners';
 import { insertDeadLetters, type DeadLetter } from './dead-letters';
 import { decodeRecords, type Positioned } from './decode';
@@ -111,7 +112,16 @@ export async function append(client: PoolClient, events: readonly Event[], nowMs
     owners,
     write: async (fresh, tcp) => {
       const ids = await numberBatch(client, fresh);
-      await copyLines(client, 'tcp_transitions', TRANSITION_COLUMNS, tcp.hits.map((h, i) => transitionLine(ids.get(h)!, h, tcp.msInOldState[i]!, owners)));
+      const rows = new BinaryRows();
+      try {
+        tcp.hits.forEach((h, i) => transitionRow(rows, ids.get(h)!, h, tcp.msInOldState[i]!, owners));
+      } catch (err) {
+        // A value out of its column's range is the row's fault, as PostgreSQL's refusal of its text
+        // would be (SQLSTATE 22000): the batch is split until the row is alone.
+        if (!(err instanceof RangeError)) throw err;
+        throw Object.assign(new Error(`a row cannot be encoded: ${(err as Error).message}`), { code: '22000' });
+      }
+      await copyBinary(client, 'tcp_transitions', TRANSITION_COLUMNS, rows);
       await copyLines(client, 'events', EVENT_COLUMNS, fresh.filter((e) => !tcp.isTcp.has(e)).map((e) => eventLine(ids.get(e)!, e)));
       await recordLag(client, fresh, nowMs);
     },
@@ -123,14 +133,14 @@ export async function append(client: PoolClient, events: readonly Event[], nowMs
  * The COPY rows the store writes for these events (ids from `base`, no time in the old state):
  * what bench/ingest copies raw into the same tables to compare with.
  */
-export function copyRows(events: readonly Event[], base: number, owners: OwnerIds = new Map()): { transitions: { columns: string[]; lines: string[] }; events: { columns: string[]; lines: string[] } } {
-  const transitions: string[] = [];
+export function copyRows(events: readonly Event[], base: number, owners: OwnerIds = new Map()): { transitions: { columns: string[]; binary: Buffer[] }; events: { columns: string[]; lines: string[] } } {
+  const transitions = new BinaryRows();
   const generic: string[] = [];
   events.forEach((e, i) => {
-    if (e.type === 'probe.hit' && isTcpHit(e)) transitions.push(transitionLine(base + i, e, null, owners));
+    if (e.type === 'probe.hit' && isTcpHit(e)) transitionRow(transitions, base + i, e, null, owners);
     else generic.push(eventLine(base + i, e));
   });
-  return { transitions: { columns: TRANSITION_COLUMNS, lines: transitions }, events: { columns: EVENT_COLUMNS, lines: generic } };
+  return { transitions: { columns: TRANSITION_COLUMNS, binary: transitions.end() }, events: { columns: EVENT_COLUMNS, lines: generic } };
 }
 
 /** What a batch's events need to exist before it is stored: each row's partition. */
@@ -181,19 +191,55 @@ const TRANSITION_COLUMNS = ['id', 'host', 'instance', 'seq', 'time', 'time_ns', 
 /** The nanoseconds past the microsecond, stored beside it. */
 const nanos = (time: string) => Number(time.slice(26, 29));
 
-// One template per row: this runs for nearly every stored event. Only host, probe and comm can hold a
-// character COPY escapes (instance is a checked UUID, addresses canonical, the rest numbers or enum labels).
-function transitionLine(id: number, h: TcpHitEvent, msInOldState: number | null, owners: OwnerIds): string {
+// One row per stored TCP hit, in binary (copy-binary.ts), in TRANSITION_COLUMNS order.
+function transitionRow(rows: BinaryRows, id: number, h: TcpHitEvent, msInOldState: number | null, owners: OwnerIds): void {
   const d = h.data;
-  const ownerId = d.owner === undefined ? COPY_NULL : owners.get(d.owner);
+  const ownerId = d.owner === undefined ? null : owners.get(d.owner);
   if (ownerId === undefined) throw new Error(`the owner of ${h.host} seq ${h.seq} was not resolved`);
   const l = d.life;
   const a = d.args;
   const ctx = packContext(d.ctx);
-  return `${id}\t${copyText(h.host)}\t${h.instance}\t${h.seq}\t${micros(h.time)}\t${nanos(h.time)}\t${h.monoNs ?? COPY_NULL}\t`
-    + `${copyText(d.probe)}\t${d.cpu}\t${d.pid}\t${copyText(d.comm)}\t${ctx ?? COPY_NULL}\t${skaddrToInt64(a.skaddr)}\t${a.family}\t`
-    + `${a.saddr}\t${a.daddr}\t${a.sport}\t${a.dport}\t${a.oldstate}\t${a.newstate}\t${msInOldState ?? COPY_NULL}\t${ownerId}\t${d.attribution ?? COPY_NULL}\t`
-    + (l === undefined ? '\\N\t\\N\t\\N\t\\N\n' : `${l.txBytes}\t${l.rxBytes}\t${l.retrans}\t${l.srttUs}\n`);
+  rows.row(TRANSITION_COLUMNS.length);
+  rows.int8(id);
+  rows.text(h.host);
+  rows.raw(uuidBytes(h.instance));
+  rows.int8(h.seq);
+  rows.time(h.time);
+  rows.int2(nanos(h.time));
+  if (h.monoNs === undefined) rows.null();
+  else rows.int8Text(h.monoNs);
+  rows.text(d.probe);
+  rows.int2(d.cpu);
+  rows.int4(d.pid);
+  rows.text(d.comm);
+  if (ctx === null) rows.null();
+  else rows.int2(ctx);
+  skaddrInt8(rows, a.skaddr);
+  rows.text(a.family);
+  rows.raw(inetBytes(a.family, a.saddr));
+  rows.raw(inetBytes(a.family, a.daddr));
+  rows.int4(a.sport);
+  rows.int4(a.dport);
+  rows.text(a.oldstate);
+  rows.text(a.newstate);
+  if (msInOldState === null) rows.null();
+  else rows.float8(msInOldState);
+  if (ownerId === null) rows.null();
+  else rows.int4(ownerId);
+  if (d.attribution === undefined) rows.null();
+  else rows.text(d.attribution);
+  if (l === undefined) {
+    rows.null(); rows.null(); rows.null(); rows.null();
+  } else {
+    rows.int8(l.txBytes); rows.int8(l.rxBytes); rows.int8(l.retrans); rows.int4(l.srttUs);
+  }
+}
+
+/** The kernel pointer ("0x…", up to 16 hex digits, checked by isTcpHit) as int8: its 64 bits, two's complement. */
+function skaddrInt8(rows: BinaryRows, hex: string): void {
+  const n = hex.length - 2;
+  if (n <= 8) rows.int8Words(0, parseInt(hex.slice(2), 16));
+  else rows.int8Words(parseInt(hex.slice(2, hex.length - 8), 16), parseInt(hex.slice(hex.length - 8), 16));
 }
 
 const EVENT_COLUMNS = ['id', 'host', 'instance', 'seq', 'kept', 'time', 'time_ns', 'mono_ns', 'type', 'data'];
