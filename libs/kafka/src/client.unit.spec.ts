@@ -1,4 +1,4 @@
-import { clientKind, DEFAULT_CLIENT } from './client';
+import { clientKind, DEFAULT_CLIENT, OLD_NODE_CLIENT } from './client';
 
 describe('clientKind (KAFKA_CLIENT)', () => {
   it('takes either client by name', () => {
@@ -8,16 +8,20 @@ describe('clientKind (KAFKA_CLIENT)', () => {
     expect(clientKind('platformatic', '22.22.0')).toBe('platformatic');
   });
 
-  it('unset or empty: the default, kafkajs, on any Node', () => {
+  it('unset or empty: the default, platformatic, where the Node runs it (>= 22.22), kafkajs on an older Node', () => {
     // undefined takes KAFKA_CLIENT from the environment (CI sets it for a tier): unset it here.
     const saved = process.env['KAFKA_CLIENT'];
     delete process.env['KAFKA_CLIENT'];
     try {
-      for (const value of [undefined, '', ' ']) for (const node of ['24.22.3', '22.22.0', '20.19.0']) expect(clientKind(value, node)).toBe('kafkajs');
+      for (const value of [undefined, '', ' ']) {
+        for (const node of ['24.22.3', '23.0.0', '22.22.0']) expect(clientKind(value, node)).toBe('platformatic');
+        for (const node of ['22.21.1', '20.19.0']) expect(clientKind(value, node)).toBe('kafkajs');
+      }
     } finally {
       if (saved !== undefined) process.env['KAFKA_CLIENT'] = saved;
     }
-    expect(DEFAULT_CLIENT).toBe('kafkajs');
+    expect(DEFAULT_CLIENT).toBe('platformatic');
+    expect(OLD_NODE_CLIENT).toBe('kafkajs');
   });
 
   it('refuses another name, naming the variable and the choices', () => {

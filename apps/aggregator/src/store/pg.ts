@@ -2,9 +2,20 @@
 // over the same pool (its adapter takes a pg Pool), so a process holds one set of connections.
 import { Pool, type PoolClient } from 'pg';
 
-export function createPool(databaseUrl: string): Pool {
+/**
+ * `idleInTransactionMs`: the server ends a session that sits that long inside a transaction
+ * without sending anything (PostgreSQL's idle_in_transaction_session_timeout), so a member that is
+ * stopped or hung mid-batch (SIGSTOP, a frozen VM) does not keep the rows it locked — its stream's
+ * `streams` row, FOR UPDATE — from the member that took its partitions. Unset: no limit.
+ */
+export function createPool(databaseUrl: string, { idleInTransactionMs }: { idleInTransactionMs?: number } = {}): Pool {
   // A bounded connect: a dead server is an error, not a hang.
-  const pool = new Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 10000, max: 10 });
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    connectionTimeoutMillis: 10000,
+    max: 10,
+    ...(idleInTransactionMs ? { idle_in_transaction_session_timeout: idleInTransactionMs } : {}),
+  });
   // An idle connection the server ends (a restart) is dropped from the pool; the next query
   // reconnects. Without a listener the pool's 'error' event would end the process.
   pool.on('error', () => undefined);

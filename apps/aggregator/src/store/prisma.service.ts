@@ -12,7 +12,10 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
   readonly pool: Pool;
 
   constructor(@Inject(CONFIG) config: AggregatorConfig) {
-    const pool = createPool(config.DATABASE_URL);
+    // A member silent past its Kafka session has lost its partitions to another member: its open
+    // transaction must not hold their rows longer than that (a paused member blocked the other's
+    // inserts for the whole pause; faults.e2e, the paused-member test).
+    const pool = createPool(config.DATABASE_URL, { idleInTransactionMs: config.KAFKA_SESSION_TIMEOUT_MS });
     super({ adapter: new PrismaPg(pool) });
     this.pool = pool;
   }
