@@ -3,7 +3,7 @@
 import type { HitContext, Owner, TcpArgs } from '@probefleet/events';
 import { PodNames } from './pods';
 import { ProcessResolver } from './process';
-import { scanSockets } from './scan';
+import { scanNewListeners, scanSockets } from './scan';
 import { DEFAULT_LIMITS, OwnerTracker, type Attributed, type TrackerLimits } from './tracker';
 
 /**
@@ -38,6 +38,11 @@ export class SocketOwners {
   private readonly resolver: ProcessResolver;
   private unknown = 0;
   private rescannedAt = -Infinity;
+  /** Listener inodes a rescan found no owner for (held by no process we can read): not walked for again. */
+  private readonly unowned = new Set<number>();
+  /** The task of the hit being attributed, for `current` (one closure, not one a hit). */
+  private tid = 0;
+  private readonly current = (): Owner | undefined => (this.tid > 0 ? this.resolver.owner(this.tid) : undefined);
   rescans = 0;
   /** Sockets whose owner an accept hit named. */
   accepts = 0;
@@ -49,31 +54,46 @@ export class SocketOwners {
   }
 
   /** Listeners and connections that already exist; returns how many were found and owned. */
-  scan(listenersOnly = false): { listeners: number; connections: number; unheld: number } {
+  scan(): { listeners: number; connections: number; unheld: number } {
     const { sockets, unheld } = scanSockets((pid) => this.resolver.read(pid), this.o.procRoot);
     let listeners = 0;
     for (const s of sockets) {
       if (s.listening) {
         listeners++;
         this.tracker.addListener(s.family, s.saddr, s.sport, s.owner);
-      } else if (!listenersOnly) this.tracker.addConnection(s.family, s.saddr, s.sport, s.daddr, s.dport, s.owner);
+      } else this.tracker.addConnection(s.family, s.saddr, s.sport, s.daddr, s.dport, s.owner);
     }
     return { listeners, connections: sockets.length - listeners, unheld };
+  }
+
+  /**
+   * Listeners the tracker does not know yet. Reads only the listeners of /proc/net/tcp{,6}, and walks
+   * the /proc fds only when one of them is new: an unknown socket is mostly not a new listener's
+   * child (a client's socket whose hits came late from another CPU's buffer), and the full walk
+   * cost tens of ms on a busy host, once a second under such a load.
+   */
+  private rescan(): void {
+    const known = (family: string, addr: string, port: number) => this.tracker.knowsListener(family, addr, port);
+    const { sockets, unowned } = scanNewListeners(known, (pid) => this.resolver.read(pid), this.o.procRoot, this.unowned);
+    for (const s of sockets) this.tracker.addListener(s.family, s.saddr, s.sport, s.owner);
+    // Bounded; a listener whose holder we could not read then counts as new again.
+    if (this.unowned.size + unowned.length > 4096) this.unowned.clear();
+    for (const inode of unowned) this.unowned.add(inode);
   }
 
   /**
    * The owner of a TCP hit's socket; `tid` is the task the kernel reported. A socket still unknown
    * that has a peer may be the child of a listener we never saw start: in kprobe mode listen() sets
    * TCP_LISTEN without tcp_set_state (inet_sk_state_store), so a listener made after the agent shows
-   * only at its close. The listeners are then re-read from /proc (rate-limited) and the hit tried again.
+   * only at its close. New listeners are then looked for in /proc (rate-limited) and the hit tried again.
    */
   attribute(args: TcpArgs, ctx: HitContext | undefined, tid: number): Attributed<Owner> {
     const pc = isProcessContext(ctx);
-    const current = () => (tid > 0 ? this.resolver.owner(tid) : undefined);
-    let r = this.tracker.observe(this.boot, args, pc, current);
+    this.tid = tid;
+    let r = this.tracker.observe(this.boot, args, pc, this.current);
     if (r.attribution === 'unknown' && args.sport !== 0 && args.dport !== 0 && this.rescanDue()) {
-      this.scan(true);
-      r = this.tracker.observe(this.boot, args, pc, current);
+      this.rescan();
+      r = this.tracker.observe(this.boot, args, pc, this.current);
     }
     if (r.attribution === 'unknown') this.unknown++;
     return r;

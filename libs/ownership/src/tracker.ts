@@ -14,24 +14,33 @@
 // what is known, never from the reporting task: a guessed pid is never reported.
 import type { Attribution, TcpArgs, TcpStateName } from '@probefleet/events';
 
-/** The transitions only a syscall of the socket's own task makes (see above). */
-const SYSCALL_ONLY = new Set<string>([
-  'TCP_CLOSE>TCP_SYN_SENT',
-  'TCP_CLOSE>TCP_LISTEN',
-  'TCP_LISTEN>TCP_CLOSE',
-  'TCP_ESTABLISHED>TCP_FIN_WAIT1',
-  'TCP_CLOSE_WAIT>TCP_LAST_ACK',
-]);
-
 /** A socket that starts a new lifetime forgets what its memory held before (the kernel reuses it). */
-const OPENING = new Set<TcpStateName>(['TCP_SYN_SENT', 'TCP_LISTEN', 'TCP_SYN_RECV', 'TCP_NEW_SYN_RECV']);
+function opens(state: TcpStateName): boolean {
+  return state === 'TCP_SYN_SENT' || state === 'TCP_LISTEN' || state === 'TCP_SYN_RECV' || state === 'TCP_NEW_SYN_RECV';
+}
 
+/**
+ * The transitions only a syscall of the socket's own task makes (see above). A switch on the state
+ * names rather than a set of `old>new` strings: that string was built and hashed on every hit.
+ */
 export function isSyscallOnly(args: Pick<TcpArgs, 'oldstate' | 'newstate'>): boolean {
-  return SYSCALL_ONLY.has(`${args.oldstate}>${args.newstate}`);
+  switch (args.newstate) {
+    case 'TCP_SYN_SENT':
+    case 'TCP_LISTEN':
+      return args.oldstate === 'TCP_CLOSE';
+    case 'TCP_CLOSE':
+      return args.oldstate === 'TCP_LISTEN';
+    case 'TCP_FIN_WAIT1':
+      return args.oldstate === 'TCP_ESTABLISHED';
+    case 'TCP_LAST_ACK':
+      return args.oldstate === 'TCP_CLOSE_WAIT';
+    default:
+      return false;
+  }
 }
 
 export interface TrackerLimits {
-  /** Sockets remembered (least recently seen evicted first). */
+  /** Sockets remembered (least recently seen evicted first, approximately: see Lru). */
   sockets: number;
   /** Listeners remembered; kept apart so connection churn never evicts them. */
   listeners: number;
@@ -61,30 +70,52 @@ interface Listener<O> {
 
 const WILDCARD: Record<string, string> = { AF_INET: '0.0.0.0', AF_INET6: '::' };
 
-/** A Map used as an LRU: a touched key moves to the end, the first key is the oldest. */
+/**
+ * A bounded map that evicts the least recently used entry, approximately ("second chance", as
+ * CLOCK): a hit on an entry only marks it used; an eviction takes the oldest entry in insertion
+ * order, but one marked used since it was (re)inserted moves to the end, unmarked, instead. Exact
+ * LRU (delete and re-insert on every hit) cost two more Map operations a hit; this costs one field
+ * write, and each entry passed over by an eviction was used once for it.
+ */
 class Lru<V> {
-  private readonly map = new Map<string, V>();
+  private readonly map = new Map<string, { value: V; used: boolean }>();
   constructor(private readonly max: number, private readonly evicted: () => void) {}
   get size(): number {
     return this.map.size;
   }
-  /** Without touching: the caller sets what it keeps, which moves it to the end. */
-  peek(k: string): V | undefined {
-    return this.map.get(k);
+  get(k: string): V | undefined {
+    const e = this.map.get(k);
+    if (e === undefined) return undefined;
+    e.used = true;
+    return e.value;
   }
-  set(k: string, v: V): void {
-    this.map.delete(k);
-    if (this.map.size >= this.max) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
-      this.evicted();
+  set(k: string, value: V): void {
+    const e = this.map.get(k);
+    if (e !== undefined) {
+      e.value = value;
+      e.used = true;
+      return;
     }
-    this.map.set(k, v);
+    if (this.map.size >= this.max) this.evictOne();
+    this.map.set(k, { value, used: false });
   }
   delete(k: string): V | undefined {
-    const v = this.map.get(k);
+    const e = this.map.get(k);
+    if (e === undefined) return undefined;
     this.map.delete(k);
-    return v;
+    return e.value;
+  }
+  private evictOne(): void {
+    // Entries re-inserted here come round again in this loop, unmarked: it ends within two passes.
+    for (const [k, e] of this.map) {
+      this.map.delete(k);
+      if (!e.used) {
+        this.evicted();
+        return;
+      }
+      e.used = false;
+      this.map.set(k, e);
+    }
   }
 }
 
@@ -130,8 +161,8 @@ export class OwnerTracker<O> {
       if (owner !== undefined) attribution = 'direct';
     }
     if (owner === undefined) {
-      if (OPENING.has(args.newstate) && args.oldstate !== args.newstate) this.sockets.delete(key);
-      owner = this.sockets.peek(key) ?? this.adopt(args);
+      if (args.oldstate !== args.newstate && opens(args.newstate)) this.sockets.delete(key);
+      owner = this.sockets.get(key) ?? this.adopt(args);
       if (owner !== undefined) attribution = 'socket';
     }
     if (args.newstate === 'TCP_CLOSE') {
@@ -172,7 +203,8 @@ export class OwnerTracker<O> {
    * owner is still the listener's).
    */
   private adopt(a: TcpArgs): O | undefined {
-    const scanned = this.preexisting.delete(tuple(a.family, a.saddr, a.sport, a.daddr, a.dport));
+    // Most agents' scanned connections are soon all adopted or gone: no tuple to build then.
+    const scanned = this.preexisting.size === 0 ? undefined : this.preexisting.delete(tuple(a.family, a.saddr, a.sport, a.daddr, a.dport));
     if (scanned !== undefined) return scanned;
     if (a.oldstate === 'TCP_LISTEN' && a.dport === 0) return this.listeners.get(a.sport)?.get(scanKey(a.family, a.saddr, a.sport))?.owner;
     if (a.dport === 0 || a.newstate === 'TCP_LISTEN') return undefined;
@@ -221,6 +253,13 @@ export class OwnerTracker<O> {
       this.listenerCount++;
     }
     on.set(key, { family, addr, owner });
+  }
+
+  /** A listener on exactly (family, addr, port) is known, from a hit or a scan. */
+  knowsListener(family: string, addr: string, port: number): boolean {
+    const on = this.listeners.get(port);
+    if (on !== undefined) for (const l of on.values()) if (l.family === family && l.addr === addr) return true;
+    return false;
   }
 
   /** A connection that existed before the agent started (start-up scan). */

@@ -117,6 +117,17 @@ describe('OwnerTracker', () => {
     expect(t.stats).toMatchObject({ listeners: 1, evictions: 2 });
   });
 
+  it('a socket seen again since it was remembered outlives one that was not (second chance)', () => {
+    const t = new OwnerTracker<{ pid: number }>({ sockets: 2, listeners: 1, preexisting: 1 });
+    for (const s of ['0x1', '0x2']) t.observe(BOOT, hit(s, 0, 80, 'TCP_CLOSE', 'TCP_SYN_SENT'), true, () => CLIENT);
+    t.observe(BOOT, hit('0x1', 1, 80, 'TCP_SYN_SENT', 'TCP_ESTABLISHED'), false, () => undefined);
+    t.observe(BOOT, hit('0x3', 0, 80, 'TCP_CLOSE', 'TCP_SYN_SENT'), true, () => CLIENT);
+    expect(t.stats).toMatchObject({ sockets: 2, evictions: 1 });
+    expect(t.observe(BOOT, hit('0x2', 2, 80, 'TCP_SYN_SENT', 'TCP_ESTABLISHED'), false, () => undefined).attribution).toBe('unknown');
+    expect(t.observe(BOOT, hit('0x1', 1, 80, 'TCP_ESTABLISHED', 'TCP_FIN_WAIT1'), false, () => undefined)).toEqual({ owner: CLIENT, attribution: 'socket' });
+    expect(t.observe(BOOT, hit('0x3', 3, 80, 'TCP_SYN_SENT', 'TCP_ESTABLISHED'), false, () => undefined).attribution).toBe('socket');
+  });
+
   it('never reports an owner it was not given, and never more sockets than its bound (any hit sequence)', () => {
     const states = ['TCP_CLOSE', 'TCP_SYN_SENT', 'TCP_LISTEN', 'TCP_SYN_RECV', 'TCP_ESTABLISHED', 'TCP_FIN_WAIT1', 'TCP_CLOSE_WAIT', 'TCP_LAST_ACK'] as const;
     const arbHit = fc.record({

@@ -46,7 +46,8 @@ export function encodeLineFrames(lines: readonly LineInput[]): Buffer {
     out.writeUInt32LE((len | V2) >>> 0, at);
     out.writeUInt32LE(tag >>> 0, at + 8);
     out.writeDoubleLE(seq, at + 12);
-    out.write(line, at + V2_HEADER_BYTES, len, 'utf8');
+    // ASCII (its UTF-8 length is its length, nearly every line): its UTF-8 is its Latin-1, a plain copy.
+    out.write(line, at + V2_HEADER_BYTES, len, len === line.length ? 'latin1' : 'utf8');
     out.writeUInt32LE(crc32(out.subarray(at + 8, at + V2_HEADER_BYTES + len)), at + 4);
     at += V2_HEADER_BYTES + len;
   }

@@ -67,8 +67,26 @@ const COMMON_SIZE = 8;
 
 type Reader = (v: DataView, b: Buffer, base: number) => RawValue;
 
+const POINTER_BITS = 10;
+/** Recently decoded pointers (a socket's address comes with each of its ~10 transitions) and their text. */
+const pointerHi = new Uint32Array(1 << POINTER_BITS);
+const pointerLo = new Uint32Array(1 << POINTER_BITS);
+const pointerText: (string | undefined)[] = new Array<string | undefined>(1 << POINTER_BITS).fill(undefined);
+
+/**
+ * `0x…` of a pointer given as two u32 halves. A pointer seen recently gets the same string back:
+ * a new one was a cons string that each consumer flattened and hashed again (the owner tracker's
+ * map lookups by skaddr, the JSON encoder).
+ */
 export function hexPointer(hi: number, lo: number): string {
-  return hi === 0 ? `0x${lo.toString(16)}` : `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
+  const slot = Math.imul(hi ^ lo, 0x9e3779b1) >>> (32 - POINTER_BITS); // Fibonacci hashing
+  const cached = pointerText[slot];
+  if (cached !== undefined && pointerLo[slot] === lo && pointerHi[slot] === hi) return cached;
+  const text = hi === 0 ? `0x${lo.toString(16)}` : `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
+  pointerText[slot] = text;
+  pointerHi[slot] = hi;
+  pointerLo[slot] = lo;
+  return text;
 }
 
 function cString(b: Buffer, start: number, end: number): string {

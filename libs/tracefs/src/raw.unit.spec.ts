@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseEventFormat, parseHeaderPage, type EventFormat } from './format';
 import { decodeFlags, parseTraceText, timestampNs } from './parser';
-import { RawPageDecoder, RawPageError, rawFlags, type RawItem, type RawRecord } from './raw';
+import { hexPointer, RawPageDecoder, RawPageError, rawFlags, type RawItem, type RawRecord } from './raw';
 import { RawTraceReader } from './raw-reader';
 import { decodeInetSockSetState, decodeTcpSetStateHit } from './tcp';
 import { decodeInetSockSetStateRaw, decodeTcpSetStateRaw, inetSockSetStateDecoder, tcpSetStateDecoder } from './tcp-raw';
@@ -220,6 +220,15 @@ describe('RawPageDecoder on hand-built pages', () => {
     const overrun = encodePage(0n, [{ kind: 'data', delta: 1, payload: inetPayload(SAMPLE, 1) }]);
     overrun.writeUInt32LE(40, 8);
     expect(() => d.decodePage(overrun, 1, out)).toThrow(/overruns commit 40/);
+  });
+});
+
+describe('hexPointer', () => {
+  it('is the pointer in hex, whatever its recent ones were (its cache is by slot)', () => {
+    const u32 = fc.integer({ min: 0, max: 0xffffffff });
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom(0, 0xffff8881, 0xffff8880), u32), { minLength: 1, maxLength: 3000 }), (ptrs) => {
+      for (const [hi, lo] of [...ptrs, ...ptrs]) expect(hexPointer(hi, lo)).toBe(`0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}`);
+    }), { numRuns: 50 });
   });
 });
 
