@@ -66,13 +66,8 @@ export class BinaryRows {
 
   /** A safe integer as int8. */
   int8(v: number): void {
-    this.ensure(12);
-    const b = this.buf;
-    b.writeInt32BE(8, this.pos);
     const hi = Math.floor(v / TWO32);
-    b.writeInt32BE(hi, this.pos + 4);
-    b.writeUInt32BE(v - hi * TWO32, this.pos + 8);
-    this.pos += 12;
+    this.int8Words(hi, v - hi * TWO32);
   }
 
   /** int8 from its high and low 32 bits (two's complement). */
