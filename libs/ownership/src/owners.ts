@@ -16,6 +16,14 @@ export function isProcessContext(ctx: HitContext | undefined): boolean {
   return ctx !== undefined && !ctx.hardirq && !ctx.softirq && !ctx.nmi;
 }
 
+/**
+ * The first hit of a listener's child: SYN_RECV→… in kprobe mode (the child is born in SYN_RECV by
+ * inet_csk_clone_lock, without tcp_set_state), LISTEN/NEW_SYN_RECV→… as the tracepoint reports it.
+ */
+function isChildsFirstHit(args: TcpArgs): boolean {
+  return args.sport !== 0 && args.dport !== 0 && (args.oldstate === 'TCP_SYN_RECV' || args.oldstate === 'TCP_NEW_SYN_RECV' || args.oldstate === 'TCP_LISTEN');
+}
+
 export interface SocketOwnersOptions {
   procRoot?: string;
   /** The kubelet's pod log directories (pod names by uid). */
@@ -82,16 +90,20 @@ export class SocketOwners {
   }
 
   /**
-   * The owner of a TCP hit's socket; `tid` is the task the kernel reported. A socket still unknown
-   * that has a peer may be the child of a listener we never saw start: in kprobe mode listen() sets
-   * TCP_LISTEN without tcp_set_state (inet_sk_state_store), so a listener made after the agent shows
-   * only at its close. New listeners are then looked for in /proc (rate-limited) and the hit tried again.
+   * The owner of a TCP hit's socket; `tid` is the task the kernel reported. An unknown child's first
+   * hit may come from a listener we never saw start: in kprobe mode listen() sets TCP_LISTEN without
+   * tcp_set_state (inet_sk_state_store), so a listener made after the agent shows only at its close.
+   * New listeners are then looked for in /proc (rate-limited) and the hit tried again. Only a child's
+   * first hit asks: other unknown sockets (a client's hits come late from another CPU's buffer) are no
+   * listener's business, and under load they used up the rate limit, so a new listener's children
+   * stayed unknown for up to a second. A listener that closed before the agent read its first child's
+   * hit is gone from /proc: those children are unknown until accept() (the kretprobe) names them.
    */
   attribute(args: TcpArgs, ctx: HitContext | undefined, tid: number): Attributed<Owner> {
     const pc = isProcessContext(ctx);
     this.tid = tid;
     let r = this.tracker.observe(this.boot, args, pc, this.current);
-    if (r.attribution === 'unknown' && args.sport !== 0 && args.dport !== 0 && this.rescanDue()) {
+    if (r.attribution === 'unknown' && isChildsFirstHit(args) && this.rescanDue()) {
       this.rescan();
       r = this.tracker.observe(this.boot, args, pc, this.current);
     }

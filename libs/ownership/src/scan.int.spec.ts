@@ -73,10 +73,28 @@ describe('SocketOwners (this host)', () => {
       const child = owners.attribute({ skaddr: '0x20', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: port, dport: 40000, oldstate: 'TCP_SYN_RECV', newstate: 'TCP_ESTABLISHED' }, undefined, 0);
       expect(child).toMatchObject({ owner: { pid: server.pid, comm: commOf(server.pid!) }, attribution: 'socket' });
       expect(owners.rescans).toBe(1);
-      // Rate-limited: a socket nobody owns does not re-read /proc at once again.
-      expect(owners.attribute({ skaddr: '0x21', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: 1, dport: 2, oldstate: 'TCP_ESTABLISHED', newstate: 'TCP_CLOSE_WAIT' }, undefined, 0).attribution).toBe('unknown');
+      // Rate-limited: another unknown child does not re-read /proc at once again.
+      expect(owners.attribute({ skaddr: '0x21', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: 1, dport: 2, oldstate: 'TCP_SYN_RECV', newstate: 'TCP_ESTABLISHED' }, undefined, 0).attribution).toBe('unknown');
       expect(owners.rescans).toBe(1);
       expect(owners.counters().attributionUnknown).toBe(1);
+    } finally {
+      server.kill('SIGKILL');
+      await once(server, 'exit');
+    }
+  });
+
+  it('an unknown socket that is no listener\'s first child never re-reads /proc: it would use up the rate limit a new listener needs', async () => {
+    const owners = new SocketOwners('boot', { rescanMs: 60_000 });
+    owners.scan();
+    const server = spawn(process.execPath, ['-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = Number(await line(server));
+      // A client socket whose connect() hit came late from another CPU: unknown, and no rescan.
+      expect(owners.attribute({ skaddr: '0x30', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: 41000, dport: port, oldstate: 'TCP_SYN_SENT', newstate: 'TCP_ESTABLISHED' }, undefined, 0).attribution).toBe('unknown');
+      expect(owners.rescans).toBe(0);
+      const child = owners.attribute({ skaddr: '0x31', family: 'AF_INET', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: port, dport: 41000, oldstate: 'TCP_SYN_RECV', newstate: 'TCP_ESTABLISHED' }, undefined, 0);
+      expect(child).toMatchObject({ owner: { pid: server.pid }, attribution: 'socket' });
+      expect(owners.rescans).toBe(1);
     } finally {
       server.kill('SIGKILL');
       await once(server, 'exit');

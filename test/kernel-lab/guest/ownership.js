@@ -179,6 +179,13 @@ async function orchestrate() {
 
   const processes = { server: who(server.pid), worker: who(workerPid), clients: [handoffClient, ...clients].map((c) => who(c.child.pid)) };
   fs.writeFileSync(`${out}/kprobe_profile`, fs.readFileSync('/sys/kernel/tracing/kprobe_profile', 'utf8'));
+  // The listeners stay open until the agent has read every accept: under TCG it lags the exchanges
+  // by hundreds of ms, and a listener made after the agent (`after`) is found in /proc only while it
+  // is open (see SocketOwners.attribute).
+  for (let i = 0; (fs.readFileSync(`${out}/agent.ndjson`, 'utf8').match(/"probe":"inet_csk_accept"/g) ?? []).length < exchanges.length; i++) {
+    if (i > 600) throw new Error(`the agent did not report ${exchanges.length} accepts within 60 s`);
+    await sleep(100);
+  }
   server.stdin.write('stop\n');
   await serverLine();
   log('listeners closed');
