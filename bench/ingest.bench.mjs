@@ -9,7 +9,8 @@
 // BENCH_RUN_TIMEOUT_S (180), BENCH_INSTANCES (1,2: the group sizes run), BENCH_PROFILE (1; 0 skips the
 // in-process profile), BENCH_IDENTITY (1; 0 skips the AGENT_IDENTITY=tofu run), BENCH_OWNERSHIP (1: hits
 // carry their socket's owner, as the agent sends them; 0: none), BENCH_TCPLIFE (0; 1: kprobe-mode
-// closes carry tcplife's counters).
+// closes carry tcplife's counters), BENCH_NODE (unset: tools/node24 when installed, else the running Node;
+// 24: installs it; current; or a node binary's path: the Node of the aggregators and the profile).
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,8 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   codeVersion, brokers, connectDb, cpuSeconds, createBenchDb, log, machine, machineJiffies, main, onCleanup,
-  backendCpuSeconds, cpuDelta, postgresVersion, preflight, require, root, round, sleep, startAggregator, writeResult } from './lib/stack.mjs';
+  backendCpuSeconds, cpuDelta, onBenchNode, postgresVersion, preflight, require, root, round, sleep, startAggregator, writeResult } from './lib/stack.mjs';
 import { publishFleet, readFleetTopic } from './lib/fleet.mjs';
+
+onBenchNode();
 
 const EVENTS = Number(process.env.BENCH_EVENTS || 200_000);
 const AGENTS = Number(process.env.BENCH_AGENTS || 200);
@@ -96,6 +99,7 @@ async function ingestRun(topic, instances, total, hits, identity = 'off') {
   const run = {
     instances,
     identity,
+    node: process.version, // the aggregators run on process.execPath (startAggregator)
     complete: n >= total,
     eventsStored: n,
     storedBeforeClock: first.n,
@@ -244,6 +248,7 @@ async function profile(messages) {
   await db.drop();
   const n = batches.length;
   return {
+    node: process.version, v8Flags: process.execArgv,
     events, batches: n, eventsPerBatch: Math.round(events / n),
     eventsPerSecondSequential: Math.round(events / (ingestMs / 1000)),
     msPerBatch: round(ingestMs / n),
@@ -261,6 +266,7 @@ function notes(runs, copy, prof) {
   const busy = prof?.cpuProfile.byOwner.filter((o) => o.name !== '(idle)').slice(0, 4).map((o) => `${o.name} ${o.share}%`).join(', ');
   const idle = prof?.cpuProfile.byOwner.find((o) => o.name === '(idle)')?.share ?? 0;
   const out = [
+    `Node ${process.version} (${process.execArgv.join(' ')}) for the aggregators and the in-process profile.`,
     `1 instance: ${one.eventsPerSecond} events/s (middle 80 %: ${one.steadyEventsPerSecond ?? 'n/a'}); aggregator process ${one.cpu.aggregatorPercent}% CPU (${one.cpu.aggregatorUsPerEvent} µs per event), its PostgreSQL backends ${one.cpu.postgresBackendsPercent}% (${one.cpu.postgresUsPerEvent} µs per event), machine ${one.cpu.machineBusyPercent}% busy (2 cores, shared with the broker and other work).`,
     two && `2 instances in one group: ${two.eventsPerSecond} events/s (middle 80 %: ${two.steadyEventsPerSecond ?? 'n/a'}), ${round(two.eventsPerSecond / one.eventsPerSecond, 2)}× one instance.`,
     `Raw COPY of the same rows into the same tables (typed TCP rows + generic events, indexes and partitions as the store has them): ${copy.rowsPerSecond} rows/s; ingest reaches ${round(Math.max(...runs.map((r) => r.eventsPerSecond)) / copy.rowsPerSecond, 2)}× of it while also reading Kafka, gating duplicates and maintaining connections, rollups, streams, agents and probes.`,

