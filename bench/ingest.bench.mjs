@@ -7,7 +7,7 @@
 //   node bench/ingest.bench.mjs → bench/results/ingest.json
 // Knobs: BENCH_EVENTS (200000), BENCH_AGENTS (200), BENCH_SEED (1), BENCH_PROFILE_EVENTS (30000),
 // BENCH_RUN_TIMEOUT_S (180), BENCH_INSTANCES (1,2: the group sizes run), BENCH_PROFILE (1; 0 skips the
-// in-process profile), BENCH_IDENTITY (1; 0 skips the AGENT_IDENTITY=tofu run), BENCH_OWNERSHIP (1: hits
+// in-process profile; BENCH_CPU_PROFILE=path also writes it whole), BENCH_IDENTITY (1; 0 skips the AGENT_IDENTITY=tofu run), BENCH_OWNERSHIP (1: hits
 // carry their socket's owner, as the agent sends them; 0: none), BENCH_TCPLIFE (0; 1: kprobe-mode
 // closes carry tcplife's counters), BENCH_NODE (unset: tools/node24 when installed, else the running Node;
 // 24: installs it; current; or a node binary's path: the Node of the aggregators and the profile).
@@ -31,6 +31,7 @@ const PROFILE_EVENTS = Number(process.env.BENCH_PROFILE_EVENTS || 30_000);
 const RUN_TIMEOUT_S = Number(process.env.BENCH_RUN_TIMEOUT_S || 180);
 const INSTANCES = (process.env.BENCH_INSTANCES || '1,2').split(',').map(Number);
 const PROFILE = process.env.BENCH_PROFILE !== '0';
+const CPU_PROFILE = process.env.BENCH_CPU_PROFILE; // a path: the in-process profile as a .cpuprofile (Chrome DevTools, speedscope)
 const OWNERSHIP = process.env.BENCH_OWNERSHIP !== '0';
 const TCPLIFE = process.env.BENCH_TCPLIFE === '1';
 const PARTITIONS = 6;
@@ -244,6 +245,7 @@ async function profile(messages) {
   await watcher.end();
   const { profile: cpuProfile } = await session.post('Profiler.stop');
   session.disconnect();
+  if (CPU_PROFILE) writeFileSync(CPU_PROFILE, JSON.stringify(cpuProfile));
   await store.$disconnect();
   await db.drop();
   const n = batches.length;
