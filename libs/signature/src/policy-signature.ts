@@ -10,6 +10,7 @@
 //   policy-sig-key  the signer's public key text (base64url, 43 characters): which pinned key to
 //                   report; never trusted alone (every pinned key is tried)
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import type { POLICY_REFUSALS } from '@probefleet/events';
 import { publicKeyText } from './signature';
 
 export const POLICY_SIGNATURE_DOMAIN = 'probefleet-policy-v1';
@@ -19,8 +20,7 @@ export const POLICY_SIG_HEADER = 'policy-sig';
 export const POLICY_SIG_KEY_HEADER = 'policy-sig-key';
 
 export type PolicyOp = 'put' | 'delete';
-export const POLICY_REFUSALS = ['unsigned', 'foreign-key', 'bad-signature', 'malformed', 'replayed'] as const;
-/** Why a record is refused (the agent's metric label and its policy.rejected `refused`). */
+/** Why a record is refused (the agent's metric label and its policy.rejected `refused`: @probefleet/events POLICY_REFUSALS). */
 export type PolicyRefusal = (typeof POLICY_REFUSALS)[number];
 
 type HeaderValue = string | Buffer | Uint8Array | (string | Buffer)[] | undefined;
