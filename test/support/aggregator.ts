@@ -27,11 +27,12 @@ async function onServer<T>(server: string, fn: (c: Client) => Promise<T>): Promi
 }
 
 /**
- * CREATE DATABASE probefleet_e2e_<random> on `server` (a URL of any database there; default: the
+ * CREATE DATABASE probefleet_e2e_<random> (or $PROBEFLEET_TEST_DB_PREFIX<random>) on `server` (a URL of any database there; default: the
  * stack's), migrated with `probefleet migrate`.
  */
 export async function createMigratedDatabase(server = databaseUrl()): Promise<TempDatabase> {
-  const name = `probefleet_e2e_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  // PROBEFLEET_TEST_DB_PREFIX: a prefix of one's own on a shared server (default probefleet_e2e_).
+  const name = `${process.env.PROBEFLEET_TEST_DB_PREFIX || 'probefleet_e2e_'}${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   await onServer(server, (c) => c.query(`CREATE DATABASE "${name}"`));
   const u = new URL(server);
   u.pathname = `/${name}`;
