@@ -137,11 +137,15 @@ const ENV_NESTED: [string, string, string, (v: string) => unknown][] = [
   ['spool', 'maxBytes', 'SPOOL_MAX_BYTES', Number],
   ['spool', 'fsync', 'SPOOL_FSYNC', String],
   ['metrics', 'port', 'METRICS_PORT', Number],
+  ['policies', 'enabled', 'POLICIES_ENABLED', (v) => (v === 'true' ? true : v === 'false' ? false : v)],
+  ['policies', 'topic', 'POLICIES_TOPIC', String],
+  ['policies', 'publicKeyFile', 'POLICIES_PUBLIC_KEY_FILE', String],
 ];
 
 /**
  * PROBEFLEET_HOST|MODE|TRACEFS|SINK|FORMAT, PROBEFLEET_KAFKA_BROKERS (comma-separated)|TOPIC|CLIENT_ID|SSL,
- * PROBEFLEET_KAFKA_SASL_MECHANISM|USERNAME|PASSWORD, PROBEFLEET_SPOOL_DIR|MAX_BYTES|FSYNC, PROBEFLEET_METRICS_PORT.
+ * PROBEFLEET_KAFKA_SASL_MECHANISM|USERNAME|PASSWORD, PROBEFLEET_SPOOL_DIR|MAX_BYTES|FSYNC, PROBEFLEET_METRICS_PORT,
+ * PROBEFLEET_POLICIES_ENABLED (true|false)|TOPIC|PUBLIC_KEY_FILE.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -22,7 +22,6 @@ import type { Sink } from './sink';
 import { StatsPoller } from './stats';
 import { AGENT_VERSION } from './version';
 import { DEFAULT_LIMITS, SocketOwners, type OwnershipCounters } from '@probefleet/ownership';
-import type { KafkaClient } from '@probefleet/kafka';
 import { startPolicies, type Policies, type PolicyOptions } from './policies/start';
 
 /** Exit codes: refused before touching tracefs (config, host) vs failed while running. */

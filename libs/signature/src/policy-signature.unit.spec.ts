@@ -37,7 +37,7 @@ describe('policy records: PolicySigner and PolicyVerifier', () => {
   it('any byte changed in the key, the value, the op or the version fails verification', () => {
     const flip = (b: Buffer, i: number, x: number) => {
       const c = Buffer.from(b);
-      c[i % c.length] ^= x;
+      c[i % c.length] = c[i % c.length]! ^ x;
       return c;
     };
     fc.assert(
@@ -65,7 +65,7 @@ describe('policy records: PolicySigner and PolicyVerifier', () => {
     const r = record('web', VALUE, 3);
     const h = r.headers as Record<string, string>;
     const sig = Buffer.from(h['policy-sig']!, 'base64');
-    sig[5] ^= 1;
+    sig[5] = sig[5]! ^ 1;
     expect(verifier.verify({ ...r, headers: { ...h, 'policy-sig': sig.toString('base64') } })).toMatchObject({ ok: false, refused: 'bad-signature' });
     const b = pair();
     const both = new PolicyVerifier([a.publicKey, b.publicKey]);
