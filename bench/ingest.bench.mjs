@@ -175,15 +175,17 @@ async function copyRun(messages, work) {
   const db = await createBenchDb('copy');
   const { copyRows, partitionsNeeded, partitionsFor } = require(join(root, 'apps/aggregator/dist/store/ingest.js'));
   const { ownersFor } = require(join(root, 'apps/aggregator/dist/store/owners.js'));
+  const { sourcesFor } = require(join(root, 'apps/aggregator/dist/store/sources.js'));
   const events = messages.flatMap((m) => m.events);
   const pg = await connectDb(db);
-  // Partitions and the owner dictionary exist before the clock starts (a steady store knows its owners).
+  // Partitions and the owner and source dictionaries exist before the clock starts (a steady store knows them).
   const { Pool } = require(join(root, 'node_modules/pg'));
   const pool = new Pool({ connectionString: db.url });
   await partitionsFor(pool).ensure(partitionsNeeded(events));
   const owners = await ownersFor(pool).resolve(pool, events);
+  const sources = await sourcesFor(pool).resolve(pool, events);
   await pool.end();
-  const rows = copyRows(events, 2 ** 20, owners);
+  const rows = copyRows(events, 2 ** 20, owners, sources);
   // The formats the aggregator streams: tcp_transitions binary, events text.
   const files = { tcp_transitions: rows.transitions, events: rows.events };
   for (const [table, r] of Object.entries(files)) writeFileSync(join(work, `${table}.copy`), r.binary ? Buffer.concat(r.binary) : r.lines.join(''));
