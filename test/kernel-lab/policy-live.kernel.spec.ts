@@ -14,7 +14,7 @@ import { Client } from 'pg';
 import { freshTopic, readTopic, tempDir } from '../support/agent-kafka';
 import { createMigratedDatabase, eventually, startAggregator, whenReady } from '../support/aggregator';
 import { probefleet } from '../support/replay';
-import { deleteTopic, kafkaBrokers } from '../support/stack';
+import { checkKafka, checkPostgres, deleteTopic, kafkaBrokers } from '../support/stack';
 import { KERNEL_SERIES, type KernelSeries } from './lab';
 import { bootLive, type LiveGuest } from './live';
 
@@ -38,6 +38,9 @@ type Stack = Awaited<ReturnType<typeof startStack>>;
  * database and Kafka as both sides see them (the guest's 127.0.0.1:PORT is the host's, forwarded).
  */
 async function startStack() {
+  // The kernel tier's global set-up checks only qemu & co: name a missing service here.
+  await checkKafka();
+  await checkPostgres();
   const brokers = kafkaBrokers();
   const ports = brokers.map((b) => {
     const m = /^(?:127\.0\.0\.1|localhost):(\d+)$/.exec(b);
@@ -116,7 +119,7 @@ beforeAll(async () => {
 
 // The finally of every test: guests stopped (killed when they do not power off), then the host side.
 afterAll(async () => {
-  for (const g of guests.values()) await g.then((x) => x.shutdown(60_000)).catch(() => undefined);
+  for (const g of guests.values()) await g.then((x) => x.shutdown(60_000)).then((r) => r.cleanup(), () => undefined);
   await stack?.stop();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 }, 180_000);
