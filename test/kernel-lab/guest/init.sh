@@ -39,11 +39,12 @@ fi
 [ -f /share/lab.env ] && { set -a; . /share/lab.env; set +a; }
 export SHARE=/share CHROOT_SHARE=/tmp/share HOSTROOT=/mnt/host
 # LAB_FORWARD (lab.ts, from network.forward): the host's loopback ports served at the guest's
-# 127.0.0.1 by guest/forward.js (the host's node); the guest script starts once they listen.
+# 127.0.0.1 by guest/forward.js (the host's node); the guest script starts once they listen
+# (within 120 s: a node start under TCG on a loaded host).
 if [ $NET = 1 ] && [ -n "${LAB_FORWARD:-}" ]; then
   inhost "$NODE" "$REPO/test/kernel-lab/guest/forward.js" 10.0.2.2 $LAB_FORWARD > /share/forward.log 2>&1 &
   i=0
-  while ! grep -q '^listening' /share/forward.log 2>/dev/null && [ $i -lt 600 ]; do usleep 100000; i=$((i+1)); done
+  while ! grep -q '^listening' /share/forward.log 2>/dev/null && [ $i -lt 1200 ]; do usleep 100000; i=$((i+1)); done
   grep -q '^listening' /share/forward.log || echo "=== LAB ERROR forwarder not listening: $(cat /share/forward.log)"
 fi
 rc=127
