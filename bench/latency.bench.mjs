@@ -201,14 +201,14 @@ await main(async () => {
     `SELECT coalesce(sum(events), 0)::int AS events, sum(sum_ms) / nullif(sum(events), 0) AS mean_ms, max(max_ms) AS max_ms
        FROM ingest_lag WHERE minute >= $1 AND minute < $2`, window);
   const { rows: [{ n: windowEvents }] } = await pg.query(
-    `SELECT ((SELECT count(*) FROM tcp_transitions WHERE instance = $1 AND time >= $2 AND time < $3)
+    `SELECT ((SELECT count(*) FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id WHERE k.instance = $1 AND t.time >= $2 AND t.time < $3)
            + (SELECT count(*) FROM events WHERE instance = $1 AND time >= $2 AND time < $3))::int AS n`,
     [agent.instance, new Date(measureFrom).toISOString(), new Date(end).toISOString()]);
   const eventsPerSecond = windowEvents / SECONDS;
   // The agent's stream is complete when every seq 1..max is stored (TCP hits in tcp_transitions, the rest in events).
   const { rows: [stream] } = await pg.query(
-    `SELECT ((SELECT count(*) FROM events WHERE instance = $1) + (SELECT count(*) FROM tcp_transitions WHERE instance = $1))::int AS events,
-            greatest((SELECT max(seq) FROM events WHERE instance = $1), (SELECT max(seq) FROM tcp_transitions WHERE instance = $1))::int AS max_seq,
+    `SELECT ((SELECT count(*) FROM events WHERE instance = $1) + (SELECT count(*) FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id WHERE k.instance = $1))::int AS events,
+            greatest((SELECT max(seq) FROM events WHERE instance = $1), (SELECT max(t.seq) FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id WHERE k.instance = $1))::int AS max_seq,
             (SELECT count(*) FROM events WHERE instance = $1 AND type = 'agent.loss')::int AS losses`, [agent.instance]);
 
   samples.sort((a, b) => a - b);

@@ -59,6 +59,9 @@ const ownersSql = `
                  LATERAL (SELECT (${sqlArray(Array.from({ length: OWNERS }, (_, k) => ownerComm(k)))})[k + 1] AS comm,
                                  (${sqlArray(Array.from({ length: OWNERS }, (_, k) => ownerNamespace(k) ?? ''))})[k + 1] AS ns0) c0,
                  LATERAL (SELECT c0.comm, nullif(c0.ns0, '') AS ns) c) o`;
+/** One source per host (id h + 1): its agent instance and the TCP probe. */
+const sourcesSql = `INSERT INTO tcp_sources (id, host, instance, probe)
+  SELECT h + 1, 'host-' || lpad(h::text, 3, '0'), md5('host-' || h)::uuid, 'tcp_set_state' FROM generate_series(0, ${HOSTS - 1}) h`;
 /** A row's owner k from a uniform draw (see OWNERS); -1: none. */
 const ownerK = (r) => `CASE WHEN ${r} < 0.05 THEN -1 WHEN ${r} < 0.525 THEN 0 WHEN ${r} < 0.7625 THEN 1 WHEN ${r} < 0.8575 THEN 2
   WHEN ${r} < 0.9525 THEN 3 + floor((${r} - 0.8575) / 0.095 * 7)::int ELSE 10 + floor((${r} - 0.9525) / 0.0475 * 40)::int END`;
@@ -67,14 +70,14 @@ const ownerK = (r) => `CASE WHEN ${r} < 0.05 THEN -1 WHEN ${r} < 0.525 THEN 0 WH
  * Rows lo..hi: 100 hosts with a skew (host-000 busiest), one agent instance per host, times uniform
  * over a week, 30 % server-side sockets (service port as sport), ephemeral ports 32768–60999; 30 %
  * IPv6 (saddr fd00:0:<host>::<n>, daddr 2001:db8:<a>::<b>), the rest IPv4 (10.1.<host>.<n> →
- * 10.2.<a>.<b>); ctx bits as the kernel gives them (softirq for a third of the rows); owners from
- * the dictionary (ownersSql).
+ * 10.2.<a>.<b>); ctx bits as the kernel gives them (softirq for a third of the rows); sources and
+ * owners from the dictionaries (sourcesSql, ownersSql).
  */
 const fillSql = (lo, hi) => `
-  INSERT INTO tcp_transitions (id, host, instance, seq, time, time_ns, mono_ns, probe, cpu, pid, comm, ctx, skaddr, family, saddr, daddr,
+  INSERT INTO tcp_transitions (id, host, source_id, seq, time, time_ns, mono_ns, cpu, pid, comm, ctx, skaddr, family, saddr, daddr,
                                sport, dport, old_state, new_state, ms_in_old_state, owner_id, attribution)
-  SELECT g, 'host-' || lpad(h::text, 3, '0'), md5('host-' || h)::uuid, g,
-         timestamptz '${DAY} 00:00:00+00' + r6 * interval '${DAYS * 86400} seconds', (g % 1000)::smallint, g::bigint * 1000, 'tcp_set_state',
+  SELECT g, 'host-' || lpad(h::text, 3, '0'), h + 1, g,
+         timestamptz '${DAY} 00:00:00+00' + r6 * interval '${DAYS * 86400} seconds', (g % 1000)::smallint, g::bigint * 1000,
          (g % 2)::smallint, 1000 + g % 5000, 'nginx', CASE WHEN st IN (2, 4, 7) THEN 8 ELSE 0 END,
          -123349791571968 + (g % 1048576) * 256, CASE WHEN v6 THEN 'AF_INET6' ELSE 'AF_INET' END::address_family,
          CASE WHEN v6 THEN ('fd00:0:' || to_hex(h) || '::' || to_hex(g % 250 + 1))::inet ELSE ('10.1.' || h || '.' || (g % 250 + 1))::inet END,
@@ -367,6 +370,7 @@ await main(async () => {
   const db = await createBenchDb('query');
   const pg = await connectDb(db);
   await partitions(pg);
+  await pg.query(sourcesSql);
   await pg.query(ownersSql);
   await pg.query('ANALYZE tcp_owners');
   // Indexes are built once per size after the fill (much faster than maintaining them row by row);

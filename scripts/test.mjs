@@ -7,8 +7,9 @@
 //      new file can never be skipped silently);
 //   2. beyond unit: the system packages (scripts/install-system-deps.sh; quick when all are there);
 //   3. the build (Nx, cached);
-//   4. for int/e2e: the local stack — PostgreSQL (its service started if down), Kafka (the local
-//      broker started unless one answers), the database and topic (scripts/stack-session.mjs);
+//   4. for int/e2e/kernel: the local stack — PostgreSQL (its service started if down), Kafka (the
+//      local broker started unless one answers), the database and topic (scripts/stack-session.mjs);
+//      the kernel tier's live policy spec runs an aggregator on it and its guests reach the broker;
 //   5. each tier, project by project, one Jest at a time (the services are shared);
 //   6. what step 4 started is stopped again, unless another session (`npm start`) still uses it.
 // The closing line sums every Jest run: "N passed, N failed, N skipped"; any failure exits 1.
@@ -163,7 +164,7 @@ try {
   }
   say('build (Nx, cached)');
   await step('the build', 'npx', ['nx', 'run-many', '-t', 'build', '--output-style=static']);
-  if (tiers.includes('int') || tiers.includes('e2e')) {
+  if (tiers.some((t) => t === 'int' || t === 'e2e' || t === 'kernel')) {
     say('local stack: PostgreSQL and Kafka');
     await session.postgres();
     await session.kafka();

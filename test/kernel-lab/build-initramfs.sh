@@ -1,7 +1,8 @@
 #!/bin/bash
 # usage: build-initramfs.sh KVER   -> prints $LAB/initramfs-KVER.cpio.gz
 # A busybox-static initramfs whose /init is guest/init.sh, plus the 9p-over-virtio modules of KVER
-# and overlayfs (Debian generic kernels build them as modules) listed in load order in /modules/order.
+# and overlayfs (Debian generic kernels build them as modules) listed in load order in /modules/order,
+# and virtio_net with its dependencies in /modules/net.order (loaded only by a boot with a network).
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin   # depmod, modprobe for non-root users
 KVER=${1:?usage: build-initramfs.sh KVER}
@@ -22,18 +23,27 @@ trap 'rm -rf "$R"' EXIT
 mkdir -p "$R"/{bin,sbin,proc,sys,dev,tmp,mnt/host,mnt/hostro,mnt/rw,share,modules,etc,root,usr/bin,usr/sbin}
 cp /bin/busybox "$R/bin/busybox"
 for a in $(/bin/busybox --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
-: > "$R/modules/order"
-for m in virtio_pci 9pnet_virtio 9p overlay; do   # built-in ones print nothing
-  modprobe -d "$KROOT" -S "$KVER" --show-depends $m 2>/dev/null | awk '$1=="insmod"{print $2}' || true
-done | awk '!seen[$0]++' | while read -r f; do
-  b=$(basename "$f"); b=${b%.xz}; b=${b%.zst}
-  case "$f" in
-    *.xz) xz -dc "$f" > "$R/modules/$b" ;;
-    *.zst) zstd -dcq "$f" > "$R/modules/$b" ;;
-    *) cp "$f" "$R/modules/$b" ;;
-  esac
-  echo "$b" >> "$R/modules/order"
-done
+# modules LIST NAMES...: the NAMES and their dependencies (in load order, once each) into
+# /modules/LIST; built-in ones print nothing.
+modules() {
+  local list=$1; shift
+  : > "$R/modules/$list"
+  for m in "$@"; do
+    modprobe -d "$KROOT" -S "$KVER" --show-depends $m 2>/dev/null | awk '$1=="insmod"{print $2}' || true
+  done | awk '!seen[$0]++' | while read -r f; do
+    b=$(basename "$f"); b=${b%.xz}; b=${b%.zst}
+    if [ ! -e "$R/modules/$b" ]; then
+      case "$f" in
+        *.xz) xz -dc "$f" > "$R/modules/$b" ;;
+        *.zst) zstd -dcq "$f" > "$R/modules/$b" ;;
+        *) cp "$f" "$R/modules/$b" ;;
+      esac
+      echo "$b" >> "$R/modules/$list"
+    fi
+  done
+}
+modules order virtio_pci 9pnet_virtio 9p overlay
+modules net.order virtio_net   # + failover, net_failover
 if ! grep -q '^9p.ko$' "$R/modules/order" && ! grep -q '^CONFIG_9P_FS=y' "$KROOT/boot/config-$KVER"; then
   echo "build-initramfs.sh: $KVER has no 9p (a cloud kernel?): the lab needs a generic kernel" >&2; exit 1
 fi

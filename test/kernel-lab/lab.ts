@@ -33,6 +33,13 @@ export interface BootOptions {
   timeoutMs?: number;
   /** Return instead of throwing when the guest script exits non-zero. */
   allowGuestFailure?: boolean;
+  /**
+   * Opt-in network: qemu user-mode networking on virtio-net (eth0, 10.0.2.15; the host's loopback is
+   * 10.0.2.2). Each `forward` port of the host's loopback is served at the guest's 127.0.0.1 (by
+   * guest/forward.js, listening before the guest script starts), so a guest config can name
+   * 127.0.0.1:PORT as on the host. Without it the guest has no network.
+   */
+  network?: { forward: number[] };
 }
 
 export interface BootResult {
@@ -123,12 +130,30 @@ function writeShare(dir: string, files: Record<string, string | Buffer>): void {
 
 const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/** A guest booting or running: its share dir, its outcome, and a way to stop it early. */
+export interface RunningBoot {
+  shareDir: string;
+  /** Settles when qemu has exited (as bootAndRun's promise does). */
+  result: Promise<BootResult>;
+  /** Ends qemu now (SIGTERM through boot.sh's `timeout`); `result` then rejects. */
+  kill(): void;
+}
+
 /** Boots the newest kernel of `series`, runs `guestScript` in it and returns what it printed and wrote. */
 export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
+  return (await startBoot(opts)).result;
+}
+
+/** bootAndRun without waiting for the guest: for a test that talks to the running guest. */
+export async function startBoot(opts: BootOptions): Promise<RunningBoot> {
   const { kver } = await prepareKernel(opts.series);
   const timeoutMs = opts.timeoutMs ?? 300_000;
+  const forward = opts.network?.forward ?? [];
+  if (opts.network && (forward.length === 0 || forward.some((p) => !Number.isInteger(p) || p < 1 || p > 65535))) {
+    throw new KernelLabError(`network.forward: TCP ports (1-65535) expected, got ${JSON.stringify(forward)}`);
+  }
   const shareDir = fs.mkdtempSync(path.join(os.tmpdir(), `probefleet-lab-${opts.series}-`));
-  const env: Record<string, string> = { REPO: REPO_ROOT, NODE: process.execPath, ...opts.env };
+  const env: Record<string, string> = { REPO: REPO_ROOT, NODE: process.execPath, ...opts.env, ...(opts.network ? { LAB_FORWARD: forward.join(' ') } : {}) };
   for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new KernelLabError(`bad env name ${k}`);
   writeShare(shareDir, {
     ...opts.files,
@@ -137,11 +162,12 @@ export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
   });
 
   const t0 = Date.now();
-  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn(path.join(SCRIPTS, 'boot.sh'), [kver, shareDir], {
-      env: { ...process.env, LAB: LAB_DIR, BOOT_TIMEOUT: String(Math.ceil(timeoutMs / 1000)) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  const child = spawn(path.join(SCRIPTS, 'boot.sh'), [kver, shareDir], {
+    env: { ...process.env, LAB: LAB_DIR, BOOT_TIMEOUT: String(Math.ceil(timeoutMs / 1000)), ...(opts.network ? { LAB_NET: '1' } : {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let killed = false;
+  const exited = new Promise<{ code: number | null; output: string }>((resolve, reject) => {
     const chunks: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => chunks.push(d));
     child.stderr.on('data', (d: Buffer) => chunks.push(d));
@@ -150,7 +176,17 @@ export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
     child.on('error', (e) => { clearTimeout(timer); reject(new KernelLabError(`cannot run boot.sh: ${e.message}: ${SETUP_HINT}`)); });
     child.on('close', (c) => { clearTimeout(timer); resolve({ code: c, output: Buffer.concat(chunks).toString('utf8') }); });
   });
-  const bootMs = Date.now() - t0;
+  const result = exited.then(({ code, output }) => outcome(opts, kver, timeoutMs, shareDir, Date.now() - t0, code, output, killed));
+  result.catch(() => undefined); // the caller's to report
+  return {
+    shareDir,
+    result,
+    // `timeout` passes SIGTERM on to qemu (a SIGKILL of it would leave qemu running).
+    kill: () => { killed = true; if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); },
+  };
+}
+
+function outcome(opts: BootOptions, kver: string, timeoutMs: number, shareDir: string, bootMs: number, code: number | null, output: string, killed: boolean): BootResult {
   process.stderr.write(`kernel-lab: ${kver} boot + guest script in ${(bootMs / 1000).toFixed(1)} s (qemu exit ${code})\n`);
   const consoleText = cleanConsole(output);
   const tail = consoleText.split('\n').slice(-40).join('\n');
@@ -165,6 +201,7 @@ export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
     const where = keep ? `share kept: ${shareDir}` : 'KERNEL_LAB_KEEP=1 keeps the share dir';
     throw new KernelLabError(`kernel ${kver}: ${what} (${where}). Console tail:\n${tail}`);
   };
+  if (killed) fail('stopped by the test (qemu killed)');
   if (code === 124 || code === 137 || code === null) fail(`no power-off within ${timeoutMs} ms (qemu killed)`);
   if (!release || exit === undefined || !/^\d+$/.test(exit)) fail(`guest did not complete (boot.sh exit ${code})`);
   const guestExitCode = Number(exit);

@@ -27,12 +27,14 @@ async function onServer<T>(server: string, fn: (c: Client) => Promise<T>): Promi
 }
 
 /**
- * CREATE DATABASE probefleet_e2e_<random> (or $PROBEFLEET_TEST_DB_PREFIX<random>) on `server` (a URL of any database there; default: the
- * stack's), migrated with `probefleet migrate`.
+ * CREATE DATABASE <prefix><random> on `server` (a URL of any database there; default: the stack's),
+ * migrated with `probefleet migrate`. The prefix is PROBEFLEET_TEST_DB_PREFIX (default
+ * probefleet_e2e_), so runs sharing a server can keep to names of their own.
  */
 export async function createMigratedDatabase(server = databaseUrl()): Promise<TempDatabase> {
-  // PROBEFLEET_TEST_DB_PREFIX: a prefix of one's own on a shared server (default probefleet_e2e_).
-  const name = `${process.env.PROBEFLEET_TEST_DB_PREFIX || 'probefleet_e2e_'}${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const prefix = process.env.PROBEFLEET_TEST_DB_PREFIX || 'probefleet_e2e_';
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`PROBEFLEET_TEST_DB_PREFIX: lower-case letters, digits and _ expected, got ${JSON.stringify(prefix)}`);
+  const name = `${prefix}${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   await onServer(server, (c) => c.query(`CREATE DATABASE "${name}"`));
   const u = new URL(server);
   u.pathname = `/${name}`;

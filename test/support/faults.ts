@@ -334,7 +334,7 @@ export async function streamRows(rig: Rig): Promise<StreamRow[]> {
   const rows = await rig.sql<Record<string, string>>(
     `SELECT e.instance::text, count(*) AS events, count(DISTINCT e.seq) AS distinct, min(e.seq) AS first, max(e.seq) AS last,
             s.contiguous_to, s.max_seq, s.events AS stored
-       FROM (SELECT instance, seq FROM events UNION ALL SELECT instance, seq FROM tcp_transitions) e JOIN streams s USING (instance)
+       FROM (SELECT instance, seq FROM events UNION ALL SELECT k.instance, t.seq FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id) e JOIN streams s USING (instance)
       WHERE e.instance = ANY($1::uuid[])
       GROUP BY e.instance, s.contiguous_to, s.max_seq, s.events`,
     [rig.instances],
@@ -382,12 +382,12 @@ export async function kernelLoss(rig: Rig): Promise<number> {
  */
 export async function projectionCounts(rig: Rig): Promise<{ hits: number; transitions: number; distinctTransitions: number; unprojected: number; orphans: number }> {
   const [r] = await rig.sql<Record<string, string>>(
-    `SELECT (SELECT count(*) FROM tcp_transitions WHERE instance = ANY($1::uuid[]))
+    `SELECT (SELECT count(*) FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id WHERE k.instance = ANY($1::uuid[]))
               + (SELECT count(*) FROM events WHERE instance = ANY($1::uuid[]) AND type = 'probe.hit') AS hits,
-            (SELECT count(*) FROM tcp_transitions WHERE instance = ANY($1::uuid[])) AS transitions,
-            (SELECT count(*) FROM (SELECT DISTINCT instance, seq FROM tcp_transitions WHERE instance = ANY($1::uuid[])) d) AS distinct_transitions,
+            (SELECT count(*) FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id WHERE k.instance = ANY($1::uuid[])) AS transitions,
+            (SELECT count(*) FROM (SELECT DISTINCT k.instance, t.seq FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id WHERE k.instance = ANY($1::uuid[])) d) AS distinct_transitions,
             (SELECT count(*) FROM events e WHERE e.instance = ANY($1::uuid[]) AND e.type = 'probe.hit') AS unprojected,
-            (SELECT count(*) FROM tcp_transitions t JOIN events e ON e.instance = t.instance AND e.seq = t.seq WHERE t.instance = ANY($1::uuid[])) AS orphans`,
+            (SELECT count(*) FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id JOIN events e ON e.instance = k.instance AND e.seq = t.seq WHERE k.instance = ANY($1::uuid[])) AS orphans`,
     [rig.instances],
   );
   return {

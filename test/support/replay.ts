@@ -89,7 +89,11 @@ export async function projectionRows(databaseUrl: string): Promise<Record<(typeo
     const out = {} as Record<(typeof PROJECTIONS)[number], string[]>;
     for (const table of PROJECTIONS) {
       // to_jsonb keeps every column at full precision (timestamptz to the microsecond, bigint exact).
-      const { rows } = await client.query<{ row: string }>(`SELECT (to_jsonb(t) - 'id')::text AS row FROM "${table}" t ORDER BY 1`);
+      // A transition's source id is a dictionary number too: its instance and probe stand in for it.
+      const { rows } = await client.query<{ row: string }>(table === 'tcp_transitions'
+        ? `SELECT (to_jsonb(t) - 'id' - 'source_id' || jsonb_build_object('instance', k.instance, 'probe', k.probe))::text AS row
+             FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id ORDER BY 1`
+        : `SELECT (to_jsonb(t) - 'id')::text AS row FROM "${table}" t ORDER BY 1`);
       out[table] = rows.map((r) => r.row);
     }
     return out;

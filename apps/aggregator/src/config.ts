@@ -55,6 +55,11 @@ export const AggregatorEnvSchema = z
     ROLLUP_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
     /** Partitions are created this many days ahead. */
     PARTITIONS_AHEAD_DAYS: z.coerce.number().int().min(1).max(60).default(2),
+    /**
+     * A time partition's indexes are rebuilt packed (sealed, store/seals.ts) this long after its range
+     * ended: the grace for late events, which would split the packed pages again.
+     */
+    PARTITION_SEAL_AFTER_HOURS: z.coerce.number().min(0).max(24 * 366).default(2),
     /** How often partitions are created ahead and expired ones dropped. */
     RETENTION_INTERVAL_S: z.coerce.number().int().min(1).max(86400).default(3600),
     /**

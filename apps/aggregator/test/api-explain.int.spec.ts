@@ -23,8 +23,10 @@ describe('transitions query plan', () => {
     await db.$executeRaw`SELECT probefleet_partition('tcp_transitions', TIMESTAMPTZ '2026-11-25T00:00:00Z')`;
     await db.$executeRaw`SELECT setseed(0.42)`;
     await db.$executeRaw`
-      INSERT INTO tcp_transitions (id, host, instance, seq, time, time_ns, probe, cpu, pid, comm, skaddr, family, saddr, daddr, sport, dport, old_state, new_state)
-      SELECT g, 'host-' || h, md5('instance' || h)::uuid, g, TIMESTAMPTZ '2026-11-25T00:00:00Z' + g * INTERVAL '400 milliseconds', 0, 'tcp_set_state', 0, 1, 'curl',
+      INSERT INTO tcp_sources (id, host, instance, probe) SELECT h + 1, 'host-' || h, md5('instance' || h)::uuid, 'tcp_set_state' FROM generate_series(0, 9) h`;
+    await db.$executeRaw`
+      INSERT INTO tcp_transitions (id, host, source_id, seq, time, time_ns, cpu, pid, comm, skaddr, family, saddr, daddr, sport, dport, old_state, new_state)
+      SELECT g, 'host-' || h, h + 1, g, TIMESTAMPTZ '2026-11-25T00:00:00Z' + g * INTERVAL '400 milliseconds', 0, 0, 1, 'curl',
              -123349791571968 + g % 5000, 'AF_INET', ('10.0.' || h || '.1')::inet, ('10.1.' || (g % 250) || '.1')::inet,
              32768 + (random() * 28000)::int, (ARRAY[80, 443, 5432, 6379, 8080, 9092])[1 + floor(random() * 6)::int],
              states[1 + floor(random() * 12)::int]::tcp_state, states[1 + floor(random() * 12)::int]::tcp_state
@@ -75,9 +77,9 @@ describe('transitions query plan', () => {
     await db.$executeRaw`
       INSERT INTO tcp_connections (id, host, boot_id, instance, skaddr, family, saddr, daddr, sport, dport, opened_at, closed_at, duration_ms,
                                    last_state, states, entered_ns, state_ms, last_seq)
-      SELECT id, host, md5(host)::uuid, instance, skaddr, family, saddr, daddr, sport, dport, time - INTERVAL '1 second', time, 1000,
+      SELECT t.id, t.host, md5(t.host)::uuid, k.instance, skaddr, family, saddr, daddr, sport, dport, time - INTERVAL '1 second', time, 1000,
              'TCP_CLOSE', '{TCP_ESTABLISHED,TCP_CLOSE}', '{NULL,NULL}', '{NULL,NULL}', seq
-        FROM tcp_transitions WHERE new_state = 'TCP_CLOSE'`;
+        FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id WHERE new_state = 'TCP_CLOSE'`;
     await db.$executeRaw`ANALYZE tcp_connections`;
     const sql = connectionStreamSql(ConnectionStreamQuery.parse({}), 50_000n, 1n << 40n, 500);
     const [row] = await db.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`);

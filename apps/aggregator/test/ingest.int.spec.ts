@@ -139,7 +139,8 @@ describe('ingest', () => {
     // The test stream spells its keys in its own order; the agent's order is what comes back.
     expect(back).toEqual([first, hit, odd, last].map((e) => encodeEvent(agentSpelling(e))));
     const [t] = await db.tcpTransition.findMany({ where: { host } });
-    expect(t).toMatchObject({ instance: s.instance, seq: 2n, comm, pid: 2 ** 31 - 1, cpu: 32767, saddr: '::ffff:10.0.0.1', daddr: '2001:db8::1:0:0:1', sport: 65535, dport: 0 });
+    expect(await db.tcpSource.findMany({ where: { host } })).toEqual([{ host, id: t!.sourceId, instance: s.instance, probe: 'tcp_set_state' }]);
+    expect(t).toMatchObject({ seq: 2n, comm, pid: 2 ** 31 - 1, cpu: 32767, saddr: '::ffff:10.0.0.1', daddr: '2001:db8::1:0:0:1', sport: 65535, dport: 0 });
     expect(t!.time.toISOString()).toBe(hit.time.replace(/\d{6}Z$/, 'Z'));
     expect(await db.event.count({ where: { host, type: 'probe.hit' } })).toBe(1);
     expect(await connections(host)).toMatchObject([{ daddr: '2001:db8::1:0:0:1', lastState: 'TCP_SYN_SENT' }]);

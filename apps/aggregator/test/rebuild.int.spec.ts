@@ -14,7 +14,7 @@ async function projections(db: Db) {
     gaps: strip(await db.streamGap.findMany({ orderBy: [{ instance: 'asc' }, { fromSeq: 'asc' }] })),
     agents: await db.agent.findMany({ orderBy: { host: 'asc' } }),
     probes: await db.probe.findMany({ orderBy: [{ host: 'asc' }, { name: 'asc' }] }),
-    transitions: strip(await db.tcpTransition.findMany({ orderBy: [{ instance: 'asc' }, { seq: 'asc' }] })),
+    transitions: strip(await db.tcpTransition.findMany({ orderBy: [{ host: 'asc' }, { sourceId: 'asc' }, { seq: 'asc' }] })),
     // Closed and open lifetimes (ids left out: sequence numbers), inet and enum arrays as text.
     connections: await db.$queryRaw<Record<string, unknown>[]>`
       SELECT host, boot_id, instance, skaddr, family, host(saddr) AS saddr, host(daddr) AS daddr, sport, dport, opened_at, closed_at, duration_ms,

@@ -109,8 +109,20 @@ describe('owners inline → owner dictionary migration', () => {
     expect(Number(left!.n)).toBe(0);
   });
 
-  it('ingest finds the migrated owners by their key: the same events again add no owner and store nothing twice', async () => {
+  it('and the source dictionary after it (20261207160000_tcp_sources): each host, instance and probe of a TCP hit once, no inline column left', async () => {
+    const events = published().split('\n').filter(Boolean).map((l) => (decodeEvent(l) as { value: Event }).value);
+    const want = new Set(events.filter((e) => e.type === 'probe.hit' && 'skaddr' in e.data.args).map((e) => `${e.host} ${e.instance} ${(e as Event & { type: 'probe.hit' }).data.probe}`));
+    const rows = await db.$queryRaw<{ key: string }[]>`SELECT host || ' ' || instance || ' ' || probe AS key FROM tcp_sources`;
+    expect(rows.map((r) => r.key).sort()).toEqual([...want].sort());
+    const [left] = await db.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+       WHERE c.relname ~ '^tcp_transitions' AND a.attnum > 0 AND (a.attisdropped OR a.attname IN ('instance', 'probe'))`;
+    expect(Number(left!.n)).toBe(0);
+  });
+
+  it('ingest finds the migrated owners and sources by their key: the same events again add none and store nothing twice', async () => {
     const [before] = await db.$queryRaw<{ n: bigint; max: number }[]>`SELECT count(*) AS n, max(id) AS max FROM tcp_owners`;
+    const sources = Number((await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM tcp_sources`)[0]!.n);
     const events = ownerFleet();
     for (const host of ['node-a', 'node-b']) {
       const mine = events.filter((e) => e.host === host);
@@ -119,6 +131,7 @@ describe('owners inline → owner dictionary migration', () => {
     }
     const [after] = await db.$queryRaw<{ n: bigint; max: number }[]>`SELECT count(*) AS n, max(id) AS max FROM tcp_owners`;
     expect(after).toEqual(before);
+    expect(Number((await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM tcp_sources`)[0]!.n)).toBe(sources);
   });
 
   it('rebuild gives the same lifetimes from the migrated transitions', async () => {

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The guest's /init: mounts, 9p shares, lo, then /share/guest.sh (written by the test), then power off.
+# The guest's /init: mounts, 9p shares, lo (eth0 and the forwarder with lab.net=1), then
+# /share/guest.sh (written by the test), then power off.
 # Leaves /share/kernel-release and /share/guest.rc (read by lab.ts); the console shows "=== LAB ..." lines.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -12,6 +13,15 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share /share || echo "
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /mnt/hostro || echo "=== LAB ERROR no 9p hostroot"
 uname -r > /share/kernel-release
 ip link set lo up
+# A network only when boot.sh gave one (lab.net=1): qemu user-mode, the host's loopback at 10.0.2.2.
+NET=0
+if grep -qw lab.net=1 /proc/cmdline; then
+  for m in $(cat /modules/net.order); do insmod /modules/$m 2>&1 | sed 's/^/insmod: /'; done
+  if [ -e /sys/class/net/eth0 ]; then
+    ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && NET=1
+  fi
+  [ $NET = 1 ] || echo "=== LAB ERROR no eth0"
+fi
 # /mnt/host: the host root with a tmpfs overlay, so programs there can write (nothing reaches the host)
 # and keep the host's paths, /tmp included (a repo may live there).
 mount -t tmpfs -o size=256m tmpfs /mnt/rw && mkdir -p /mnt/rw/upper /mnt/rw/work
@@ -28,6 +38,15 @@ fi
 # lab.env (from lab.ts): REPO (the repo's host path, also valid inside the chroot), NODE, ...
 [ -f /share/lab.env ] && { set -a; . /share/lab.env; set +a; }
 export SHARE=/share CHROOT_SHARE=/tmp/share HOSTROOT=/mnt/host
+# LAB_FORWARD (lab.ts, from network.forward): the host's loopback ports served at the guest's
+# 127.0.0.1 by guest/forward.js (the host's node); the guest script starts once they listen
+# (within 120 s: a node start under TCG on a loaded host).
+if [ $NET = 1 ] && [ -n "${LAB_FORWARD:-}" ]; then
+  inhost "$NODE" "$REPO/test/kernel-lab/guest/forward.js" 10.0.2.2 $LAB_FORWARD > /share/forward.log 2>&1 &
+  i=0
+  while ! grep -q '^listening' /share/forward.log 2>/dev/null && [ $i -lt 1200 ]; do usleep 100000; i=$((i+1)); done
+  grep -q '^listening' /share/forward.log || echo "=== LAB ERROR forwarder not listening: $(cat /share/forward.log)"
+fi
 rc=127
 if [ -f /share/guest.sh ]; then
   cd /share && sh /share/guest.sh </dev/null 2>&1; rc=$?; cd /

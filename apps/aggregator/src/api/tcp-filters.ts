@@ -76,5 +76,8 @@ export function whereAll(conditions: readonly Prisma.Sql[]): Prisma.Sql {
   return conditions.length === 0 ? Prisma.empty : Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}`;
 }
 
+/** A transition's agent instance (alias `t`), from its source (tcp_sources): one key lookup per row of a page. */
+export const sourceInstance = (t: string) => Prisma.raw(`(SELECT k.instance FROM tcp_sources k WHERE k.host = ${t}.host AND k.id = ${t}.source_id)`);
+
 /** The kernel pointer back as the agent's text: skaddr is its signed 64-bit two's complement. */
 export const SKADDR_TEXT = Prisma.raw(`'0x' || to_hex(skaddr)`);

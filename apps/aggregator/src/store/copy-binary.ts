@@ -142,11 +142,10 @@ export async function copyBinary(client: PoolClient, table: string, columns: rea
   await pipeline(Readable.from(rows.end()), stream);
 }
 
-// A fleet's rows name the same addresses and instances over and over: their send forms are
-// remembered (bounded: the map starts again when full).
+// A fleet's rows name the same addresses over and over: their send forms are remembered (bounded:
+// the map starts again when full).
 const MEMORY = 1 << 16;
 const inets = new Map<string, Buffer>();
-const uuids = new Map<string, Buffer>();
 
 function remember(map: Map<string, Buffer>, key: string, value: Buffer): Buffer {
   if (map.size >= MEMORY) map.clear();
@@ -162,13 +161,4 @@ export function inetBytes(family: 'AF_INET' | 'AF_INET6', text: string): Buffer 
   if (!bytes) throw new Error(`not an ${family} address: ${text}`);
   const v4 = bytes.length === 4;
   return remember(inets, text, Buffer.from([v4 ? 2 : 3, v4 ? 32 : 128, 0, bytes.length, ...bytes]));
-}
-
-/** A UUID's text (checked by the envelope schema) as its 16 bytes. */
-export function uuidBytes(text: string): Buffer {
-  const known = uuids.get(text);
-  if (known) return known;
-  const hex = text.replace(/-/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`not a UUID: ${text}`);
-  return remember(uuids, text, Buffer.from(hex, 'hex'));
 }

@@ -1,4 +1,4 @@
-import { BinaryRows, inetBytes, uuidBytes } from './copy-binary';
+import { BinaryRows, inetBytes } from './copy-binary';
 
 /** The fields of the one row `write` makes, as PostgreSQL reads them: null or the value's bytes. */
 function fields(write: (r: BinaryRows) => void): (Buffer | null)[] {
@@ -58,15 +58,10 @@ describe('BinaryRows', () => {
   });
 });
 
-describe('inetBytes and uuidBytes', () => {
+describe('inetBytes', () => {
   it('gives inet send forms of IPv4 and IPv6', () => {
     expect([...inetBytes('AF_INET', '10.1.2.3')]).toEqual([2, 32, 0, 4, 10, 1, 2, 3]);
     expect([...inetBytes('AF_INET6', '::ffff:10.0.0.1')]).toEqual([3, 128, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1]);
     expect(() => inetBytes('AF_INET', 'fd00::1')).toThrow('not an AF_INET address: fd00::1');
-  });
-
-  it('gives a UUID as its 16 bytes', () => {
-    expect(uuidBytes('0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0').toString('hex')).toBe('0f1e2d3c4b5a69788796a5b4c3d2e1f0');
-    expect(() => uuidBytes('nope')).toThrow('not a UUID: nope');
   });
 });

@@ -18,21 +18,23 @@ export interface EnvelopeFilter { host?: string; instance?: string; from?: strin
 const TIME_TEXT = (t: string) => `to_char((${t}.time + floor(${t}.time_ns / 1000.0) * INTERVAL '1 microsecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
   || lpad(((${t}.time_ns % 1000 + 1000) % 1000)::text, 3, '0') || 'Z'`;
 
-function conditions(t: string, f: EnvelopeFilter, values: unknown[]): string {
+/** `t`: the row's alias; `src`: where its instance is (the row itself, or a transition's source). */
+function conditions(t: string, f: EnvelopeFilter, values: unknown[], src = t): string {
   const parts: string[] = [];
   const add = (sql: (n: string) => string, v: unknown) => { values.push(v); parts.push(sql(`$${values.length}`)); };
   if (f.host !== undefined) add((n) => `${t}.host = ${n}`, f.host);
-  if (f.instance !== undefined) add((n) => `${t}.instance = ${n}::uuid`, f.instance);
+  if (f.instance !== undefined) add((n) => `${src}.instance = ${n}::uuid`, f.instance);
   if (f.from !== undefined) add((n) => `${t}.time >= ${n}::timestamptz`, f.from);
   if (f.to !== undefined) add((n) => `${t}.time < ${n}::timestamptz`, f.to);
   return parts.map((p) => ` AND ${p}`).join('');
 }
 
-const TCP_SELECT = `SELECT t.id::text, t.host, t.instance::text, s.boot_id::text AS boot_id, t.seq, ${TIME_TEXT('t')} AS time, t.mono_ns::text,
-       t.probe, t.cpu, t.pid, t.comm, t.ctx, t.skaddr::text, t.family::text, host(t.saddr) AS saddr, host(t.daddr) AS daddr,
+const TCP_SELECT = `SELECT t.id::text, t.host, k.instance::text, s.boot_id::text AS boot_id, t.seq, ${TIME_TEXT('t')} AS time, t.mono_ns::text,
+       k.probe, t.cpu, t.pid, t.comm, t.ctx, t.skaddr::text, t.family::text, host(t.saddr) AS saddr, host(t.daddr) AS daddr,
        t.sport, t.dport, t.old_state::text, t.new_state::text, t.ms_in_old_state, t.attribution::text AS attribution,
        t.tx_bytes::text, t.rx_bytes::text, t.retrans::text, t.srtt_us, t.owner_id, ${OWNER_SELECT('o')}
-  FROM tcp_transitions t JOIN streams s ON s.instance = t.instance LEFT JOIN tcp_owners o ON o.host = t.host AND o.id = t.owner_id`;
+  FROM tcp_transitions t JOIN tcp_sources k ON k.host = t.host AND k.id = t.source_id JOIN streams s ON s.instance = k.instance
+  LEFT JOIN tcp_owners o ON o.host = t.host AND o.id = t.owner_id`;
 const EVENT_SELECT = `SELECT e.id::text, e.host, e.instance::text, s.boot_id::text AS boot_id, e.seq, ${TIME_TEXT('e')} AS time, e.mono_ns::text,
        e.type, e.data
   FROM events e JOIN streams s ON s.instance = e.instance`;
@@ -80,7 +82,7 @@ export async function envelopesBetween(db: Pool | PoolClient, lo: bigint, hi: bi
   const tv: unknown[] = [lo.toString(), hi.toString()];
   const ev: unknown[] = [lo.toString(), hi.toString()];
   const [tcp, generic] = await Promise.all([
-    db.query(`${TCP_SELECT} WHERE t.id > $1 AND t.id <= $2${conditions('t', f, tv)}`, tv),
+    db.query(`${TCP_SELECT} WHERE t.id > $1 AND t.id <= $2${conditions('t', f, tv, 'k')}`, tv),
     db.query(`${EVENT_SELECT} WHERE e.id > $1 AND e.id <= $2${conditions('e', f, ev)}`, ev),
   ]);
   const owners = new Map<number, Owner>();
@@ -132,7 +134,7 @@ export async function* storedEnvelopes(db: Pool | PoolClient, f: EnvelopeFilter 
 /** One stream's events from a seq on, in seq order (the events API). */
 export async function streamEnvelopes(db: Pool, instance: string, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
   const [tcp, generic] = await Promise.all([
-    db.query(`${TCP_SELECT} WHERE t.instance = $1 AND t.seq > $2 ORDER BY t.seq LIMIT $3`, [instance, afterSeq, limit]),
+    db.query(`${TCP_SELECT} WHERE k.instance = $1 AND t.seq > $2 ORDER BY t.seq LIMIT $3`, [instance, afterSeq, limit]),
     db.query(`${EVENT_SELECT} WHERE e.instance = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`, [instance, afterSeq, limit]),
   ]);
   const owners = new Map<number, Owner>();

@@ -9,8 +9,9 @@ import type { Pool, PoolClient } from 'pg';
 import type { KafkaRecord } from '../consumer/kafka-record';
 import { BATCH_SPAN } from './batch-ids';
 import { copyLine, copyLines } from './copy';
-import { BinaryRows, copyBinary, inetBytes, uuidBytes } from './copy-binary';
+import { BinaryRows, copyBinary, inetBytes } from './copy-binary';
 import { ownersFor, type OwnerIds } from './owners';
+import { SourceDictionary, sourcesFor, type SourceIds } from './sources';
 import { insertDeadLetters, type DeadLetter } from './dead-letters';
 import { decodeRecords, type Positioned } from './decode';
 import { Partitions, type PartitionedTable, type RetentionPolicy } from './partitions';
@@ -62,15 +63,17 @@ export async function ingest(db: Db | Pool, records: readonly KafkaRecord[], opt
 }
 
 async function storeOrSplit(pool: Pool, records: readonly KafkaRecord[], decoded: ReturnType<typeof decodeRecords>, options: IngestOptions): Promise<IngestResult> {
-  // Before the transaction, in statements of their own (owners.ts); a split batch's halves hit the cache.
-  const owners = await ownersFor(pool).resolve(pool, decoded.events.map((p) => p.event));
+  // Before the transaction, in statements of their own (owners.ts, sources.ts); a split batch's halves hit the caches.
+  const events = decoded.events.map((p) => p.event);
+  const owners = await ownersFor(pool).resolve(pool, events);
+  const sources = await sourcesFor(pool).resolve(pool, events);
   try {
-    return await inTransaction(pool, (client) => store(client, decoded.events, decoded.deadLetters, owners));
+    return await inTransaction(pool, (client) => store(client, decoded.events, decoded.deadLetters, owners, sources));
   } catch (err) {
     if (!isRowRefusal(err)) throw err;
     if (records.length === 1) {
       const deadLetters: DeadLetter[] = [{ record: records[0]!, kind: 'rejected', reason: `the store refused it: ${(err as Error).message}` }];
-      return inTransaction(pool, (client) => store(client, [], deadLetters, owners));
+      return inTransaction(pool, (client) => store(client, [], deadLetters, owners, sources));
     }
     const half = Math.ceil(records.length / 2);
     const parts = [records.slice(0, half), records.slice(half)];
@@ -91,10 +94,10 @@ function isRowRefusal(err: unknown): boolean {
   return /^(22|23|54)/.test(code);
 }
 
-async function store(client: PoolClient, events: readonly Positioned[], deadLetters: readonly DeadLetter[], owners: OwnerIds): Promise<IngestResult> {
+async function store(client: PoolClient, events: readonly Positioned[], deadLetters: readonly DeadLetter[], owners: OwnerIds, sources: SourceIds): Promise<IngestResult> {
   await client.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK]);
   await insertDeadLetters(client, deadLetters);
-  const result = await append(client, events.map((p) => p.event), Date.now(), owners);
+  const result = await append(client, events.map((p) => p.event), Date.now(), owners, sources);
   const deadLetterKinds: Record<string, number> = {};
   for (const d of deadLetters) deadLetterKinds[d.kind] = (deadLetterKinds[d.kind] ?? 0) + 1;
   let newestMs = 0;
@@ -104,17 +107,19 @@ async function store(client: PoolClient, events: readonly Positioned[], deadLett
 
 /**
  * Appends the events the store does not hold yet and projects them; `nowMs` is their arrival (lag),
- * `owners` their hits' owner ids (OwnerDictionary.resolve).
+ * `owners` and `sources` their hits' owner and source ids (OwnerDictionary / SourceDictionary.resolve;
+ * sources left out are resolved here, in the caller's transaction and uncached).
  */
-export async function append(client: PoolClient, events: readonly Event[], nowMs: number, owners: OwnerIds = new Map()): Promise<Pick<IngestResult, 'stored' | 'duplicates' | 'violations'>> {
+export async function append(client: PoolClient, events: readonly Event[], nowMs: number, owners: OwnerIds = new Map(), sources?: SourceIds): Promise<Pick<IngestResult, 'stored' | 'duplicates' | 'violations'>> {
   if (events.length === 0) return { stored: 0, duplicates: 0, violations: [] };
+  const ids = sources ?? (await new SourceDictionary().resolve(client, events));
   const outcome = await project(client, events, {
     owners,
     write: async (fresh, tcp) => {
-      const ids = await numberBatch(client, fresh);
+      const numbers = await numberBatch(client, fresh);
       const rows = new BinaryRows();
       try {
-        tcp.hits.forEach((h, i) => transitionRow(rows, ids.get(h)!, h, tcp.msInOldState[i]!, owners));
+        tcp.hits.forEach((h, i) => transitionRow(rows, numbers.get(h)!, h, tcp.msInOldState[i]!, owners, ids));
       } catch (err) {
         // A value out of its column's range is the row's fault, as PostgreSQL's refusal of its text
         // would be (SQLSTATE 22000): the batch is split until the row is alone.
@@ -122,7 +127,7 @@ export async function append(client: PoolClient, events: readonly Event[], nowMs
         throw Object.assign(new Error(`a row cannot be encoded: ${(err as Error).message}`), { code: '22000' });
       }
       await copyBinary(client, 'tcp_transitions', TRANSITION_COLUMNS, rows);
-      await copyLines(client, 'events', EVENT_COLUMNS, fresh.filter((e) => !tcp.isTcp.has(e)).map((e) => eventLine(ids.get(e)!, e)));
+      await copyLines(client, 'events', EVENT_COLUMNS, fresh.filter((e) => !tcp.isTcp.has(e)).map((e) => eventLine(numbers.get(e)!, e)));
       await recordLag(client, fresh, nowMs);
     },
   });
@@ -133,11 +138,11 @@ export async function append(client: PoolClient, events: readonly Event[], nowMs
  * The COPY rows the store writes for these events (ids from `base`, no time in the old state):
  * what bench/ingest copies raw into the same tables to compare with.
  */
-export function copyRows(events: readonly Event[], base: number, owners: OwnerIds = new Map()): { transitions: { columns: string[]; binary: Buffer[] }; events: { columns: string[]; lines: string[] } } {
+export function copyRows(events: readonly Event[], base: number, owners: OwnerIds, sources: SourceIds): { transitions: { columns: string[]; binary: Buffer[] }; events: { columns: string[]; lines: string[] } } {
   const transitions = new BinaryRows();
   const generic: string[] = [];
   events.forEach((e, i) => {
-    if (e.type === 'probe.hit' && isTcpHit(e)) transitionRow(transitions, base + i, e, null, owners);
+    if (e.type === 'probe.hit' && isTcpHit(e)) transitionRow(transitions, base + i, e, null, owners, sources);
     else generic.push(eventLine(base + i, e));
   });
   return { transitions: { columns: TRANSITION_COLUMNS, binary: transitions.end() }, events: { columns: EVENT_COLUMNS, lines: generic } };
@@ -185,14 +190,14 @@ async function numberBatch(client: PoolClient, fresh: readonly Event[]): Promise
   return new Map(fresh.map((e, i) => [e, base + i]));
 }
 
-const TRANSITION_COLUMNS = ['id', 'host', 'instance', 'seq', 'time', 'time_ns', 'mono_ns', 'probe', 'cpu', 'pid', 'comm', 'ctx', 'skaddr', 'family',
+const TRANSITION_COLUMNS = ['id', 'host', 'source_id', 'seq', 'time', 'time_ns', 'mono_ns', 'cpu', 'pid', 'comm', 'ctx', 'skaddr', 'family',
   'saddr', 'daddr', 'sport', 'dport', 'old_state', 'new_state', 'ms_in_old_state', 'owner_id', 'attribution', 'tx_bytes', 'rx_bytes', 'retrans', 'srtt_us'];
 
 /** The nanoseconds past the microsecond, stored beside it. */
 const nanos = (time: string) => Number(time.slice(26, 29));
 
 // One row per stored TCP hit, in binary (copy-binary.ts), in TRANSITION_COLUMNS order.
-function transitionRow(rows: BinaryRows, id: number, h: TcpHitEvent, msInOldState: number | null, owners: OwnerIds): void {
+function transitionRow(rows: BinaryRows, id: number, h: TcpHitEvent, msInOldState: number | null, owners: OwnerIds, sources: SourceIds): void {
   const d = h.data;
   const ownerId = d.owner === undefined ? null : owners.get(d.owner);
   if (ownerId === undefined) throw new Error(`the owner of ${h.host} seq ${h.seq} was not resolved`);
@@ -202,13 +207,12 @@ function transitionRow(rows: BinaryRows, id: number, h: TcpHitEvent, msInOldStat
   rows.row(TRANSITION_COLUMNS.length);
   rows.int8(id);
   rows.text(h.host);
-  rows.raw(uuidBytes(h.instance));
+  rows.int4(sources.of(h));
   rows.int8(h.seq);
   rows.time(h.time);
   rows.int2(nanos(h.time));
   if (h.monoNs === undefined) rows.null();
   else rows.int8Text(h.monoNs);
-  rows.text(d.probe);
   rows.int2(d.cpu);
   rows.int4(d.pid);
   rows.text(d.comm);

@@ -76,25 +76,20 @@ export class Partitions {
   async dropExpired(policy: RetentionPolicy, nowMs: number): Promise<string[]> {
     const dropped: string[] = [];
     for (const table of Object.keys(PARTITIONED) as PartitionedTable[]) {
-      const root = table === 'events' ? 'events_timed' : table;
-      const { rows } = await this.pool.query(
-        `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
-           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-          WHERE i.inhparent = $1::regclass`, [root]);
       const limit = horizon(table, policy, nowMs);
-      for (const { name, bound } of rows) {
-        const m = /FROM \('([^']+)'\) TO \('([^']+)'\)/.exec(bound);
-        if (!m || Date.parse(m[2]!) > limit) continue; // the default partition, or still within retention
+      for (const { name, from, to } of await partitionsOf(this.pool, table)) {
+        if (to > limit) continue; // still within retention
         const client = await this.pool.connect();
         try {
           await client.query('BEGIN');
           const { rows: [count] } = await client.query(`SELECT count(*)::bigint AS n FROM "${name}"`);
           await client.query(
             `INSERT INTO retention_drops (table_name, partition, range_from, range_to, rows, dropped_at) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (partition) DO NOTHING`, [table, name, m[1], m[2], count.n, new Date(nowMs).toISOString()]);
+             ON CONFLICT (partition) DO NOTHING`, [table, name, new Date(from).toISOString(), new Date(to).toISOString(), count.n, new Date(nowMs).toISOString()]);
           await client.query(`DROP TABLE "${name}"`);
+          await client.query('DELETE FROM partition_seals WHERE partition = $1', [name]);
           await client.query('COMMIT');
-          this.known.delete(`${table}|${Date.parse(m[1]!)}`);
+          this.known.delete(`${table}|${from}`);
           dropped.push(name);
         } catch (err) {
           await client.query('ROLLBACK').catch(() => undefined);
@@ -109,6 +104,18 @@ export class Partitions {
     }
     return dropped;
   }
+}
+
+/** The range partitions of a table (events: of events_timed), with their bounds in ms; the default partition left out. */
+export async function partitionsOf(pool: Pool, table: PartitionedTable): Promise<{ name: string; from: number; to: number }[]> {
+  const { rows } = await pool.query<{ name: string; bound: string }>(
+    `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = $1::regclass`, [table === 'events' ? 'events_timed' : table]);
+  return rows.flatMap(({ name, bound }) => {
+    const m = /FROM \('([^']+)'\) TO \('([^']+)'\)/.exec(bound);
+    return m ? [{ name, from: Date.parse(m[1]!), to: Date.parse(m[2]!) }] : [];
+  });
 }
 
 /** Where the store starts now: the latest end of a dropped partition of raw rows, if any. */

@@ -9,7 +9,7 @@ import { Prisma } from '../../generated/prisma/client';
 import { nsText } from '../connections.service';
 import { inetText } from '../inet-text';
 import { stateParam, timeParam } from '../params';
-import { endpointFilterShape, filteredSource, SKADDR_TEXT, whereAll } from '../tcp-filters';
+import { endpointFilterShape, filteredSource, SKADDR_TEXT, sourceInstance, whereAll } from '../tcp-filters';
 import { ownerItem, ownerJoin, ownerSelect, type OwnerRow } from '../owner-fields';
 import { timeStateConditions, transitionFilterShape, type TransitionItem } from '../transitions.service';
 import type { ConnectionItem } from '../connections.service';
@@ -36,7 +36,7 @@ export function transitionStreamSql(q: TransitionStreamQuery, after: bigint, bef
   const order = Prisma.raw('id');
   const { from, where } = filteredSource('tcp_transitions', q, conditions, { order, limit });
   return Prisma.sql`
-    SELECT id, host, instance::text, seq, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time_text,
+    SELECT id, host, ${sourceInstance('t')}::text AS instance, seq, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time_text,
            ${SKADDR_TEXT} AS skaddr, family::text, host(saddr) AS saddr, host(daddr) AS daddr, sport, dport,
            old_state::text, new_state::text, ms_in_old_state, pid, comm, cpu, coalesce((ctx & ${CTX_IRQ_BITS}) <> 0, false) AS in_irq,
            ${ownerSelect('t')}
@@ -81,12 +81,12 @@ export function connectionStreamSql(q: ConnectionStreamQuery, after: bigint, bef
            to_char(c.opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS opened_text,
            to_char(c.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS closed_text,
            c.duration_ms, c.last_state::text, c.states::text[], c.entered_ns::text[], c.state_ms, ${LIFE_SELECT}, ${ownerSelect('c')}
-      FROM (SELECT id, time, host, instance, seq, skaddr FROM ${closing.from} ${closing.where}) AS t
+      FROM (SELECT id, time, host, source_id, seq, skaddr FROM ${closing.from} ${closing.where}) AS t
       -- One probe of the closed_at index per closing transition, in id order, until the page is full
       -- (OFFSET 0: a hash join would read the whole day's partition for every page).
       CROSS JOIN LATERAL (
         SELECT * FROM tcp_connections c
-         WHERE c.closed_at = t.time AND c.host = t.host AND c.instance = t.instance AND c.last_seq = t.seq AND c.skaddr = t.skaddr
+         WHERE c.closed_at = t.time AND c.host = t.host AND c.instance = ${sourceInstance('t')} AND c.last_seq = t.seq AND c.skaddr = t.skaddr
         OFFSET 0) c
       ${ownerJoin('c')}
       ${whereAll(conditions)}
