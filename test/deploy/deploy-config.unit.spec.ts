@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { AggregatorEnvSchema, loadConfig as loadAggregatorConfig } from '../../apps/aggregator/src/config';
 import { configFromEnv, loadConfig as loadAgentConfig, type AgentConfig } from '../../apps/agent/src/config';
+import { writePolicyKeyPair } from '@probefleet/signature';
 
 const DEPLOY = join(__dirname, '..', '..', 'deploy');
 const read = (...p: string[]) => readFileSync(join(DEPLOY, ...p), 'utf8');
@@ -100,7 +101,7 @@ describe('deploy/compose.yaml', () => {
 
 describe('deploy/k8s', () => {
   type Env = { name: string; value?: string; valueFrom?: unknown };
-  type Container = { name: string; args?: string[]; env?: Env[]; envFrom?: { configMapRef?: { name: string } }[]; volumeMounts?: { name: string; mountPath: string }[]; securityContext?: { privileged?: boolean }; resources?: { limits?: Record<string, string> } };
+  type Container = { name: string; args?: string[]; command?: string[]; env?: Env[]; envFrom?: { configMapRef?: { name: string } }[]; volumeMounts?: { name: string; mountPath: string }[]; securityContext?: { privileged?: boolean }; resources?: { limits?: Record<string, string> } };
   type PodSpec = { containers: Container[]; initContainers?: Container[]; hostPID?: boolean; tolerations?: { operator?: string }[]; terminationGracePeriodSeconds?: number; volumes?: { name: string; configMap?: { name: string }; hostPath?: { path: string } }[] };
   type Resource = { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: { template?: { spec: PodSpec } } };
 
@@ -124,18 +125,24 @@ describe('deploy/k8s', () => {
 
   it('gives the aggregator (and its migrate step) only variables it knows, and a configuration that loads', () => {
     const pod = find('Deployment', 'probefleet-aggregator').spec!.template!.spec;
+    // The policy signing key, as the policy-key step leaves it (0600): a throw-away one here.
+    const keys = mkdtempSync(join(tmpdir(), 'probefleet-deploy-key-'));
+    const { privateFile } = writePolicyKeyPair(join(keys, 'policy.key'));
     for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
       const env = containerEnv(c);
       expect({ container: c.name, unknown: Object.keys(env).filter((k) => !AGGREGATOR_KEYS.has(k)) }).toEqual({ container: c.name, unknown: [] });
       // The sample SASL mechanism stands in for a Secret's value: the schema checks the real one.
-      const loadable: Record<string, string> = { ...env, DATABASE_URL: 'postgresql://probefleet@db/probefleet' };
+      const loadable: Record<string, string> = { ...env, DATABASE_URL: 'postgresql://probefleet@db/probefleet', ...(env['POLICY_SIGNING_KEY_FILE'] ? { POLICY_SIGNING_KEY_FILE: privateFile } : {}) };
       delete loadable['KAFKA_SASL_MECHANISM'];
       expect(() => loadAggregatorConfig(loadable)).not.toThrow();
       // Without the token Secret it does not start open.
       if (loadable['HOST'] === '0.0.0.0') expect(() => loadAggregatorConfig({ ...loadable, API_TOKENS: '', API_ADMIN_TOKENS: '' })).toThrow(/refusing to serve an open API/);
     }
-    expect(pod.initContainers!.map((c) => c.args)).toEqual([['migrate']]);
+    rmSync(keys, { recursive: true, force: true });
+    expect(pod.initContainers!.map((c) => c.args ?? c.command)).toEqual([['migrate'], ['install', '-m', '600', '/etc/probefleet/policy-signing/policy.key', '/run/probefleet/policy.key']]);
     expect(pod.containers.map((c) => c.args)).toEqual([['serve']]);
+    // The serve step signs with the key the policy-key step copied.
+    expect(containerEnv(pod.containers[0]!)['POLICY_SIGNING_KEY_FILE']).toBe('/run/probefleet/policy.key');
   });
 
   it('gives the agent only variables it reads, and a config file + environment run accepts', () => {

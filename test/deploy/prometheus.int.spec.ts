@@ -16,7 +16,7 @@ describe('deploy/prometheus', () => {
     expect(promtool('check', 'rules', 'alerts.yaml')).toMatch(/SUCCESS: \d+ rules found/);
     expect(alertRules().map((r) => r.alert).sort()).toEqual([
       'ProbefleetAgentSilent', 'ProbefleetAgentSpoolFilling', 'ProbefleetAgentSpoolFull', 'ProbefleetBadSignatures', 'ProbefleetConsumerNotInGroup',
-      'ProbefleetDeadLetters', 'ProbefleetIngestFailures', 'ProbefleetIngestLag', 'ProbefleetKernelOverruns',
+      'ProbefleetDeadLetters', 'ProbefleetIngestFailures', 'ProbefleetIngestLag', 'ProbefleetKernelOverruns', 'ProbefleetPolicyRecordsRefused',
     ]);
     for (const r of alertRules()) expect({ alert: r.alert, severity: r.labels?.['severity'] }).toEqual({ alert: r.alert, severity: expect.stringMatching(/^(warning|critical)$/) });
   });

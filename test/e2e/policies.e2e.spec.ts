@@ -5,7 +5,9 @@
 // instance within 5 s (transitions outside it stop) and is removed again; the kernel's refusal comes
 // back as policy.rejected with its error_log message; a restarted agent re-applies the set (also a
 // version changed while it was down); an agent without its broker applies its cached set; the store
-// exported with its policies replays with no violation.
+// exported with its policies replays with no violation. Policies are signed with a throw-away key
+// (the aggregator's POLICY_SIGNING_KEY_FILE, the agent's policies.publicKeyFile); forged records are
+// policies-signing.e2e.spec.ts's.
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +15,7 @@ import type { Event } from '@probefleet/events';
 import { brokers, closingServer, connectOnce, freshTopic, ourInstances, readTopic, sleep, startKafkaAgent, tempDir, type KafkaAgent } from '../support/agent-kafka';
 import { createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from '../support/aggregator';
 import { probefleet } from '../support/replay';
+import { throwawayPolicyKeys, type PolicyKeys } from '../support/policy-keys';
 import { deleteTopic, kafkaClient } from '../support/stack';
 
 jest.setTimeout(180_000);
@@ -26,6 +29,7 @@ let topic: string;
 let policyTopic: string;
 let db: TempDatabase;
 let agg: Aggregator;
+let keys: PolicyKeys;
 const dirs: string[] = [];
 const agents: KafkaAgent[] = [];
 
@@ -71,7 +75,7 @@ async function controlTopic(ms = 15_000): Promise<[string, unknown][]> {
 }
 
 function agentConfig(spool: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { mode: 'tracepoint', host: `policies-${suite}`, labels: { suite }, kafka: { brokers: brokers(), topic, lingerMs: 5 }, policies: { enabled: true, topic: policyTopic }, spool: { dir: spool }, statsIntervalS: 0.5, ...over };
+  return { mode: 'tracepoint', host: `policies-${suite}`, labels: { suite }, kafka: { brokers: brokers(), topic, lingerMs: 5 }, policies: { enabled: true, topic: policyTopic, publicKeyFile: keys.publicKeyFile }, spool: { dir: spool }, statsIntervalS: 0.5, ...over };
 }
 
 function startAgent(spool: string, over: Record<string, unknown> = {}): KafkaAgent {
@@ -102,8 +106,9 @@ beforeAll(async () => {
   topic = await freshTopic('policies-e2e');
   policyTopic = `policies-e2e-control-${randomUUID().slice(0, 8)}`;
   db = await createMigratedDatabase();
+  keys = throwawayPolicyKeys();
   // The aggregator creates the control topic itself (compacted), the events topic exists.
-  agg = await startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic, KAFKA_POLICY_TOPIC: policyTopic, KAFKA_CREATE_TOPIC: 'true', API_TOKENS: READ, API_ADMIN_TOKENS: ADMIN });
+  agg = await startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic, KAFKA_POLICY_TOPIC: policyTopic, KAFKA_CREATE_TOPIC: 'true', API_TOKENS: READ, API_ADMIN_TOKENS: ADMIN, POLICY_SIGNING_KEY_FILE: keys.keyFile });
   await eventually(`aggregator up; output:\n${agg.output()}`, 30_000, async () => ((await fetch(`${agg.url}/readyz`)).status === 200 ? true : undefined));
 });
 
@@ -121,6 +126,7 @@ afterAll(async () => {
   await deleteTopic(topic);
   await deleteTopic(policyTopic);
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  keys?.remove();
 });
 
 describe('fleet policies', () => {
@@ -273,8 +279,13 @@ describe('fleet policies', () => {
   });
 
   it('an agent without its broker applies its cached set', async () => {
-    const cached = JSON.parse(fs.readFileSync(path.join(spool, 'policies.json'), 'utf8')) as { name: string; version: number }[];
-    expect(cached.map((r) => `${r.name}@${r.version}`).sort()).toEqual(['marker@1', 'restart@2']);
+    // The records as signed: puts (their value base64) and the deletes (tombstones) with their versions.
+    const cached = JSON.parse(fs.readFileSync(path.join(spool, 'policies.json'), 'utf8')) as { format: number; records: { key: string; value: string | null; headers: Record<string, string> }[] };
+    expect(cached.format).toBe(2);
+    const puts = cached.records.filter((r) => r.value !== null).map((r) => JSON.parse(Buffer.from(r.value!, 'base64').toString('utf8')) as { name: string; version: number });
+    expect(puts.map((r) => `${r.name}@${r.version}`).sort()).toEqual(['marker@1', 'restart@2']);
+    expect(cached.records.filter((r) => r.value === null).map((r) => `${r.key}@${r.headers['policy-version']}`).sort()).toEqual(['only-kept@2', 'refused@2']);
+    expect(cached.records.every((r) => r.headers['policy-sig-key'] === keys.signer.publicKey)).toBe(true);
     // A broker that is not there: nothing listens on port 1.
     const agent = startAgent(spool, { kafka: { brokers: ['127.0.0.1:1'], topic, retry: { initialMs: 100, maxMs: 500 } } });
     const log = await agent.waitForLog('policy applied', 15_000);

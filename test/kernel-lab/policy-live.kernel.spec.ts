@@ -5,7 +5,8 @@
 // A kprobe policy PUT through the API is applied by the guest's agent (policy.applied with its
 // definition and filter; its hits on the events topic); one the kernel refuses is policy.rejected
 // with error_log's message in the API's per-host status; a DELETE removes the probe from the guest's
-// tracefs and the host's status turns removed; the exported store replays with no violation.
+// tracefs and the host's status turns removed; the exported store replays with no violation. The
+// aggregator signs the policies with a throw-away key whose public half the guests' agents pin.
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,9 +14,10 @@ import type { Event } from '@probefleet/events';
 import { Client } from 'pg';
 import { freshTopic, readTopic, tempDir } from '../support/agent-kafka';
 import { createMigratedDatabase, eventually, startAggregator, whenReady } from '../support/aggregator';
+import { throwawayPolicyKeys } from '../support/policy-keys';
 import { probefleet } from '../support/replay';
 import { checkKafka, checkPostgres, deleteTopic, kafkaBrokers } from '../support/stack';
-import { KERNEL_SERIES, type KernelSeries } from './lab';
+import { CHROOT_SHARE, KERNEL_SERIES, type KernelSeries } from './lab';
 import { bootLive, type LiveGuest } from './live';
 
 /** Boot, agent start under TCG and every step below, per guest (both boot at once). */
@@ -50,19 +52,23 @@ async function startStack() {
   const topic = await freshTopic('lab-live');
   const policyTopic = `lab-live-control-${randomUUID().slice(0, 8)}`;
   const db = await createMigratedDatabase();
-  const agg = await startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic, KAFKA_POLICY_TOPIC: policyTopic, KAFKA_CREATE_TOPIC: 'true', API_TOKENS: READ, API_ADMIN_TOKENS: ADMIN });
+  const keys = throwawayPolicyKeys();
+  const agg = await startAggregator({ DATABASE_URL: db.url, KAFKA_TOPIC: topic, KAFKA_POLICY_TOPIC: policyTopic, KAFKA_CREATE_TOPIC: 'true', API_TOKENS: READ, API_ADMIN_TOKENS: ADMIN, POLICY_SIGNING_KEY_FILE: keys.keyFile });
   await whenReady(agg, 30_000);
   const agentConfig = (host: string) => ({
     host, mode: 'kprobe', sink: 'kafka', metrics: { port: 0 }, statsIntervalS: 1,
-    kafka: { brokers, topic, lingerMs: 5 }, policies: { enabled: true, topic: policyTopic }, spool: { dir: '/tmp/agent-spool' },
+    kafka: { brokers, topic, lingerMs: 5 }, policies: { enabled: true, topic: policyTopic, publicKeyFile: `${CHROOT_SHARE}/policy.pub` }, spool: { dir: '/tmp/agent-spool' },
   });
+  /** The files of a guest's share: its agent's config and the policy public key it names. */
+  const agentFiles = (host: string) => ({ 'agent.yaml': JSON.stringify(agentConfig(host)), 'policy.pub': fs.readFileSync(keys.publicKeyFile, 'utf8') });
   return {
-    topic, db, agg, ports, agentConfig,
+    topic, db, agg, ports, agentFiles,
     async stop() {
       await agg.stop(10_000);
       await db.drop();
       await deleteTopic(topic);
       await deleteTopic(policyTopic);
+      keys.remove();
     },
   };
 }
@@ -110,7 +116,7 @@ beforeAll(async () => {
   for (const series of KERNEL_SERIES) {
     const g = bootLive({
       series, guestScript: GUEST_SCRIPT, teardownScript: TEARDOWN, timeoutMs: BOOT_TIMEOUT_MS, network: { forward: stack.ports },
-      files: { 'agent.yaml': JSON.stringify(stack.agentConfig(hostOf(series))), 'connect.js': CONNECT },
+      files: { ...stack.agentFiles(hostOf(series)), 'connect.js': CONNECT },
     });
     g.catch(() => undefined); // reported by the tests that await it
     guests.set(series, g);

@@ -4,8 +4,12 @@
 // is registered and armed in the agent's own instance with its filter, and its hits arrive; one the
 // kernel refuses (a missing symbol) comes back as policy.rejected with error_log's message and the
 // line; one whose selector names another host is not applied; the run's teardown removes the
-// policy's probe from tracefs, and the output replays through the kprobe model.
+// policy's probe from tracefs, and the output replays through the kprobe model. The cached records
+// are signed with a throw-away key whose public half the agent's config pins (policies.publicKeyFile).
+import { generateKeyPairSync } from 'node:crypto';
 import { replay } from '@probefleet/kprobe-model';
+import { PolicySigner } from '@probefleet/signature';
+import { signedPolicyCache } from '../support/policy-keys';
 import { bootPerSeries, KERNEL_SERIES, parseEvents, type BootResult } from './lab';
 
 const BOOT_TIMEOUT_MS = 300_000;
@@ -30,7 +34,9 @@ const POLICIES = [
   { name: 'elsewhere', version: 1, spec: { selector: { hosts: ['no-such-host-*'] }, probes: [{ name: 'policy_elsewhere', symbol: 'tcp_v4_connect' }] } },
 ];
 
-const CONFIG = 'host: lab-guest\npolicies:\n  enabled: true\nspool:\n  dir: /tmp/share\n';
+const KEYS = generateKeyPairSync('ed25519');
+const PUBLIC_KEY = KEYS.publicKey.export({ format: 'pem', type: 'spki' }) as string;
+const CONFIG = 'host: lab-guest\npolicies:\n  enabled: true\n  publicKeyFile: /tmp/share/policy.pub\nspool:\n  dir: /tmp/share\n';
 const CONNECT = `const net = require('node:net');
 const s = net.createServer((c) => c.end()).listen(${PORT}, '127.0.0.1', async () => {
   for (let i = 0; i < ${CONNECTIONS}; i++) await new Promise((r) => { const c = net.connect(${PORT}, '127.0.0.1'); c.resume(); c.on('close', r); c.on('error', r); });
@@ -57,7 +63,7 @@ cat $T/kprobe_events > /share/kprobe_events.after
 
 const runFor = bootPerSeries({
   guestScript: GUEST_SCRIPT,
-  files: { 'agent.yaml': CONFIG, 'policies.json': JSON.stringify(POLICIES), 'connect.js': CONNECT },
+  files: { 'agent.yaml': CONFIG, 'policy.pub': PUBLIC_KEY, 'policies.json': signedPolicyCache(new PolicySigner(KEYS.privateKey), POLICIES), 'connect.js': CONNECT },
   timeoutMs: BOOT_TIMEOUT_MS,
 });
 

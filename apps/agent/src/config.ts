@@ -67,9 +67,13 @@ export const AgentConfigSchema = z
     labels: LabelsSchema.default({}),
     /**
      * Fleet policies (opt-in: they register kprobes on this host): the control topic followed with the
-     * kafka sink, and the set last cached in the spool directory.
+     * kafka sink, and the set last cached in the spool directory. Only records signed by the
+     * aggregator's key are applied: publicKeyFile holds its public key (SPKI PEM, `probefleet policy
+     * keygen`'s FILE.pub; several PEM blocks during a key rotation), required when enabled.
      */
-    policies: z.strictObject({ enabled: z.boolean().default(false), topic: z.string().min(1).default(POLICY_TOPIC) }).default({ enabled: false, topic: POLICY_TOPIC }),
+    policies: z
+      .strictObject({ enabled: z.boolean().default(false), topic: z.string().min(1).default(POLICY_TOPIC), publicKeyFile: z.string().min(1).optional() })
+      .default({ enabled: false, topic: POLICY_TOPIC }),
     sink: z.enum(['stdout', 'kafka']).default('kafka'),
     format: FormatSchema.default('json'),
     /** Seconds between kprobe_profile / per-cpu stats polls (probe.missed, agent.loss). */
@@ -102,7 +106,12 @@ export const AgentConfigSchema = z
       .strictObject({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })
       .default({ host: '127.0.0.1', port: 9464 }),
   })
-  .superRefine((cfg, ctx) => checkProbeSet(cfg, ctx));
+  .superRefine((cfg, ctx) => {
+    checkProbeSet(cfg, ctx);
+    if (cfg.policies.enabled && cfg.policies.publicKeyFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['policies', 'publicKeyFile'], message: "required when policies.enabled is true: the aggregator's policy signing public key (probefleet policy keygen FILE writes FILE.pub); unsigned policies are never applied" });
+    }
+  });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
 export class ConfigError extends Error {
@@ -128,11 +137,15 @@ const ENV_NESTED: [string, string, string, (v: string) => unknown][] = [
   ['spool', 'maxBytes', 'SPOOL_MAX_BYTES', Number],
   ['spool', 'fsync', 'SPOOL_FSYNC', String],
   ['metrics', 'port', 'METRICS_PORT', Number],
+  ['policies', 'enabled', 'POLICIES_ENABLED', (v) => (v === 'true' ? true : v === 'false' ? false : v)],
+  ['policies', 'topic', 'POLICIES_TOPIC', String],
+  ['policies', 'publicKeyFile', 'POLICIES_PUBLIC_KEY_FILE', String],
 ];
 
 /**
  * PROBEFLEET_HOST|MODE|TRACEFS|SINK|FORMAT, PROBEFLEET_KAFKA_BROKERS (comma-separated)|TOPIC|CLIENT_ID|SSL,
- * PROBEFLEET_KAFKA_SASL_MECHANISM|USERNAME|PASSWORD, PROBEFLEET_SPOOL_DIR|MAX_BYTES|FSYNC, PROBEFLEET_METRICS_PORT.
+ * PROBEFLEET_KAFKA_SASL_MECHANISM|USERNAME|PASSWORD, PROBEFLEET_SPOOL_DIR|MAX_BYTES|FSYNC, PROBEFLEET_METRICS_PORT,
+ * PROBEFLEET_POLICIES_ENABLED (true|false)|TOPIC|PUBLIC_KEY_FILE.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};

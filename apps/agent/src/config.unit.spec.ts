@@ -21,6 +21,14 @@ function refusal(raw: unknown): string {
 }
 
 describe('config', () => {
+  it('requires policies.publicKeyFile when policies are enabled', () => {
+    expect(refusal({ policies: { enabled: true } })).toMatch(/policies\.publicKeyFile: required when policies\.enabled is true/);
+    expect(parseConfig({ policies: { enabled: true, publicKeyFile: '/etc/probefleet/policy.pub' } }).policies).toEqual({ enabled: true, topic: 'probefleet.policies.v1', publicKeyFile: '/etc/probefleet/policy.pub' });
+    expect(parseConfig({}).policies.enabled).toBe(false);
+    const env = { PROBEFLEET_POLICIES_ENABLED: 'true', PROBEFLEET_POLICIES_PUBLIC_KEY_FILE: '/k.pub', PROBEFLEET_POLICIES_TOPIC: 'p' };
+    expect(loadConfig({ env }).policies).toEqual({ enabled: true, topic: 'p', publicKeyFile: '/k.pub' });
+  });
+
   it('applies defaults and accepts a valid user probe', () => {
     const cfg = parseConfig({ probes: [probe({ offset: 4 })] });
     expect(cfg).toMatchObject({ mode: 'auto', sink: 'kafka', format: 'json', statsIntervalS: 1, heartbeatIntervalS: 30 });

@@ -15,7 +15,7 @@ import type { Logger } from './log';
 import { AgentMetrics, serveMetrics } from './metrics';
 import { StdoutSink, type Sink } from './sink';
 import { Spool } from '@probefleet/publish';
-import { loadOrCreateSigner } from '@probefleet/signature';
+import { loadOrCreateSigner, loadPolicyVerifier, type PolicyRefusal, type PolicyVerifier } from '@probefleet/signature';
 import { AGENT_VERSION } from './version';
 
 const log = createLogger();
@@ -113,7 +113,12 @@ program
         dropped: () => metrics.add('eventsDropped'),
         // Without Kafka (the stdout sink) only the set last cached in the spool directory applies.
         ...(cfg.policies.enabled
-          ? { policies: { kafka: cfg.sink === 'kafka' && cfg.kafka ? kafkaClient(cfg.kafka, log) : null, topic: cfg.policies.topic, cacheDir: cfg.spool.dir } }
+          ? {
+            policies: {
+              kafka: cfg.sink === 'kafka' && cfg.kafka ? kafkaClient(cfg.kafka, log) : null, topic: cfg.policies.topic, cacheDir: cfg.spool.dir,
+              verifier: policyVerifier(cfg), refused: (r: PolicyRefusal) => metrics.policyRefused(r),
+            },
+          }
           : {}),
       });
     } catch (e) {
@@ -153,6 +158,15 @@ function kafkaSink(cfg: AgentConfig, metrics: AgentMetrics, log: Logger): Sink {
   const { signer, created } = identity(cfg);
   log.info({ publicKey: signer.publicKey, keyFile: identityKeyFile(cfg) }, created ? 'identity: made a new signing key (enrol it where AGENT_IDENTITY=strict)' : 'identity: signing with its key');
   return new KafkaSink(spool, kafkaClient(kafka, log), kafka, metrics, log, signer);
+}
+
+/** The pinned keys of policies.publicKeyFile (the config requires it when policies are enabled). */
+function policyVerifier(cfg: AgentConfig): PolicyVerifier {
+  try {
+    return loadPolicyVerifier(cfg.policies.publicKeyFile!);
+  } catch (e) {
+    throw new RefusedError(`policies.publicKeyFile: ${(e as Error).message}`);
+  }
 }
 
 function identity(cfg: AgentConfig): ReturnType<typeof loadOrCreateSigner> {

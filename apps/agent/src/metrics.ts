@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EventData, EventType } from '@probefleet/events';
 import type { OwnershipCounters } from '@probefleet/ownership';
+import type { PolicyRefusal } from '@probefleet/signature';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AGENT_VERSION } from './version';
 
@@ -43,6 +44,12 @@ export class AgentMetrics {
     labelNames: ['probe'],
     registers: [this.registry],
   });
+  private readonly policyRefusals = new Counter({
+    name: 'probefleet_agent_policy_records_refused_total',
+    help: 'control topic or cache records refused, not applied, by reason (unsigned, foreign-key, bad-signature, malformed, replayed)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   private spoolBytesNow = 0;
   private reachable = false;
 
@@ -80,6 +87,10 @@ export class AgentMetrics {
 
   setReadingPaused(paused: boolean): void {
     this.readingPaused.set(paused ? 1 : 0);
+  }
+
+  policyRefused(reason: PolicyRefusal): void {
+    this.policyRefusals.inc({ reason });
   }
 
   /** Counts what the event itself reports (hits, kernel overruns, kprobe misses). */

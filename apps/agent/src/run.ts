@@ -22,8 +22,7 @@ import type { Sink } from './sink';
 import { StatsPoller } from './stats';
 import { AGENT_VERSION } from './version';
 import { DEFAULT_LIMITS, SocketOwners, type OwnershipCounters } from '@probefleet/ownership';
-import type { KafkaClient } from '@probefleet/kafka';
-import { startPolicies, type Policies } from './policies/start';
+import { startPolicies, type Policies, type PolicyOptions } from './policies/start';
 
 /** Exit codes: refused before touching tracefs (config, host) vs failed while running. */
 export const EXIT_REFUSED = 2;
@@ -48,8 +47,8 @@ export interface RunOptions {
   /** Sees every event emitted (metrics), and every one refused by the edge check. */
   observe?: (type: EventType, data: unknown) => void;
   dropped?: () => void;
-  /** Fleet policies: the control topic to follow (kafka null: none), and the spool directory their last set is kept in. */
-  policies?: { kafka: KafkaClient | null; topic: string; cacheDir: string };
+  /** Fleet policies: the control topic to follow (kafka null: none), the spool directory their last set is kept in, the signer's keys. */
+  policies?: PolicyOptions;
 }
 
 /** A probe's state in this run, for teardown. */

@@ -2,6 +2,7 @@
 // stops the service with a message naming it, instead of failing later somewhere deep.
 import { readFileSync } from 'node:fs';
 import { POLICY_TOPIC } from '@probefleet/policy';
+import { loadPolicySigner } from '@probefleet/signature';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from './store/database-url';
 import type { RetentionPolicy } from './store/partitions';
@@ -38,6 +39,11 @@ export const AggregatorEnvSchema = z
     KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10000).default(6),
     /** The compacted control topic the policies API publishes to (created at start-up with KAFKA_CREATE_TOPIC). */
     KAFKA_POLICY_TOPIC: z.string().min(1).default(POLICY_TOPIC),
+    /**
+     * The Ed25519 private key (PKCS#8 PEM, mode 0600 or stricter) every policy record is signed with
+     * (`probefleet policy keygen FILE`); agents pin its public key. Unset: policy writes answer 503.
+     */
+    POLICY_SIGNING_KEY_FILE: z.string().min(1).optional(),
     /** Kafka messages larger than this are dead-lettered unread (kind oversize); the broker's default limit. */
     KAFKA_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(256 << 20).default(1048588),
     /** Days of raw rows kept (transitions, generic events, closed connections); whole day partitions are dropped. */
@@ -117,6 +123,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AggregatorConf
     throw new ConfigError(
       `refusing to serve an open API on HOST=${tokens.HOST}, which is not a loopback address: no API token is set ` +
         '(API_TOKENS, API_TOKENS_FILE, API_ADMIN_TOKENS, API_ADMIN_TOKENS_FILE); set one, or API_OPEN=true to serve it open knowingly');
+  }
+  if (tokens.POLICY_SIGNING_KEY_FILE) {
+    try {
+      loadPolicySigner(tokens.POLICY_SIGNING_KEY_FILE);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  POLICY_SIGNING_KEY_FILE: ${(err as Error).message}`);
+    }
   }
   return tokens;
 }

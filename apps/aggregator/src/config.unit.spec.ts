@@ -1,9 +1,25 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chmodSync } from 'node:fs';
+import { writePolicyKeyPair } from '@probefleet/signature';
 import { ConfigError, loadConfig, loadDatabaseUrl } from './config';
 
 describe('loadConfig', () => {
+  it('refuses a POLICY_SIGNING_KEY_FILE others can read, or one that is missing, naming the variable', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pf-policy-key-'));
+    try {
+      const file = join(dir, 'policy.key');
+      writePolicyKeyPair(file);
+      expect(loadConfig({ POLICY_SIGNING_KEY_FILE: file }).POLICY_SIGNING_KEY_FILE).toBe(file);
+      chmodSync(file, 0o644);
+      expect(() => loadConfig({ POLICY_SIGNING_KEY_FILE: file })).toThrow(/POLICY_SIGNING_KEY_FILE: .*mode 644, readable by others.*chmod 600/);
+      expect(() => loadConfig({ POLICY_SIGNING_KEY_FILE: join(dir, 'nope') })).toThrow(/POLICY_SIGNING_KEY_FILE: .*ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('has working defaults for the local stack', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({

@@ -44,8 +44,18 @@ export const PolicyAppliedDataSchema = z.strictObject({
   filters: z.array(z.strictObject({ event: text(MAX_PROBE_NAME_LEN), filter: text(MAX_DEFINITION_LEN) })).max(MAX_POLICY_DEFINITIONS),
 });
 
+/** Why an agent refused a control topic record before reading it (libs/signature POLICY_REFUSALS). */
+export const POLICY_REFUSALS = ['unsigned', 'foreign-key', 'bad-signature', 'malformed', 'replayed'] as const;
+
 export const PolicyRejectedDataSchema = z.strictObject({
-  ...ref,
+  policy: ref.policy,
+  /**
+   * The version refused; absent when the record was refused unverified (`refused`): its claimed
+   * version is not the aggregator's, so it never stands for the host's status of the policy.
+   */
+  version: ref.version.optional(),
+  /** Set when the record was refused for its signature or version (not applied, not read). */
+  refused: z.enum(POLICY_REFUSALS).optional(),
   reason: text(MAX_REASON_BYTES),
   /** What the agent wrote when the kernel refused it, and the kernel's error_log message. */
   line: text(MAX_DEFINITION_LEN).optional(),

@@ -7,3 +7,4 @@ export * from './probe-set';
 export * from './selector';
 export * from './policy';
 export * from './apply';
+export * from './versions';

@@ -5,29 +5,35 @@
 // reported (policy.rejected) and not applied.
 import { randomUUID } from 'node:crypto';
 import type { GroupMember, KafkaClient } from '@probefleet/kafka';
-import { decodePolicyMessage, formatIssues, type PolicyIssue, type PolicyRecord } from '@probefleet/policy';
+import type { PolicyRecord } from '@probefleet/policy';
+import type { PolicyRefusal } from '@probefleet/signature';
 import type { Logger } from '../log';
+import type { PolicyGate, SignedRecord } from './gate';
 
 export interface PolicyMessage {
   name: string;
   /** null: deleted (a tombstone). */
   record: PolicyRecord | null;
+  /** The record as signed (what the cache keeps); absent for a removal the agent decided itself. */
+  signed?: SignedRecord;
 }
 
 export interface InvalidPolicy {
   name: string;
-  version: number | null;
+  /** The verified version; absent when the record was refused (`refused`) unverified. */
+  version?: number;
+  refused?: PolicyRefusal;
   reason: string;
 }
 
 export interface PolicyListener {
-  /** The topic's set as it stood at start: each name's latest (null: deleted). */
-  caughtUp(set: ReadonlyMap<string, PolicyRecord | null>): Promise<void>;
+  /** The topic's set as it stood at start: each name's latest accepted message (record null: deleted). */
+  caughtUp(set: ReadonlyMap<string, PolicyMessage>): Promise<void>;
   message(m: PolicyMessage): Promise<void>;
   invalid(i: InvalidPolicy): void;
 }
 
-export async function followPolicies(kafka: KafkaClient, topic: string, host: string, log: Logger, on: PolicyListener): Promise<GroupMember> {
+export async function followPolicies(kafka: KafkaClient, topic: string, host: string, gate: PolicyGate, log: Logger, on: PolicyListener): Promise<GroupMember> {
   const admin = kafka.admin();
   const ends = await (async () => {
     // Asked first: a metadata request for a missing topic can create it (auto.create.topics.enable),
@@ -37,7 +43,7 @@ export async function followPolicies(kafka: KafkaClient, topic: string, host: st
   })().finally(() => admin.close());
   // The last offset of each partition that has messages: caught up once all are read.
   const pending = new Map([...ends].filter(([, end]) => BigInt(end) > 0n).map(([p, end]) => [p, BigInt(end) - 1n]));
-  const initial = new Map<string, PolicyRecord | null>();
+  const initial = new Map<string, PolicyMessage>();
   let caught = pending.size === 0;
   if (caught) await on.caughtUp(initial);
   return kafka.join(
@@ -52,12 +58,15 @@ export async function followPolicies(kafka: KafkaClient, topic: string, host: st
     },
     async (batch, control) => {
       for (const m of batch.messages) {
-        const d = decodePolicyMessage(m.key, m.value);
-        if (d.ok) {
-          if (caught) await on.message(d.value);
-          else initial.set(d.value.name, d.value.record);
+        const g = gate.check(m);
+        if (g.ok) {
+          const msg: PolicyMessage = { name: g.name, record: g.record, signed: g.signed };
+          if (caught) await on.message(msg);
+          else initial.set(g.name, msg);
         } else {
-          invalid(m, d.issues);
+          const reason = `${g.refused ? `refused (${g.refused})` : 'invalid'} policy message at offset ${m.offset}: ${g.reason}`;
+          log.warn({ key: g.name, refused: g.refused }, reason);
+          on.invalid({ name: g.name, reason, ...(g.version !== undefined ? { version: g.version } : {}), ...(g.refused ? { refused: g.refused } : {}) });
         }
         const last = pending.get(batch.partition);
         if (!caught && last !== undefined && BigInt(m.offset) >= last) {
@@ -78,20 +87,4 @@ export async function followPolicies(kafka: KafkaClient, topic: string, host: st
       left: (e) => (e ? log.warn({ err: e }, 'policy topic: left (reconnecting)') : undefined),
     },
   );
-
-  function invalid(m: { key: Buffer | null; value: Buffer | null; offset: string }, issues: PolicyIssue[]): void {
-    const reason = `invalid policy message at offset ${m.offset}: ${formatIssues(issues)}`;
-    log.warn({ key: m.key?.toString('utf8') }, reason);
-    on.invalid({ name: m.key?.toString('utf8') ?? '', version: versionOf(m.value), reason });
-  }
-}
-
-/** The version a message that does not validate claims, if it says one. */
-function versionOf(value: Buffer | null): number | null {
-  try {
-    const v = (JSON.parse(value?.toString('utf8') ?? 'null') as { version?: unknown } | null)?.version;
-    return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 ? v : null;
-  } catch {
-    return null;
-  }
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../log';
 import { policyTracepoint, userProbe, type Probe } from '../probes';
 import type { Emit } from '../reader';
 import type { Live } from '../run';
+import type { PolicyRefusal } from '@probefleet/signature';
 import type { PolicyCache } from './cache';
 import type { InvalidPolicy, PolicyMessage } from './follower';
 
@@ -34,6 +35,8 @@ export interface PolicyRun {
   log: Logger;
   host: HostFacts;
   cache: PolicyCache;
+  /** Counts a record refused for its signature or version (probefleet_agent_policy_records_refused_total). */
+  refused?: (reason: PolicyRefusal) => void;
 }
 
 interface Applied {
@@ -59,7 +62,8 @@ export class PolicyRuntime {
 
   /** Handles messages one at a time, in arrival order. */
   receive(m: PolicyMessage): Promise<void> {
-    this.run.cache.set(m.name, m.record);
+    if (m.signed) this.run.cache.set(m.signed);
+    else this.run.cache.forget(m.name);
     const next = this.queue.then(() => (this.stopped ? undefined : this.handle(m)));
     this.queue = next.catch((e: unknown) => this.run.log.error({ err: e, policy: m.name }, 'policy: unexpected failure'));
     return this.queue;
@@ -69,14 +73,20 @@ export class PolicyRuntime {
    * The topic's set at start: each name as it stands now, and every policy applied (or cached)
    * that the topic no longer has is removed (its tombstone may have been compacted away).
    */
-  async reconcile(set: ReadonlyMap<string, PolicyRecord | null>, cached: readonly string[]): Promise<void> {
+  async reconcile(set: ReadonlyMap<string, PolicyMessage>, cached: readonly string[]): Promise<void> {
     const gone = new Set([...cached, ...this.applied.keys()].filter((n) => !set.has(n)));
     for (const name of gone) await this.receive({ name, record: null });
-    for (const [name, record] of set) await this.receive({ name, record });
+    for (const m of set.values()) await this.receive(m);
   }
 
+  /**
+   * A record not applied: counted when refused, and reported as policy.rejected when its key is a
+   * policy name, with its version only when that was verified (a forged record's claim is not).
+   */
   invalid(i: InvalidPolicy): void {
-    if (i.version !== null && POLICY_NAME_PATTERN.test(i.name)) this.run.emit('policy.rejected', { policy: i.name, version: i.version, reason: i.reason.slice(0, 4096) });
+    if (i.refused) this.run.refused?.(i.refused);
+    if (!POLICY_NAME_PATTERN.test(i.name)) return;
+    this.run.emit('policy.rejected', { policy: i.name, ...(i.version !== undefined ? { version: i.version } : {}), ...(i.refused ? { refused: i.refused } : {}), reason: i.reason.slice(0, 4096) });
   }
 
   /** Waits for the message in hand; later ones are ignored (the run's teardown removes what is applied). */

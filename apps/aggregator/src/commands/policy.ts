@@ -1,10 +1,12 @@
 // `probefleet policy apply -f FILE | get NAME | list | delete NAME | status NAME`: fleet policies over
 // the HTTP API (writes need an admin token as --token / PROBEFLEET_TOKEN). `apply` checks the file
 // with libs/policy first, so a bad one exits 2 naming its field before anything is sent.
+// `probefleet policy keygen FILE`: the aggregator's signing key pair (FILE, 0600; FILE.pub for agents).
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { createWriter, FORMATS, formatTime, type Column } from '@probefleet/api-client';
 import { checkPolicyName, formatIssues, parsePolicyText } from '@probefleet/policy';
+import { writePolicyKeyPair } from '@probefleet/signature';
 import { clientOf, formatOf, runQuery, UsageError, type QueryOptions } from './query-options';
 
 type Row = Record<string, unknown>;
@@ -35,6 +37,14 @@ const path = (name: string) => {
 function withApi(cmd: Command, output = true): Command {
   cmd.option('--url <url>', 'aggregator base URL (default: $PROBEFLEET_URL or http://127.0.0.1:8080)').option('--token <token>', 'API bearer token (default: $PROBEFLEET_TOKEN)');
   if (output) cmd.addOption(new Option('-o, --output <format>', 'output format').choices(FORMATS).default('table')).option('--json', 'same as -o json').option('--utc', 'times in UTC (default: local time)');
+  cmd.addCommand(new Command('keygen').description('write a new policy signing key pair: FILE (private, 0600: POLICY_SIGNING_KEY_FILE) and FILE.pub (agents\' policies.publicKeyFile); never overwrites')
+    .argument('<file>')
+    .action((file: string) => runQuery([], async () => {
+      const made = writePolicyKeyPair(file); // an existing file exits 1, naming it
+      process.stderr.write(`wrote ${made.privateFile} (private, 0600) and ${made.publicFile} (public)\n`);
+      process.stdout.write(`${made.publicKey}\n`);
+    })));
+
   return cmd;
 }
 
@@ -85,6 +95,14 @@ export function policyCommand(): Command {
       out.end();
       const s = detail.summary;
       if (formatOf(o) === 'table' || formatOf(o) === 'wide') process.stderr.write(`version ${detail.version}: ${s['matched']} matched, ${s['applied']} applied, ${s['rejected']} rejected, ${s['pending']} pending\n`);
+    })));
+
+  cmd.addCommand(new Command('keygen').description('write a new policy signing key pair: FILE (private, 0600: POLICY_SIGNING_KEY_FILE) and FILE.pub (agents\' policies.publicKeyFile); never overwrites')
+    .argument('<file>')
+    .action((file: string) => runQuery([], async () => {
+      const made = writePolicyKeyPair(file); // an existing file exits 1, naming it
+      process.stderr.write(`wrote ${made.privateFile} (private, 0600) and ${made.publicFile} (public)\n`);
+      process.stdout.write(`${made.publicKey}\n`);
     })));
 
   return cmd;

@@ -2,7 +2,7 @@
 // A body is JSON or YAML (application/yaml, text/yaml); it is validated by libs/policy, and a bad one
 // is a 400 naming its field, before anything is stored or published.
 import { BadRequestException, Body, Delete, Get, HttpCode, NotFoundException, Param, Put, Req, UseGuards } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiForbiddenResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse } from '@nestjs/swagger';
 import { checkPolicyName, formatIssues, parsePolicyText, splitName, type Checked, type PolicySpec } from '@probefleet/policy';
 import { z } from 'zod';
 import { ApiV1Controller } from '../api/api-controller';
@@ -60,7 +60,9 @@ export class PoliciesController {
   @ApiBody({ schema: { type: 'object', description: 'selector, probes, tracepoints, filter (the agent config grammar); `name`, when given, must be the path\'s.' } })
   @ApiOkResponse({ schema: openApi(PolicyWrite) })
   @ApiForbiddenResponse({ description: 'Not an admin token (API_ADMIN_TOKENS), or none is configured.' })
+  @ApiServiceUnavailableResponse({ description: 'No POLICY_SIGNING_KEY_FILE: policy records cannot be signed.' })
   async put(@Param('name') name: string, @Req() req: Request, @Body() body: unknown) {
+    this.policies.assertWritable();
     const n = policyName(name);
     const type = String(req.headers['content-type'] ?? '');
     const checked: Checked<{ name?: string; spec: PolicySpec }> = YAML_TYPES.test(type) ? parsePolicyText(await readText(req)) : splitName(body);
@@ -75,7 +77,9 @@ export class PoliciesController {
   @ApiOperation({ summary: 'Delete a policy (agents remove it); needs an admin token' })
   @ApiOkResponse({ schema: openApi(PolicyWrite) })
   @ApiForbiddenResponse({ description: 'Not an admin token (API_ADMIN_TOKENS), or none is configured.' })
+  @ApiServiceUnavailableResponse({ description: 'No POLICY_SIGNING_KEY_FILE: policy records cannot be signed.' })
   async remove(@Param('name') name: string) {
+    this.policies.assertWritable();
     const r = await this.policies.change(policyName(name), { delete: true });
     if (!r) throw new NotFoundException(`no policy ${name}`);
     return r;

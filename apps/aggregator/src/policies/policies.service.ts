@@ -1,15 +1,16 @@
 // Fleet policies: changes stored as events (store/policies.ts) and published (PolicyPublisher); the
 // views read the `policies` projection, and the per-host status joins the hosts' reports with the
 // agents the selector matches (libs/policy decides the match, as each agent does).
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, ServiceUnavailableException } from '@nestjs/common';
 import type { KafkaClient } from '@probefleet/kafka';
+import type { PolicySigner } from '@probefleet/signature';
 import { selects, type PolicySpec } from '@probefleet/policy';
 import { z } from 'zod';
 import { CONFIG } from '../config.module';
 import type { AggregatorConfig } from '../config';
 import { recordPolicyChange, type PolicyChange } from '../store/policies';
 import { PrismaService } from '../store/prisma.service';
-import { POLICY_KAFKA } from './policy-kafka';
+import { POLICY_KAFKA, POLICY_SIGNER } from './policy-kafka';
 import { PolicyPublisher } from './publisher';
 
 export const PolicyItem = z.object({
@@ -36,9 +37,10 @@ export class PoliciesService implements OnApplicationBootstrap, OnApplicationShu
   constructor(
     @Inject(CONFIG) config: AggregatorConfig,
     @Inject(POLICY_KAFKA) kafka: KafkaClient,
+    @Inject(POLICY_SIGNER) private readonly signer: PolicySigner | null,
     private readonly db: PrismaService,
   ) {
-    this.publisher = new PolicyPublisher(config, kafka, db);
+    this.publisher = new PolicyPublisher(config, kafka, db, signer);
   }
 
   onApplicationBootstrap(): void {
@@ -49,8 +51,16 @@ export class PoliciesService implements OnApplicationBootstrap, OnApplicationShu
     await this.publisher.stop();
   }
 
+  /** A 503 without a signing key: agents would refuse anything published. */
+  assertWritable(): void {
+    if (this.signer === null) {
+      throw new ServiceUnavailableException('policy writes are disabled: POLICY_SIGNING_KEY_FILE is not set (agents apply only signed policy records; make a key with `probefleet policy keygen FILE`)');
+    }
+  }
+
   /** null: a delete of no live policy. */
   async change(name: string, change: PolicyChange): Promise<z.infer<typeof PolicyWrite> | null> {
+    this.assertWritable();
     const event = await recordPolicyChange(this.db.pool, name, change);
     if (!event) return null;
     const published = await this.publisher.publish([name]).then(

@@ -1,10 +1,13 @@
 // The control topic: the current policy set, compacted (key = policy name, a tombstone once deleted).
 // The store is the source: at start-up every policy is published again (so a change stored while
-// Kafka was away reaches it), then each change. Sends are chained, so the topic's last word on a
-// name is always the store's latest.
+// Kafka was away reaches it, and a new signing key re-signs the set), then each change. Sends are
+// chained, so the topic's last word on a name is always the store's latest. Every record is signed
+// (libs/signature policy-signature.ts): a put with its version, a delete as a signed tombstone
+// (its headers carry op and version; compaction still drops it). Without a signer nothing is sent.
 import { Injectable, Logger } from '@nestjs/common';
 import type { KafkaClient, OutgoingMessage, Producer } from '@probefleet/kafka';
 import { encodePolicyRecord, type PolicySpec } from '@probefleet/policy';
+import type { PolicySigner } from '@probefleet/signature';
 import type { AggregatorConfig } from '../config';
 import { PrismaService } from '../store/prisma.service';
 
@@ -21,10 +24,15 @@ export class PolicyPublisher {
     private readonly config: AggregatorConfig,
     private readonly kafka: KafkaClient,
     private readonly db: PrismaService,
+    private readonly signer: PolicySigner | null,
   ) {}
 
   /** Creates the topic when asked to, then publishes the whole set, retrying in the background. */
   start(): void {
+    if (this.signer === null) {
+      this.log.warn('POLICY_SIGNING_KEY_FILE is not set: no policy is published, and policy writes answer 503');
+      return;
+    }
     const attempt = async (wait: number): Promise<void> => {
       if (this.stopped) return;
       try {
@@ -44,10 +52,12 @@ export class PolicyPublisher {
     const next = this.chain.then(async () => {
       const rows = await this.db.policy.findMany({ where: names ? { name: { in: [...names] } } : {}, orderBy: { name: 'asc' } });
       if (rows.length === 0) return;
-      const messages: OutgoingMessage[] = rows.map((r) => ({
-        key: r.name,
-        value: r.deleted ? null : encodePolicyRecord({ name: r.name, version: r.version, spec: r.spec as PolicySpec }),
-      }));
+      const signer = this.signer;
+      if (signer === null) throw new Error('no POLICY_SIGNING_KEY_FILE: policy records cannot be signed');
+      const messages: OutgoingMessage[] = rows.map((r) => {
+        const value = r.deleted ? null : encodePolicyRecord({ name: r.name, version: r.version, spec: r.spec as PolicySpec });
+        return { key: r.name, value, headers: signer.headers(r.name, value, r.version) };
+      });
       await (this.producer ??= this.kafka.producer()).send(this.config.KAFKA_POLICY_TOPIC, messages);
     });
     this.chain = next.catch(() => undefined);

@@ -1,6 +1,7 @@
 // policies + policy_hosts: each policy's current version and spec (the control stream's policy.put /
 // policy.deleted), and per policy and host the host's last report of it (policy.applied, rejected,
-// removed). Folded in store order: a report of an older version than the host's last is kept out.
+// removed). Folded in store order: a report of an older version than the host's last is kept out,
+// and so is a refusal with no version (a forged or unsigned record's).
 import type { Event, EventOf } from '@probefleet/events';
 import type { PoolClient } from 'pg';
 
@@ -20,7 +21,10 @@ export async function projectPolicies(client: PoolClient, events: readonly Event
     else if (e.type === 'policy.deleted') policies.set(e.data.policy, [e.data.policy, e.data.version, null, true, e.time]);
     else {
       const r = e as Report;
-      const d = r.data as Partial<EventOf<'policy.rejected'>['data'] & EventOf<'policy.applied'>['data']> & { policy: string; version: number };
+      const d = r.data as Partial<EventOf<'policy.rejected'>['data'] & EventOf<'policy.applied'>['data']> & { policy: string };
+      // A record refused unverified names no version of the aggregator's: it stays in the event
+      // store (and the agent's metrics), and cannot stand for (nor freeze) the host's status.
+      if (d.version === undefined) continue;
       hosts.set(`${d.policy}\u0000${r.host}`, [d.policy, r.host, d.version, STATUS[r.type], d.reason ?? null, d.line ?? null, d.kernel ?? null, d.definitions ?? null, d.filters ?? null, r.time]);
     }
   }
