@@ -208,6 +208,12 @@ describe('fleet policies', () => {
     const del = await api('DELETE', 'policies/only-kept', ADMIN);
     expect(del).toMatchObject({ status: 200, json: { version: 2, deleted: true, published: true } });
     await eventually('policy removed', 5000, async () => (agent.logs().some((l) => l['msg'] === 'policy removed') ? true : undefined));
+    // The deleted policy's per-host status: removed once the host has reported it.
+    const gone = await eventually('removed in the API', 20_000, async () => {
+      const r = await api('GET', 'policies/only-kept', READ);
+      return (r.json as { hosts?: { status: string }[] }).hosts?.[0]?.status === 'removed' ? r : undefined;
+    });
+    expect(gone).toMatchObject({ status: 200, json: { deleted: true, version: 2, spec: null, summary: { removed: 1, pending: 0 } } });
     expect(tcpFilterFile(agent)).toBe('none');
     await connectOnce(other.port);
     await sleep(500);
@@ -311,7 +317,9 @@ describe('fleet policies', () => {
     const status = await cli(['status', 'restart', '-o', 'json'], READ);
     expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ host: `policies-${suite}`, status: 'applied', version: 2 })]);
     expect(JSON.parse((await cli(['delete', 'cli-policy'], ADMIN)).stdout)).toMatchObject({ name: 'cli-policy', version: 2, deleted: true });
-    expect((await cli(['get', 'cli-policy'], READ)).code).toBe(1);
+    // A deleted policy stays readable (its hosts' removal in `status`): no spec, its version counted on.
+    expect(JSON.parse((await cli(['get', 'cli-policy'], READ)).stdout)).toMatchObject({ name: 'cli-policy', version: 2, deleted: true, spec: null });
+    expect((await cli(['get', 'no-such-policy'], READ)).code).toBe(1);
     fs.writeFileSync(file, 'name: cli-policy\nfilter:\n  ports: ["1 || 1"]\n');
     const bad = await cli(['apply', '-f', file], ADMIN);
     expect(bad).toMatchObject({ code: 2 });

@@ -89,12 +89,14 @@ export function policyCommand(): Command {
 
   cmd.addCommand(withApi(new Command('status').description('per host: applied, rejected (and why), removed or pending')).argument('<name>')
     .action(async (name: string, o: QueryOptions) => runQuery([], async () => {
-      const detail = await clientOf(o).get<{ hosts: Row[]; summary: Record<string, number>; version: number }>(path(name));
+      const detail = await clientOf(o).get<{ hosts: Row[]; summary: Record<string, number>; version: number; deleted: boolean }>(path(name));
       const out = createWriter(formatOf(o), STATUS_COLUMNS, process.stdout, { utc: o.utc === true });
       for (const h of detail.hosts) out.row(h);
       out.end();
       const s = detail.summary;
-      if (formatOf(o) === 'table' || formatOf(o) === 'wide') process.stderr.write(`version ${detail.version}: ${s['matched']} matched, ${s['applied']} applied, ${s['rejected']} rejected, ${s['pending']} pending\n`);
+      if (formatOf(o) === 'table' || formatOf(o) === 'wide') {
+        process.stderr.write(`version ${detail.version}${detail.deleted ? ' (deleted)' : ''}: ${s['matched']} matched, ${s['applied']} applied, ${s['rejected']} rejected, ${s['removed']} removed, ${s['pending']} pending\n`);
+      }
     })));
 
   cmd.addCommand(new Command('keygen').description('write a new policy signing key pair: FILE (private, 0600: POLICY_SIGNING_KEY_FILE) and FILE.pub (agents\' policies.publicKeyFile); never overwrites')

@@ -45,7 +45,7 @@ export class PoliciesController {
   }
 
   @Get('policies/:name')
-  @ApiOperation({ summary: 'One policy, with per host: applied, rejected (and why), removed or pending' })
+  @ApiOperation({ summary: 'One policy, with per host: applied, rejected (and why), removed or pending; a deleted one too, until its hosts have removed it' })
   @ApiOkResponse({ schema: openApi(PolicyDetail) })
   async get(@Param('name') name: string) {
     const p = await this.policies.get(policyName(name));

@@ -24,8 +24,10 @@ export const HostStatus = z.object({
   definitions: z.unknown(), filters: z.unknown(), at: z.string().nullable(),
 });
 export const PolicyDetail = PolicyItem.extend({
+  spec: z.unknown().describe('The policy as validated (libs/policy); null once deleted.'),
+  deleted: z.boolean().describe('Deleted: each host that had it is pending until it reports it removed.'),
   hosts: z.array(HostStatus),
-  summary: z.object({ matched: z.number().int(), applied: z.number().int(), rejected: z.number().int(), pending: z.number().int() }),
+  summary: z.object({ matched: z.number().int(), applied: z.number().int(), rejected: z.number().int(), removed: z.number().int(), pending: z.number().int() }),
 });
 export const PolicyWrite = z.object({ name: z.string(), version: z.number().int(), deleted: z.boolean(), published: z.boolean().describe('Acked by the control topic; false: stored, published when Kafka is back.') });
 
@@ -80,12 +82,22 @@ export class PoliciesService implements OnApplicationBootstrap, OnApplicationShu
 
   async get(name: string): Promise<z.infer<typeof PolicyDetail> | null> {
     const p = await this.db.policy.findUnique({ where: { name } });
-    if (!p || p.deleted) return null;
+    if (!p) return null;
+    const reports = await this.db.policyHost.findMany({ where: { policy: name }, orderBy: { host: 'asc' } });
+    const report = (r: (typeof reports)[number], status: z.infer<typeof HostStatus>['status']): z.infer<typeof HostStatus> =>
+      ({ host: r.host, status, version: r.version, reason: r.reason, line: r.line, kernel: r.kernel, definitions: r.definitions, filters: r.filters, at: r.at.toISOString() });
+    const summary = (items: z.infer<typeof HostStatus>[], matched: number) => {
+      const count = (s: string) => items.filter((i) => i.status === s).length;
+      return { matched, applied: count('applied'), rejected: count('rejected'), removed: count('removed'), pending: count('pending') };
+    };
+    const base = { name, version: p.version, spec: p.spec, deleted: p.deleted, updatedAt: p.updatedAt.toISOString() };
+    if (p.deleted) {
+      // Whatever version a host last reported, only its removal means nothing of the policy is left there.
+      const items = reports.map((r) => report(r, r.status === 'removed' ? 'removed' : 'pending'));
+      return { ...base, hosts: items, summary: summary(items, 0) };
+    }
     const spec = p.spec as PolicySpec;
-    const [reports, agents] = await Promise.all([
-      this.db.policyHost.findMany({ where: { policy: name }, orderBy: { host: 'asc' } }),
-      this.db.agent.findMany({ where: { stoppedAt: null }, orderBy: { host: 'asc' } }),
-    ]);
+    const agents = await this.db.agent.findMany({ where: { stoppedAt: null }, orderBy: { host: 'asc' } });
     const byHost = new Map(reports.map((r) => [r.host, r]));
     const matched = agents.filter((a) => (a.mode === 'kprobe' || a.mode === 'tracepoint')
       && selects(spec.selector, { host: a.host, kernelRelease: a.kernelRelease ?? '', mode: a.mode, labels: (a.labels ?? {}) as Record<string, string> }));
@@ -95,12 +107,8 @@ export class PoliciesService implements OnApplicationBootstrap, OnApplicationShu
       if (!r || r.version < p.version) {
         return { host, status: 'pending', version: r?.version ?? null, reason: null, line: null, kernel: null, definitions: null, filters: null, at: r?.at.toISOString() ?? null };
       }
-      return { host, status: r.status as 'applied' | 'rejected' | 'removed', version: r.version, reason: r.reason, line: r.line, kernel: r.kernel, definitions: r.definitions, filters: r.filters, at: r.at.toISOString() };
+      return report(r, r.status as 'applied' | 'rejected' | 'removed');
     });
-    const count = (s: string) => items.filter((i) => i.status === s).length;
-    return {
-      name, version: p.version, spec: p.spec, updatedAt: p.updatedAt.toISOString(), hosts: items,
-      summary: { matched: matched.length, applied: count('applied'), rejected: count('rejected'), pending: count('pending') },
-    };
+    return { ...base, hosts: items, summary: summary(items, matched.length) };
   }
 }
