@@ -37,14 +37,6 @@ const path = (name: string) => {
 function withApi(cmd: Command, output = true): Command {
   cmd.option('--url <url>', 'aggregator base URL (default: $PROBEFLEET_URL or http://127.0.0.1:8080)').option('--token <token>', 'API bearer token (default: $PROBEFLEET_TOKEN)');
   if (output) cmd.addOption(new Option('-o, --output <format>', 'output format').choices(FORMATS).default('table')).option('--json', 'same as -o json').option('--utc', 'times in UTC (default: local time)');
-  cmd.addCommand(new Command('keygen').description('write a new policy signing key pair: FILE (private, 0600: POLICY_SIGNING_KEY_FILE) and FILE.pub (agents\' policies.publicKeyFile); never overwrites')
-    .argument('<file>')
-    .action((file: string) => runQuery([], async () => {
-      const made = writePolicyKeyPair(file); // an existing file exits 1, naming it
-      process.stderr.write(`wrote ${made.privateFile} (private, 0600) and ${made.publicFile} (public)\n`);
-      process.stdout.write(`${made.publicKey}\n`);
-    })));
-
   return cmd;
 }
 
