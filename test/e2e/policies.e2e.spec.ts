@@ -15,7 +15,7 @@ import type { Event } from '@probefleet/events';
 import { brokers, closingServer, connectOnce, freshTopic, ourInstances, readTopic, sleep, startKafkaAgent, tempDir, type KafkaAgent } from '../support/agent-kafka';
 import { createMigratedDatabase, eventually, startAggregator, type Aggregator, type TempDatabase } from '../support/aggregator';
 import { probefleet } from '../support/replay';
-import { throwawayPolicyKeys, type PolicyKeys } from '../support/policy-keys';
+import { readControlRecords, throwawayPolicyKeys, type PolicyKeys } from '../support/policy-keys';
 import { deleteTopic, kafkaClient } from '../support/stack';
 
 jest.setTimeout(180_000);
@@ -48,30 +48,7 @@ async function api(method: string, route: string, token: string | null, body?: u
 
 /** Every message of the control topic: [key, value or null]. */
 async function controlTopic(ms = 15_000): Promise<[string, unknown][]> {
-  const kafka = kafkaClient(`policies-e2e-${randomUUID().slice(0, 8)}`);
-  const admin = kafka.admin();
-  await admin.connect();
-  const [offsets] = await admin.fetchTopicOffsets(policyTopic).finally(() => admin.disconnect());
-  const high = Number(offsets?.high ?? 0);
-  if (high === 0) return [];
-  const consumer = kafka.consumer({ groupId: `policies-e2e-${randomUUID()}` });
-  const out: [string, unknown][] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic: policyTopic, fromBeginning: true });
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        out.push([message.key?.toString() ?? '', message.value === null ? null : JSON.parse(message.value.toString())]);
-        if (Number(message.offset) >= high - 1) done();
-      },
-    });
-    await Promise.race([finished, sleep(ms).then(() => Promise.reject(new Error(`control topic: not read to offset ${high} in ${ms} ms`)))]);
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
+  return (await readControlRecords(policyTopic, ms)).map((m) => [m.key.toString(), m.value === null ? null : JSON.parse(m.value.toString())]);
 }
 
 function agentConfig(spool: string, over: Record<string, unknown> = {}): Record<string, unknown> {
