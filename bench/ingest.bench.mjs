@@ -72,9 +72,18 @@ async function sealedBytes(db) {
   }
 }
 
+/** Each measured run starts from a settled machine: the topic's and the last run's dirty pages written
+ * back (the kernel would flush them, 30 s on, in the middle of the next run) and PostgreSQL checkpointed. */
+async function settle(pg) {
+  spawnSync('sync');
+  await pg.query('CHECKPOINT');
+  await sleep(2000);
+}
+
 async function ingestRun(topic, instances, total, hits, identity = 'off') {
   const db = await createBenchDb(`ingest${instances}`);
   const pg = await connectDb(db);
+  await settle(pg);
   const group = `bench-ingest-${randomUUID()}`;
   log(`ingest with ${instances} aggregator(s), AGENT_IDENTITY=${identity}, into ${db.name}`);
   const aggs = await Promise.all(Array.from({ length: instances }, () =>
