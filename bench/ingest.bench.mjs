@@ -187,6 +187,7 @@ async function copyRun(messages, work) {
   const { sourcesFor } = require(join(root, 'apps/aggregator/dist/store/sources.js'));
   const events = messages.flatMap((m) => m.events);
   const pg = await connectDb(db);
+  await settle(pg);
   // Partitions and the owner and source dictionaries exist before the clock starts (a steady store knows them).
   const { Pool } = require(join(root, 'node_modules/pg'));
   const pool = new Pool({ connectionString: db.url });
