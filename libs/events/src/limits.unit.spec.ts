@@ -7,6 +7,7 @@ import {
   encodeEvent,
   EVENT_SCHEMAS,
   isValidHit,
+  LabelsSchema,
   MAX_AGENT_VERSION_BYTES,
   MAX_ARCH_BYTES,
   MAX_ARG_NAME_LEN,
@@ -142,5 +143,15 @@ describe('every count of the contract is bounded', () => {
       fc.property(fc.oneof(fc.integer({ min: max - 3, max: max + 3 }), fc.integer({ min: 1, max: 2 * max })), (n) => expectAll(event(n), n <= max)),
       { numRuns: max > 1000 ? 10 : 100 },
     );
+  });
+});
+
+describe('LabelsSchema', () => {
+  it('refuses an own __proto__ key by name instead of dropping it', () => {
+    const labels = JSON.parse('{"__proto__":"x","role":"web"}') as unknown;
+    const r = LabelsSchema.safeParse(labels);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toBe('__proto__ is not a label key');
+    expect(LabelsSchema.parse({ role: 'web' })).toEqual({ role: 'web' });
   });
 });

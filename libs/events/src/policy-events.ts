@@ -11,9 +11,12 @@ export const POLICY_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$/;
 export const LABEL_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/;
 export const LABEL_VALUE_PATTERN = /^[A-Za-z0-9_.-]{0,63}$/;
 export const MAX_LABELS = 64;
-export const LabelsSchema = z
-  .record(z.string().regex(LABEL_KEY_PATTERN, 'must match [A-Za-z_][A-Za-z0-9_.-]{0,62}'), z.string().regex(LABEL_VALUE_PATTERN, 'must match [A-Za-z0-9_.-]{0,63}'))
-  .refine((l) => Object.keys(l).length <= MAX_LABELS, `more than ${MAX_LABELS} labels`);
+// zod drops an own `__proto__` key from a record without a word (against prototype pollution), so a
+// label under that key would vanish silently: it is refused by name instead.
+const NO_PROTO_KEY = z.custom<unknown>((v) => typeof v !== 'object' || v === null || !Object.hasOwn(v, '__proto__'), '__proto__ is not a label key');
+export const LabelsSchema = NO_PROTO_KEY.pipe(
+  z.record(z.string().regex(LABEL_KEY_PATTERN, 'must match [A-Za-z_][A-Za-z0-9_.-]{0,62}'), z.string().regex(LABEL_VALUE_PATTERN, 'must match [A-Za-z0-9_.-]{0,63}')),
+).refine((l) => Object.keys(l).length <= MAX_LABELS, `more than ${MAX_LABELS} labels`);
 export type Labels = z.infer<typeof LabelsSchema>;
 
 /** A policy's JSON is bounded well below a Kafka message (the control topic carries it whole). */
