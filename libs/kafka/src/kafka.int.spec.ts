@@ -106,3 +106,50 @@ describe('the two clients together', () => {
     }
   });
 });
+
+describe('a kafkajs member that kafkajs gives up on', () => {
+  // A batch busy past the session (an agent applying a policy under qemu TCG): the coordinator drops
+  // the member, and its commit fails as non-retriable, which kafkajs does not restart from.
+  it('is replaced by a new one that resumes from the last commit', async () => {
+    const c = client('kafkajs', 'kafka-spec-crash');
+    const topic = `probefleet.test.kafka.crash.${randomUUID()}`;
+    const admin = c.admin();
+    await admin.createTopic(topic, 1);
+    try {
+      const producer = c.producer();
+      await producer.send(topic, ['a', 'b', 'c'].map((v) => ({ key: 'k', value: Buffer.from(v) })));
+      await producer.close();
+      const seen: string[] = [];
+      const errors: string[] = [];
+      let slow = true;
+      let done!: () => void;
+      const all = new Promise<void>((r) => (done = r));
+      const member = await c.join(
+        // 6 s: the broker's group.min.session.timeout.ms.
+        { groupId: `kafka-spec-${randomUUID()}`, topic, maxBytesPerPartition: 1 << 20, partitionsConcurrency: 1, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxWaitMs: 100 },
+        async (batch, control) => {
+          for (const m of batch.messages) {
+            seen.push(m.value!.toString());
+            if (slow && m.value?.toString() === 'b') {
+              slow = false;
+              await new Promise((r) => setTimeout(r, 9000));
+            }
+            await control.commit(m.offset);
+          }
+          if (seen.includes('c')) done();
+        },
+        { joined: () => undefined, left: (e) => (e ? errors.push(e.message) : undefined) },
+      );
+      const timer = setTimeout(done, 45000);
+      await all;
+      clearTimeout(timer);
+      await member.close();
+      // 'a' was committed before the member was dropped: its replacement starts at 'b'.
+      expect(seen).toEqual(['a', 'b', 'b', 'c']);
+      expect(errors.join('\n')).toMatch(/not aware of this member|generation|rebalanc/i);
+    } finally {
+      await admin.deleteTopic(topic).catch(() => undefined);
+      await admin.close();
+    }
+  }, 60000);
+});

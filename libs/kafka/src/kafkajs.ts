@@ -1,6 +1,6 @@
 // The interface over kafkajs 2.2 (unmaintained since 2023, but proven here against Kafka 4.1).
 import './kafkajs-timeout';
-import { Kafka, logLevel, Partitioners, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Consumer, type SASLOptions } from 'kafkajs';
 import { untilListed } from './listed';
 import type { Admin, ClientConfig, EachBatch, GroupEvents, GroupMember, GroupOptions, KafkaClient, Producer } from './types';
 
@@ -64,47 +64,77 @@ export function kafkajsClient(cfg: ClientConfig): KafkaClient {
   }
 
   async function join(o: GroupOptions, eachBatch: EachBatch, events: GroupEvents): Promise<GroupMember> {
-    const consumer = kafka.consumer({
-      groupId: o.groupId,
-      maxBytesPerPartition: o.maxBytesPerPartition,
-      // A fetch holds a full share for every partition handled at once (kafkajs' default is 10 MiB).
-      maxBytes: o.maxBytesPerPartition * o.partitionsConcurrency,
-      sessionTimeout: o.sessionTimeoutMs,
-      heartbeatInterval: o.heartbeatIntervalMs,
-      maxWaitTimeInMs: o.maxWaitMs,
-    });
-    consumer.on(consumer.events.GROUP_JOIN, (e) =>
-      events.joined({ groupId: e.payload.groupId, memberId: e.payload.memberId, partitions: e.payload.memberAssignment[o.topic] ?? [] }),
-    );
-    consumer.on(consumer.events.STOP, () => events.left());
-    consumer.on(consumer.events.CRASH, (e) => events.left(e.payload.error));
-    await consumer.connect();
-    await consumer.subscribe({ topic: o.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: o.partitionsConcurrency,
-      eachBatch: ({ batch, resolveOffset, heartbeat, isRunning, isStale }) =>
-        batch.messages.length === 0
-          ? Promise.resolve()
-          : eachBatch(
-              {
-                topic: batch.topic,
-                partition: batch.partition,
-                messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, headers: plainHeaders(m.headers) })),
-              },
-              {
-                owned: () => isRunning() && !isStale(),
-                heartbeat,
-                async commit(last) {
-                  resolveOffset(last);
-                  await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-                },
-              },
-            ),
-    });
-    // kafkajs waits for the batches in hand before it leaves.
-    return { close: () => consumer.disconnect() };
+    let consumer: Consumer | undefined;
+    let closing = false;
+    // kafkajs restarts a crashed consumer only for a retriable error. Any other (a commit after the
+    // coordinator dropped a member that was busy past its session, a throw from eachBatch) would
+    // end consuming for good: such a consumer is replaced by a new one, from the committed offsets,
+    // retried with backoff while the broker is away (as the platformatic adapter does).
+    const replace = (wait: number): void => {
+      setTimeout(() => {
+        if (closing) return;
+        start().catch((e: Error) => {
+          events.left(e);
+          replace(Math.min(wait * 2, 5000));
+        });
+      }, wait).unref();
+    };
+    const start = async (): Promise<void> => {
+      const c = kafka.consumer({
+        groupId: o.groupId,
+        maxBytesPerPartition: o.maxBytesPerPartition,
+        // A fetch holds a full share for every partition handled at once (kafkajs' default is 10 MiB).
+        maxBytes: o.maxBytesPerPartition * o.partitionsConcurrency,
+        sessionTimeout: o.sessionTimeoutMs,
+        heartbeatInterval: o.heartbeatIntervalMs,
+        maxWaitTimeInMs: o.maxWaitMs,
+      });
+      consumer = c;
+      c.on(c.events.GROUP_JOIN, (e) => events.joined({ groupId: e.payload.groupId, memberId: e.payload.memberId, partitions: e.payload.memberAssignment[o.topic] ?? [] }));
+      c.on(c.events.STOP, () => events.left());
+      c.on(c.events.CRASH, (e) => {
+        events.left(e.payload.error);
+        if (!e.payload.restart && !closing) replace(500);
+      });
+      try {
+        await c.connect();
+        await c.subscribe({ topic: o.topic, fromBeginning: true });
+        await c.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: o.partitionsConcurrency,
+          eachBatch: ({ batch, resolveOffset, heartbeat, isRunning, isStale }) =>
+            batch.messages.length === 0
+              ? Promise.resolve()
+              : eachBatch(
+                  {
+                    topic: batch.topic,
+                    partition: batch.partition,
+                    messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, headers: plainHeaders(m.headers) })),
+                  },
+                  {
+                    owned: () => isRunning() && !isStale(),
+                    heartbeat,
+                    async commit(last) {
+                      resolveOffset(last);
+                      await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+                    },
+                  },
+                ),
+        });
+      } catch (e) {
+        await c.disconnect().catch(() => undefined);
+        throw e;
+      }
+    };
+    await start();
+    return {
+      async close() {
+        closing = true;
+        // kafkajs waits for the batches in hand before it leaves.
+        await consumer?.disconnect();
+      },
+    };
   }
 
   return { kind: 'kafkajs', producer, admin, join };
