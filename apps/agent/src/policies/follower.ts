@@ -52,7 +52,10 @@ export async function followPolicies(kafka: KafkaClient, topic: string, host: st
       topic,
       maxBytesPerPartition: 1 << 20,
       partitionsConcurrency: 1,
-      sessionTimeoutMs: 10_000,
+      // Applying a policy holds the batch (kprobes armed, filters written: seconds under qemu TCG),
+      // and a member busy past its session is dropped: the session is long, a heartbeat follows each
+      // message, and the client replaces a dropped member from the last commit anyway.
+      sessionTimeoutMs: 45_000,
       heartbeatIntervalMs: 3000,
       maxWaitMs: 500,
     },
@@ -68,6 +71,7 @@ export async function followPolicies(kafka: KafkaClient, topic: string, host: st
           log.warn({ key: g.name, refused: g.refused }, reason);
           on.invalid({ name: g.name, reason, ...(g.version !== undefined ? { version: g.version } : {}), ...(g.refused ? { refused: g.refused } : {}) });
         }
+        await control.heartbeat();
         const last = pending.get(batch.partition);
         if (!caught && last !== undefined && BigInt(m.offset) >= last) {
           pending.delete(batch.partition);
