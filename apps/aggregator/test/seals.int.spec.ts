@@ -73,6 +73,14 @@ describe('sealing ended partitions', () => {
     // The rebuilt indexes serve queries (and are valid: no leftover of REINDEX CONCURRENTLY).
     const { rows: invalid } = await db.pool.query('SELECT indexrelid::regclass::text AS name FROM pg_index WHERE NOT indisvalid');
     expect(invalid).toEqual([]);
+    // Packed: a sealed day's btrees at fillfactor 100, today's still at btree's default.
+    const fillfactors = async (partition: string) => (await db.pool.query<{ opts: string[] | null }>(
+      `SELECT c.reloptions AS opts FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+        WHERE i.indrelid = $1::regclass AND a.amname = 'btree'`, [partition])).rows.map((r) => r.opts);
+    const sealedOpts = await fillfactors(`tcp_transitions_p${ymd(TODAY - DAY)}`);
+    expect(sealedOpts.length).toBeGreaterThan(0);
+    expect(sealedOpts.every((o) => o?.includes('fillfactor=100'))).toBe(true);
+    expect((await fillfactors(`tcp_transitions_p${ymd(TODAY)}`)).every((o) => o === null)).toBe(true);
   });
 
   it("drops what an interrupted rebuild left before sealing, and a dropped partition's record goes with it", async () => {

@@ -3,7 +3,9 @@
 // a day is written, its btrees take rows at many points at once (the primary key at every host's
 // newest entry, the address and port indexes everywhere); a page that fills there splits in the
 // middle and keeps ~50-70 % of its room for entries that never come. Rebuilt from sorted entries,
-// the pages are packed (fillfactor 90). Every seal is recorded in partition_seals.
+// the pages are packed. A sealed day takes almost no new rows (only late ones within retention),
+// so its btrees are rebuilt at fillfactor 100 rather than btree's default 90, which keeps room on
+// every leaf page for inserts that do not come. Every seal is recorded in partition_seals.
 import type { Pool } from 'pg';
 import { PARTITIONED, partitionsOf, type PartitionedTable } from './partitions';
 
@@ -40,6 +42,11 @@ async function seal(pool: Pool, partition: string, table: PartitionedTable, rang
       WHERE i.indrelid = $1::regclass AND NOT i.indisvalid`, [`"${partition}"`]);
   for (const { name } of leftovers) await pool.query(`DROP INDEX CONCURRENTLY IF EXISTS "${name}"`);
   const before = await size();
+  // fillfactor is read when an index is built; SHARE UPDATE EXCLUSIVE, so reads and writes go on.
+  const { rows: btrees } = await pool.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+      WHERE i.indrelid = $1::regclass AND a.amname = 'btree'`, [`"${partition}"`]);
+  for (const { name } of btrees) await pool.query(`ALTER INDEX "${name}" SET (fillfactor = 100)`);
   await pool.query(`REINDEX TABLE CONCURRENTLY "${partition}"`);
   const after = await size();
   await pool.query(
