@@ -48,6 +48,7 @@ done
 `;
 
 const runFor = bootPerSeries({ guestScript: GUEST_SCRIPT, timeoutMs: BOOT_TIMEOUT_MS });
+afterAll(() => runFor.cleanup());
 
 describe.each(SERIES)('the agent on Debian %s', (series) => {
   let read: (name: string) => string;

@@ -57,6 +57,7 @@ echo > $T/kprobe_events
 `;
 
 const runFor = bootPerSeries({ guestScript: GUEST_SCRIPT, timeoutMs: BOOT_TIMEOUT_MS });
+afterAll(() => runFor.cleanup());
 
 describe.each(SERIES)('Debian %s', (series) => {
   let read: (name: string) => string;

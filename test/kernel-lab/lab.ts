@@ -231,9 +231,9 @@ function outcome(opts: BootOptions, kver: string, timeoutMs: number, shareDir: s
  * One boot per kernel for a whole spec file: the first call for a series boots it, later calls
  * share the result, so several tests can read one guest run.
  */
-export function bootPerSeries(opts: Omit<BootOptions, 'series'>): (series: KernelSeries) => Promise<BootResult> {
+export function bootPerSeries(opts: Omit<BootOptions, 'series'>): ((series: KernelSeries) => Promise<BootResult>) & { cleanup(): Promise<void> } {
   const runs = new Map<KernelSeries, Promise<BootResult>>();
-  return (series) => {
+  const runFor = (series: KernelSeries): Promise<BootResult> => {
     let p = runs.get(series);
     if (!p) {
       p = bootAndRun({ ...opts, series });
@@ -242,6 +242,11 @@ export function bootPerSeries(opts: Omit<BootOptions, 'series'>): (series: Kerne
     }
     return p;
   };
+  // For the spec's afterAll: each booted series' share dir (a failed boot removed its own).
+  const cleanup = async (): Promise<void> => {
+    for (const p of runs.values()) await p.then((r) => r.cleanup(), () => undefined);
+  };
+  return Object.assign(runFor, { cleanup });
 }
 
 /** The agent's NDJSON output (a guest run's stdout) as events; a line that is not a valid event fails the test. */
