@@ -1,5 +1,6 @@
 // The interface over kafkajs 2.2 (unmaintained since 2023, but proven here against Kafka 4.1).
 import './kafkajs-timeout';
+import './kafkajs-encoder';
 import { Kafka, logLevel, Partitioners, type Consumer, type SASLOptions } from 'kafkajs';
 import { untilListed } from './listed';
 import type { Admin, ClientConfig, EachBatch, GroupEvents, GroupMember, GroupOptions, KafkaClient, Producer } from './types';
