@@ -73,6 +73,8 @@ const ACK_FILE = 'ack.json';
 const ACK_BYTES = 64; // {"segment":N,"offset":N} with two safe integers fits
 const ACK_BLOCK = Buffer.alloc(ACK_BYTES);
 const READ_CHUNK = 1 << 16;
+/** Appended frames kept in memory for read(), so that what this process spooled is not read back from disk. */
+const RECENT_BYTES = 4 << 20;
 export const BATCH_SYNC_MS = 200;
 
 const segmentName = (id: number) => `seg-${String(id).padStart(12, '0')}.log`;
@@ -86,6 +88,9 @@ export class Spool {
   private readFd: { id: number; fd: number } | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private syncing = false;
+  /** The latest appends (whole frames, in order, at most RECENT_BYTES): where they start and their bytes. */
+  private readonly recent: { segment: number; offset: number; frames: Buffer }[] = [];
+  private recentBytes = 0;
 
   private constructor(
     private readonly opts: SpoolOptions,
@@ -188,6 +193,7 @@ export class Spool {
     for (const frames of parts) {
       let done = 0;
       while (done < frames.length) done += writeSync(this.writeFd, frames, done);
+      this.remember(this.last.id, this.last.size, frames);
       this.last.size += frames.length;
       if (this.opts.fsync === 'always') fdatasyncSync(this.writeFd);
     }
@@ -228,6 +234,25 @@ export class Spool {
     this.syncDir();
   }
 
+  private remember(segment: number, offset: number, frames: Buffer): void {
+    this.recent.push({ segment, offset, frames });
+    this.recentBytes += frames.length;
+    while (this.recentBytes > RECENT_BYTES) this.recentBytes -= (this.recent.shift() as { frames: Buffer }).frames.length;
+  }
+
+  /** The remembered frames from `offset` of `segment` on (a frame boundary), or null when that is not in memory. */
+  private recalled(segment: number, offset: number): Buffer | null {
+    for (;;) {
+      const r = this.recent[0];
+      if (r === undefined) return null;
+      if (r.segment > segment || (r.segment === segment && r.offset > offset)) return null;
+      if (r.segment === segment && offset < r.offset + r.frames.length) return r.frames.subarray(offset - r.offset);
+      // Behind the read cursor: read already.
+      this.recentBytes -= r.frames.length;
+      this.recent.shift();
+    }
+  }
+
   /** Records after the read cursor, about `maxBytes` of them (at least one when any is unread). */
   read(maxBytes: number): SpooledRecord[] {
     const out: SpooledRecord[] = [];
@@ -240,7 +265,8 @@ export class Spool {
         this.readPos = { segment: next.id, offset: 0 };
         continue;
       }
-      const chunk = this.readAt(seg, this.readPos.offset, Math.min(seg.size - this.readPos.offset, Math.max(budget, READ_CHUNK)));
+      const chunk =
+        this.recalled(seg.id, this.readPos.offset) ?? this.readAt(seg, this.readPos.offset, Math.min(seg.size - this.readPos.offset, Math.max(budget, READ_CHUNK)));
       let at = 0;
       for (;;) {
         const f = scanFrame(chunk, at, false);

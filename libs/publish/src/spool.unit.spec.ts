@@ -165,6 +165,28 @@ describe('Spool', () => {
     again.close();
   });
 
+  it('reads what this process appended from memory as from disk: by budget, across segments, beyond what it keeps', () => {
+    const dir = tempDir();
+    const o = opts(dir, { maxBytes: 1 << 30, segmentBytes: 1 << 20 });
+    const s = Spool.open(o);
+    // ~6 MiB unread: more than the spool keeps in memory, so the first reads come from disk.
+    const lines = Array.from({ length: 3000 }, (_, i) => ({ line: `${i}:${'x'.repeat(1000 + (i % 1500))}`, tag: i % 3, seq: i }));
+    for (let i = 0; i < lines.length; i += 1 + (i % 97)) s.appendLines(lines.slice(i, i + 1 + (i % 97)));
+    const drain = (sp: Spool, budget: number) => {
+      const got: string[] = [];
+      for (let batch = sp.read(budget); batch.length > 0; batch = sp.read(budget)) got.push(...batch.map((r) => `${r.tag}/${r.seq}/${r.payload.toString()}`));
+      return got;
+    };
+    const expected = lines.map((l) => `${l.tag}/${l.seq}/${l.line}`);
+    expect(drain(s, 100_000)).toEqual(expected);
+    s.appendLines(lines.slice(0, 10));
+    expect(drain(s, 5000)).toEqual(expected.slice(0, 10));
+    s.close();
+    const reopened = Spool.open(o);
+    expect(drain(reopened, 100_000)).toEqual([...expected, ...expected.slice(0, 10)]);
+    reopened.close();
+  });
+
   it('property: no sequence of append / read+ack / reopen loses or reorders an unacked record', () => {
     type Op = { kind: 'append'; n: number } | { kind: 'ack'; take: number } | { kind: 'reopen' };
     const op: fc.Arbitrary<Op> = fc.oneof(
