@@ -5,13 +5,13 @@
 // Needs root, the built agent (`npx nx build @probefleet/agent`) and the local broker (`npm run stack:up`).
 //   node bench/agent-kafka.bench.mjs [seconds=20] [parallel=32] [connections/s, 0 = as fast as it goes]
 //   → bench/results/agent-kafka.json (one loopback connection = 10 TCP transitions = 10 probe.hit events)
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLoopbackLoad } from './lib/loopback-load.mjs';
-import { brokers, codeVersion, cpuSeconds, freePort, machine, require, root, sleep } from './lib/stack.mjs';
+import { benchNode, brokers, codeVersion, cpuSeconds, freePort, machine, require, root, sleep } from './lib/stack.mjs';
 
 const { Kafka, logLevel } = require('kafkajs');
 const { decodeBatch } = require('@probefleet/events');
@@ -32,7 +32,9 @@ const work = mkdtempSync(join(tmpdir(), 'bench-agent-kafka-'));
 const metricsPort = await freePort();
 const config = join(work, 'agent.yaml');
 writeFileSync(config, JSON.stringify({ sink: 'kafka', kafka: { brokers, topic }, spool: { dir: join(work, 'spool') }, metrics: { port: metricsPort }, heartbeatIntervalS: 5 }));
-const agent = spawn(process.execPath, [join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+// The shipped runtime (the agent binary is Node 24, and its default Kafka client with it): BENCH_NODE.
+const agentNode = benchNode();
+const agent = spawn(agentNode, [join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
 let stderr = '';
 agent.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
 const exited = new Promise((r) => agent.on('close', r));
@@ -118,6 +120,7 @@ const result = {
   target: { eventsPerSecond: 20000, met: delivered / wall >= 20000 },
   code: codeVersion(),
   machine: machine(),
+  agentNode: execFileSync(agentNode, ['--version'], { encoding: 'utf8' }).trim(),
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench/results'), { recursive: true });

@@ -8,9 +8,10 @@
 // Needs root, bpftrace, the built agent and (for the Kafka sink) the local broker.
 //   node bench/agent-vs-bpftrace.bench.mjs [seconds=15] [rates=500,2000,5000] [sinks=stdout,kafka]
 //   BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agent; BENCH_KEEP=1 keeps outputs;
-//   BENCH_AGENT_CONFIG='{"ownership":{"enabled":false}}' runs it without socket attribution.
+//   BENCH_AGENT_CONFIG='{"ownership":{"enabled":false}}' runs it without socket attribution;
+//   BENCH_NODE (unset: tools/node24 when installed, the shipped runtime; current: this Node) runs the agent.
 //   → bench/results/agent-vs-bpftrace.json
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createReadStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { countBpftrace, startBpftrace } from './lib/bpftrace.mjs';
 import { startLoopbackLoad } from './lib/loopback-load.mjs';
-import { brokers, codeVersion, cpuSeconds, freePort, log, machine, main, onCleanup, require, root, round, sleep, writeResult } from './lib/stack.mjs';
+import { benchNode, brokers, codeVersion, cpuSeconds, freePort, log, machine, main, onCleanup, require, root, round, sleep, writeResult } from './lib/stack.mjs';
 
 const seconds = Number(process.argv[2] ?? 15);
 const rates = (process.argv[3] ?? '500,2000,5000').split(',').map(Number);
@@ -30,6 +31,8 @@ const parallel = 64;
 const PERF_RB_PAGES = 1024;
 const BUFFER_KB = 4096;
 const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// The shipped runtime (the agent binary is Node 24, and its default Kafka client with it): BENCH_NODE.
+const agentNode = benchNode();
 // Extra agent config, e.g. BENCH_AGENT_CONFIG='{"ownership":{"enabled":false}}' for the cost of attribution.
 const agentExtra = JSON.parse(process.env.BENCH_AGENT_CONFIG ?? '{}');
 
@@ -42,7 +45,7 @@ async function startAgent(work, sink, port, topic) {
   const kafka = isKafka(sink) ? { kafka: { brokers, topic, ...JSON.parse(process.env.BENCH_KAFKA ?? '{}') }, spool: { dir: join(work, 'spool') }, identity: { sign: sink === 'kafka' } } : {};
   writeFileSync(config, JSON.stringify({ sink: isKafka(sink) ? 'kafka' : sink, format: 'json', filter: { ports: [port] }, bufferSizeKb: BUFFER_KB, metrics: { port: metricsPort }, heartbeatIntervalS: 5, ...kafka, ...agentExtra }));
   const out = join(work, 'agent.out');
-  const child = spawn(process.execPath, [...nodeArgs, join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', openSync(out, 'w'), 'pipe'] });
+  const child = spawn(agentNode, [...nodeArgs, join(root, 'apps/agent/dist/main.js'), 'run', '--config', config], { stdio: ['ignore', openSync(out, 'w'), 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
   const exited = new Promise((r) => child.once('close', r));
@@ -221,6 +224,7 @@ await main(async () => {
     parallelClients: parallel,
     bpftracePerfRbPages: PERF_RB_PAGES,
     agentBufferSizeKb: BUFFER_KB,
+    agentNode: execFileSync(agentNode, ['--version'], { encoding: 'utf8' }).trim(),
     agentNodeArgs: nodeArgs,
     notes: [
       'loss of each = what it reported lost (agent.loss overruns, missing seqs; bpftrace "Lost N events") or the transitions the other one saw beyond it, whichever is more',
