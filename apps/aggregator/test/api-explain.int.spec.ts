@@ -2,6 +2,7 @@
 // index, not a scan.
 import { Prisma } from '../src/generated/prisma/client';
 import { TransitionsQuery, transitionsSql } from '../src/api/transitions.service';
+import { resolveOwners } from '../src/api/owner-fields';
 import { encodeCursor } from '../src/api/cursor';
 import { ConnectionStreamQuery, connectionStreamSql } from '../src/api/live/stream-queries';
 import { createPrisma, type Db } from '../src/store/prisma';
@@ -24,13 +25,20 @@ describe('transitions query plan', () => {
     await db.$executeRaw`SELECT setseed(0.42)`;
     await db.$executeRaw`
       INSERT INTO tcp_sources (id, host, instance, probe) SELECT h + 1, 'host-' || h, md5('instance' || h)::uuid, 'tcp_set_state' FROM generate_series(0, 9) h`;
+    // Five owners per host: nginx 72 % of its rows, java 25 %, three curls 1 % each.
     await db.$executeRaw`
-      INSERT INTO tcp_transitions (id, host, source_id, seq, time, time_ns, cpu, pid, comm, skaddr, family, saddr, daddr, sport, dport, old_state, new_state)
+      INSERT INTO tcp_owners (host, id, key, pid, comm, cgroup, last_day)
+      SELECT 'host-' || h, h * 5 + k + 1, probefleet_owner_key(100 * h + k, c, '/', NULL, NULL, NULL, NULL, NULL), 100 * h + k, c, '/', DATE '2026-11-25'
+        FROM generate_series(0, 9) h, generate_series(0, 4) k, LATERAL (SELECT (ARRAY['nginx', 'java', 'curl', 'curl', 'curl'])[k + 1] AS c) x`;
+    await db.$executeRaw`
+      INSERT INTO tcp_transitions (id, host, source_id, seq, time, time_ns, cpu, pid, comm, skaddr, family, saddr, daddr, sport, dport, old_state, new_state,
+                                   owner_id)
       SELECT g, 'host-' || h, h + 1, g, TIMESTAMPTZ '2026-11-25T00:00:00Z' + g * INTERVAL '400 milliseconds', 0, 0, 1, 'curl',
              -123349791571968 + g % 5000, 'AF_INET', ('10.0.' || h || '.1')::inet, ('10.1.' || (g % 250) || '.1')::inet,
              32768 + (random() * 28000)::int, (ARRAY[80, 443, 5432, 6379, 8080, 9092])[1 + floor(random() * 6)::int],
-             states[1 + floor(random() * 12)::int]::tcp_state, states[1 + floor(random() * 12)::int]::tcp_state
-        FROM (SELECT g, floor(random() * 10)::int AS h FROM generate_series(1, 200000) AS g) AS rows,
+             states[1 + floor(random() * 12)::int]::tcp_state, states[1 + floor(random() * 12)::int]::tcp_state,
+             h * 5 + CASE WHEN r < 0.72 THEN 0 WHEN r < 0.97 THEN 1 ELSE 2 + floor((r - 0.97) * 100)::int END + 1
+        FROM (SELECT g, floor(random() * 10)::int AS h, random() AS r FROM generate_series(1, 200000) AS g) AS rows,
              (SELECT ARRAY['TCP_ESTABLISHED', 'TCP_SYN_SENT', 'TCP_SYN_RECV', 'TCP_FIN_WAIT1', 'TCP_FIN_WAIT2', 'TCP_TIME_WAIT',
                                    'TCP_CLOSE', 'TCP_CLOSE_WAIT', 'TCP_LAST_ACK', 'TCP_LISTEN', 'TCP_CLOSING', 'TCP_NEW_SYN_RECV'] AS states) AS s`;
     await db.$executeRaw`ANALYZE tcp_transitions`;
@@ -48,7 +56,7 @@ describe('transitions query plan', () => {
   });
 
   async function explain(params: Record<string, string>) {
-    const sql = transitionsSql(TransitionsQuery.parse(params));
+    const sql = transitionsSql(await resolveOwners(db, TransitionsQuery.parse(params)));
     const [row] = await db.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode; 'Execution Time': number }] }[]>(
       Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`,
     );
@@ -69,6 +77,33 @@ describe('transitions query plan', () => {
     console.info(`EXPLAIN ${JSON.stringify(params)}: ${types.join(' > ')} [${indexes.join(', ')}] ${ms.toFixed(2)} ms`);
     expect(types).not.toContain('Seq Scan');
     expect(indexes.length).toBeGreaterThan(0);
+  });
+
+  // A host + owner page reads the host's rows newest first and keeps the owner's: a common owner fills
+  // the page from them (the owner index untouched), a rare one falls back to the owner index; both
+  // give the plain query's rows, first page and next.
+  it.each([
+    ['a common owner', 'java', false],
+    ['a rare owner', 'curl', true],
+  ])('host + %s: the plain query\'s rows, from the owner index only when the host\'s newest rows fall short', async (_name, comm, fallback) => {
+    const first = await resolveOwners(db, TransitionsQuery.parse({ host: 'host-7', comm, limit: '100' }));
+    const [row] = await db.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${transitionsSql(first)}`);
+    const read = nodes(row!['QUERY PLAN'][0].Plan).filter((n) => (n as { 'Actual Loops'?: number })['Actual Loops']! > 0).flatMap((n) => n['Index Name'] ?? []);
+    console.info(`host-7 + ${comm}: indexes read ${[...new Set(read)].join(', ')}`);
+    expect(read).toContain('tcp_transitions_p20261125_pkey');
+    expect(read.includes('tcp_transitions_p20261125_owner_id_idx')).toBe(fallback);
+    let after: [string, string] | undefined;
+    for (let page = 0; page < 2; page++) {
+      const q = after === undefined ? first : await resolveOwners(db, TransitionsQuery.parse({ host: 'host-7', comm, limit: '100', cursor: encodeCursor(after) }));
+      const got = await db.$queryRaw<{ id: bigint; time_text: string }[]>(transitionsSql(q));
+      const want = await db.$queryRaw<{ id: bigint }[]>`
+        SELECT id FROM tcp_transitions WHERE host = 'host-7' AND owner_id = ANY(${[...q.ownerIds!]}::int[])
+           AND (${after === undefined} OR (time, id) < (${after?.[0] ?? null}::timestamptz, ${after?.[1] ?? null}::bigint))
+         ORDER BY time DESC, id DESC LIMIT 101`;
+      expect(got.map((r) => r.id)).toEqual(want.map((r) => r.id));
+      expect(got).toHaveLength(101);
+      after = [got[99]!.time_text, got[99]!.id.toString()];
+    }
   });
 
   it('the connections stream finds each closed lifetime from its closing transition by index, not by reading the day', async () => {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { checkAddressOrCidr } from './inet-text';
 import { familyParam, intParam } from './params';
-import { ownerConditions, ownerFilterShape, type OwnerFilter } from './owner-fields';
+import { hasOwnerFilter, ownerConditions, ownerFilterShape, type OwnerFilter } from './owner-fields';
 
 /** An address (exact match) or a CIDR (every address inside it), IPv4 or IPv6. */
 export const addressParam = z.string().superRefine((s, ctx) => {
@@ -70,6 +70,34 @@ export function filteredSource(table: 'tcp_transitions' | 'tcp_lifetimes', f: En
     from: Prisma.sql`(${branch(Prisma.sql`sport = ${f.port}`)} UNION ALL ${branch(Prisma.sql`dport = ${f.port} AND sport <> ${f.port}`)}) AS ${t}`,
     where: Prisma.empty,
   };
+}
+
+/** How many pages of a host's rows a host + owner page reads in order before it takes the owner index (pagedSource). */
+const HOST_WALK_PAGES = 20;
+
+/**
+ * One page of rows (`limit` of them, in `order`): `SELECT * FROM source WHERE conditions ORDER BY
+ * order LIMIT limit`. With a host and an owner filter, the planner multiplies the host's share by the
+ * owner's, though the owner ids are that host's own: a common owner looks rare, and PostgreSQL
+ * bitmaps and sorts every row of it. So the host's rows are read first in page order (the primary
+ * key), HOST_WALK_PAGES pages' worth at most, the owner's kept: when they fill the page, they are
+ * the page (every later match comes after them); otherwise (a rare owner) the plain query answers,
+ * from the owner index. The InitPlan's count gates the second branch, which runs only then.
+ */
+export function pagedSource(table: 'tcp_transitions' | 'tcp_lifetimes', f: EndpointFilter, conditions: readonly Prisma.Sql[],
+  order: Prisma.Sql, limit: number): Prisma.Sql {
+  const { from, where } = filteredSource(table, f, conditions, { order, limit });
+  const page = Prisma.sql`SELECT * FROM ${from} ${where} ORDER BY ${order} LIMIT ${limit}`;
+  if (f.host === undefined || !hasOwnerFilter(f) || f.ownerIds?.length === 0) return page;
+  const walkLimit = limit * HOST_WALK_PAGES;
+  const hostOnly = { ...f, ...Object.fromEntries(Object.keys(ownerFilterShape).map((k) => [k, undefined])), ownerIds: undefined };
+  const walk = filteredSource(table, hostOnly, conditions, { order, limit: walkLimit });
+  return Prisma.sql`WITH walk AS MATERIALIZED (
+      SELECT * FROM (SELECT * FROM ${walk.from} ${walk.where} ORDER BY ${order} LIMIT ${walkLimit}) w
+       WHERE ${Prisma.join(ownerConditions(f), ' AND ')} ORDER BY ${order} LIMIT ${limit})
+    SELECT * FROM walk WHERE (SELECT count(*) FROM walk) = ${limit}
+    UNION ALL
+    (SELECT * FROM (${page}) p WHERE (SELECT count(*) FROM walk) < ${limit})`;
 }
 
 export function whereAll(conditions: readonly Prisma.Sql[]): Prisma.Sql {

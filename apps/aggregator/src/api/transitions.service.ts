@@ -7,7 +7,7 @@ import { PrismaService } from '../store/prisma.service';
 import { afterTimeCursor, timeOrder, toPage, utcText, type Page } from './cursor';
 import { limitParam, orderParam, stateParam, timeIdCursor, timeParam } from './params';
 import { inetText } from './inet-text';
-import { endpointFilterShape, filteredSource, SKADDR_TEXT, sourceInstance } from './tcp-filters';
+import { endpointFilterShape, pagedSource, SKADDR_TEXT, sourceInstance } from './tcp-filters';
 import { ownerItem, ownerItemShape, ownerJoin, ownerSelect, resolveOwners, type OwnerRow } from './owner-fields';
 
 export const transitionFilterShape = {
@@ -69,13 +69,12 @@ export function transitionsSql(q: TransitionsQuery): Prisma.Sql {
   const conditions = timeStateConditions(q);
   if (q.cursor !== undefined) conditions.push(afterTimeCursor('time', q.cursor, q.order));
   const order = timeOrder('time', q.order);
-  const { from, where } = filteredSource('tcp_transitions', q, conditions, { order, limit: q.limit + 1 });
   // The page first, then its rows' owners from the dictionary (the dictionary's columns are named apart).
   return Prisma.sql`
     SELECT id, host, ${sourceInstance('t')}::text AS instance, seq, ${utcText('time')} AS time_text, ${SKADDR_TEXT} AS skaddr, family::text,
            host(saddr) AS saddr, host(daddr) AS daddr, sport, dport, old_state::text, new_state::text, ms_in_old_state,
            pid, comm, cpu, coalesce((ctx & ${Prisma.raw(String(CTX_IRQ_BITS))}) <> 0, false) AS in_irq, ${ownerSelect('t')}
-      FROM (SELECT * FROM ${from} ${where} ORDER BY ${order} LIMIT ${q.limit + 1}) t
+      FROM (${pagedSource('tcp_transitions', q, conditions, order, q.limit + 1)}) t
       ${ownerJoin('t')}
      ORDER BY ${order}`;
 }
