@@ -5,13 +5,13 @@
 // Needs root, the built agent (`npx nx build @probefleet/agent`) and the local broker (`npm run stack:up`).
 //   node bench/agent-kafka.bench.mjs [seconds=20] [parallel=32] [connections/s, 0 = as fast as it goes]
 //   → bench/results/agent-kafka.json (one loopback connection = 10 TCP transitions = 10 probe.hit events)
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLoopbackLoad } from './lib/loopback-load.mjs';
-import { benchNode, brokers, codeVersion, cpuSeconds, freePort, machine, require, root, sleep } from './lib/stack.mjs';
+import { benchNode, brokers, codeVersion, cpuSeconds, freePort, machine, median, nodeVersion, require, root, sleep } from './lib/stack.mjs';
 
 const { Kafka, logLevel } = require('kafkajs');
 const { decodeBatch } = require('@probefleet/events');
@@ -54,7 +54,6 @@ const agentCpu0 = cpuSeconds(agent.pid);
 const published0 = await published();
 const t0 = Date.now();
 // The load generator runs in its own process, so its CPU is measured apart from the agent's.
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const rss = [];
 const rssKb = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1] ?? 0);
 const sampler = setInterval(() => rss.push({ t: Date.now() - t0, kb: rssKb() }), 250);
@@ -120,7 +119,7 @@ const result = {
   target: { eventsPerSecond: 20000, met: delivered / wall >= 20000 },
   code: codeVersion(),
   machine: machine(),
-  agentNode: execFileSync(agentNode, ['--version'], { encoding: 'utf8' }).trim(),
+  agentNode: nodeVersion(agentNode),
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench/results'), { recursive: true });

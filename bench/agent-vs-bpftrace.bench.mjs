@@ -11,7 +11,7 @@
 //   BENCH_AGENT_CONFIG='{"ownership":{"enabled":false}}' runs it without socket attribution;
 //   BENCH_NODE (unset: tools/node24 when installed, the shipped runtime; current: this Node) runs the agent.
 //   → bench/results/agent-vs-bpftrace.json
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createReadStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { countBpftrace, startBpftrace } from './lib/bpftrace.mjs';
 import { startLoopbackLoad } from './lib/loopback-load.mjs';
-import { benchNode, brokers, codeVersion, cpuSeconds, freePort, log, machine, main, onCleanup, require, root, round, sleep, writeResult } from './lib/stack.mjs';
+import { benchNode, brokers, codeVersion, cpuSeconds, freePort, log, machine, main, median, nodeVersion, onCleanup, require, root, round, sleep, writeResult } from './lib/stack.mjs';
 
 const seconds = Number(process.argv[2] ?? 15);
 const rates = (process.argv[3] ?? '500,2000,5000').split(',').map(Number);
@@ -37,7 +37,6 @@ const agentNode = benchNode();
 const agentExtra = JSON.parse(process.env.BENCH_AGENT_CONFIG ?? '{}');
 
 const rssKb = (pid) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 async function startAgent(work, sink, port, topic) {
   const metricsPort = await freePort();
@@ -224,7 +223,7 @@ await main(async () => {
     parallelClients: parallel,
     bpftracePerfRbPages: PERF_RB_PAGES,
     agentBufferSizeKb: BUFFER_KB,
-    agentNode: execFileSync(agentNode, ['--version'], { encoding: 'utf8' }).trim(),
+    agentNode: nodeVersion(agentNode),
     agentNodeArgs: nodeArgs,
     notes: [
       'loss of each = what it reported lost (agent.loss overruns, missing seqs; bpftrace "Lost N events") or the transitions the other one saw beyond it, whichever is more',

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   codeVersion, brokers, connectDb, cpuSeconds, createBenchDb, log, machine, machineJiffies, main, onCleanup,
-  backendCpuSeconds, cpuDelta, onBenchNode, postgresVersion, preflight, require, root, round, sleep, startAggregator, writeResult } from './lib/stack.mjs';
+  backendCpuSeconds, cpuDelta, median, onBenchNode, postgresVersion, preflight, require, root, round, sleep, startAggregator, writeResult } from './lib/stack.mjs';
 import { publishFleet, readFleetTopic } from './lib/fleet.mjs';
 
 onBenchNode();
@@ -52,11 +52,6 @@ const RETAINED = ['tcp_transitions', 'events', 'tcp_connections', 'tcp_rollups',
 const perEvent = (byTable, n) => Object.fromEntries(byTable.filter((t) => Number(t.bytes) > 65536).map((t) => [t.table, Math.round(Number(t.bytes) / n)]));
 
 /** Bytes per table (a partitioned one with its partitions, indexes and TOAST). */
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : round((s[s.length / 2 - 1] + s[s.length / 2]) / 2, 1);
-};
-
 async function tableBytes(pg) {
   return (await pg.query(`
     SELECT coalesce(gp.relname, p.relname, c.relname) AS table, sum(pg_total_relation_size(c.oid))::bigint AS bytes
@@ -369,7 +364,7 @@ await main(async () => {
       const got = {};
       for (const identity of order) got[identity] = await ingestRun(topic, 1, total, hits, identity);
       pairs.push({ off: got.off.eventsPerSecond, tofu: got.tofu.eventsPerSecond, addsPercent: round((got.off.eventsPerSecond / got.tofu.eventsPerSecond - 1) * 100, 1), tofuRun: got.tofu });
-      log(`  pair ${i + 1}: AGENT_IDENTITY=tofu ${got.tofu.eventsPerSecond} events/s against ${got.off.eventsPerSecond} off: +${pairs[i].addsPercent} %`);
+      log(`  pair ${i + 1}: AGENT_IDENTITY=tofu ${got.tofu.eventsPerSecond} events/s against ${got.off.eventsPerSecond} off: ${pairs[i].addsPercent >= 0 ? '+' : ''}${pairs[i].addsPercent} %`);
     }
   }
   const verifyAddsPercent = pairs.length ? median(pairs.map((p) => p.addsPercent)) : null;

@@ -12,7 +12,7 @@
 import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { codeVersion, machine, require, round, writeResult } from './lib/stack.mjs';
+import { codeVersion, machine, median, require, round, writeResult } from './lib/stack.mjs';
 
 const { hitHandler } = require('@probefleet/agent/dist/reader.js');
 const { planProbes } = require('@probefleet/agent/dist/probes.js');
@@ -169,7 +169,6 @@ for (let r = 0; r < rounds; r++) {
   loads.push(loadavg()[0]);
 }
 rmSync(procRoot, { recursive: true, force: true });
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** The median of the rounds' differences to off (each round's variants ran back to back). */
 const adds = (n) => median(us[n].map((x, i) => x - us.off[i]));
 const min = (xs) => Math.min(...xs);

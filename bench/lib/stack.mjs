@@ -262,6 +262,12 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+/** The middle value (the upper of the two for an even count); 0 for none. */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/** `node --version` of a node binary (the Node a bench ran a process on). */
+export const nodeVersion = (bin) => execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+
 export const round = (x, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 export function writeResult(file, result) {
